@@ -1,0 +1,12 @@
+"""vitzoo: image and video Vision Transformers in PyTorch.
+
+>>> import vitzoo
+>>> model = vitzoo.create("vivit_fact_enc_nano_8x2", num_classes=4)
+"""
+
+from vitzoo import convert
+from vitzoo.api import create, list_models, load, model_config, save
+
+__version__ = "0.1.0"
+
+__all__ = ["convert", "create", "list_models", "load", "model_config", "save"]

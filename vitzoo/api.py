@@ -1,0 +1,72 @@
+"""The public API: ``create``, ``list_models``, ``save``, ``load``."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from torch import nn
+
+from vitzoo import models
+from vitzoo.checkpoints.io import CONFIG_KEY, model_metadata, read_metadata, read_state_dict, save_state_dict
+from vitzoo.checkpoints.load import load_checked, load_pretrained
+from vitzoo.config import from_json, replace
+from vitzoo.registry import MODELS
+
+log = logging.getLogger(__name__)
+
+
+def list_models(pattern: str = "*", *, include_aliases: bool = False) -> list[str]:
+    """Sorted registered model names matching a glob ``pattern`` (e.g. ``"vivit_*"``)."""
+    return MODELS.names(pattern, include_aliases=include_aliases)
+
+
+def model_config(name: str, **overrides):
+    """The config registered as ``name`` with ``overrides`` applied (unknown names raise)."""
+    return replace(MODELS.get(name)(), **overrides)
+
+
+def create(
+    name: str,
+    *,
+    pretrained: str | os.PathLike | None = None,
+    tubelet_init: str = "central",
+    **overrides,
+) -> nn.Module:
+    """Build the registered model ``name``, optionally initialised from ``pretrained``.
+
+    ``overrides`` are config fields (``num_classes``, ``img_size``, ``num_frames``, ``drop_path_rate``,
+    ``temporal_init``, ...); an unknown field raises ``TypeError`` with close matches. ``pretrained`` is
+    a local weight file (vitzoo's or timm's layout) or the name of a file in ``weights/``. A video model
+    given an image ViT checkpoint is initialised from it (``tubelet_init``: central, average, repeat).
+    """
+    canonical = MODELS.resolve(name)
+    cfg = model_config(canonical, **overrides)
+    model = models.build_model(cfg)
+    model.arch_name = canonical
+    if pretrained is not None:
+        load_pretrained(model, pretrained, tubelet_init=tubelet_init)
+    return model
+
+
+def save(model: nn.Module, path: str | os.PathLike) -> Path:
+    """Write ``model``'s weights, architecture name and full config to a ``.safetensors`` file."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise ValueError(f"vitzoo.save writes safetensors; got {path.name!r} (use a .safetensors suffix)")
+    return save_state_dict(model.state_dict(), path, metadata=model_metadata(model))
+
+
+def load(path: str | os.PathLike) -> nn.Module:
+    """Rebuild a model saved by :func:`save` from its metadata alone, weights loaded, in eval mode."""
+    meta = read_metadata(path)
+    if CONFIG_KEY not in meta:
+        raise ValueError(
+            f"{path} has no vitzoo config in its metadata; build the model with "
+            "vitzoo.create(name, pretrained=path) instead"
+        )
+    model = models.build_model(from_json(meta[CONFIG_KEY]))
+    model.arch_name = meta.get("vitzoo.arch", "")
+    load_checked(model, read_state_dict(path), source=str(path))
+    return model.eval()

@@ -1,0 +1,24 @@
+"""Weight files and the small named fix-ups that adapt checkpoints between architectures."""
+
+from vitzoo.checkpoints.inflate import (
+    infer_vit_layout,
+    inflate_patch_embed,
+    spatial_pos_embed,
+    tile_temporal_pos_embed,
+)
+from vitzoo.checkpoints.load import load_checked, load_pretrained
+from vitzoo.checkpoints.vit_to_video import InitReport, vit_to_video
+from vitzoo.layers.pos_embed import resample_pos_embed, resample_temporal_pos_embed
+
+__all__ = [
+    "InitReport",
+    "infer_vit_layout",
+    "inflate_patch_embed",
+    "load_checked",
+    "load_pretrained",
+    "resample_pos_embed",
+    "resample_temporal_pos_embed",
+    "spatial_pos_embed",
+    "tile_temporal_pos_embed",
+    "vit_to_video",
+]

@@ -1,0 +1,136 @@
+"""timm ``VisionTransformer`` -> vitzoo ViT.
+
+vitzoo's ViT uses timm's parameter names, so conversion is: translate the constructor arguments into
+a :class:`~vitzoo.config.ViTConfig` (read from the module, or inferred from tensor shapes for a bare
+state dict, with every inference logged), build, and load the tensors unchanged. timm features vitzoo
+does not implement raise ``NotImplementedError`` naming the feature instead of converting approximately.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+from torch import nn
+
+from vitzoo.checkpoints.inflate import infer_vit_layout
+from vitzoo.checkpoints.load import load_checked
+from vitzoo.config import ViTConfig, replace
+from vitzoo.models.vit import VisionTransformer
+
+log = logging.getLogger(__name__)
+
+
+def _activation_name(act: nn.Module) -> str:
+    if isinstance(act, nn.GELU):
+        return "gelu_tanh" if act.approximate == "tanh" else "gelu"
+    if type(act).__name__ == "QuickGELU":
+        return "quick_gelu"
+    raise NotImplementedError(f"timm activation {type(act).__name__} is not supported by vitzoo")
+
+
+def config_from_timm_module(model: nn.Module) -> ViTConfig:
+    """Read a :class:`ViTConfig` off a timm ``VisionTransformer`` instance."""
+    if type(model).__name__ != "VisionTransformer":
+        raise TypeError(f"expected a timm VisionTransformer, got {type(model).__name__}")
+    unsupported = {
+        "register tokens": getattr(model, "num_reg_tokens", 0) > 0,
+        "attention pooling (global_pool='map'/'prr')": getattr(model, "attn_pool", None) is not None,
+        f"global_pool={model.global_pool!r}": model.global_pool not in ("token", "avg"),
+        "pos_embed='none'": model.pos_embed is None,
+        "patch dropout": not isinstance(model.patch_drop, nn.Identity),
+        "non-square images or patches": len(set(model.patch_embed.img_size)) > 1
+        or len(set(model.patch_embed.patch_size)) > 1,
+        "a norm inside the patch embedding": not isinstance(
+            getattr(model.patch_embed, "norm", nn.Identity()), nn.Identity
+        ),
+    }
+    block = model.blocks[0]
+    unsupported.update({
+        "attention scale norm": not isinstance(getattr(block.attn, "norm", nn.Identity()), nn.Identity),
+        "MLP norm": not isinstance(getattr(block.mlp, "norm", nn.Identity()), nn.Identity),
+        "a non-standard MLP (SwiGLU, ...)": type(block.mlp).__name__ != "Mlp",
+        "attention without output bias": block.attn.proj.bias is None,
+        "final_norm=False": isinstance(model.norm, nn.Identity) and isinstance(model.fc_norm, nn.Identity),
+    })  # fmt: skip
+    found = [name for name, present in unsupported.items() if present]
+    if found:
+        raise NotImplementedError(f"timm ViT uses features vitzoo does not implement: {', '.join(found)}")
+    dim = model.embed_dim
+    return ViTConfig(
+        img_size=model.patch_embed.img_size[0],
+        patch_size=model.patch_embed.patch_size[0],
+        in_chans=model.patch_embed.proj.in_channels,
+        num_classes=model.num_classes,
+        embed_dim=dim,
+        depth=len(model.blocks),
+        num_heads=block.attn.num_heads,
+        mlp_ratio=block.mlp.fc1.out_features / dim,
+        qkv_bias=block.attn.qkv.bias is not None,
+        qk_norm=not isinstance(block.attn.q_norm, nn.Identity),
+        init_values=float(block.ls1.gamma.detach().abs().mean()) if hasattr(block.ls1, "gamma") else None,
+        act=_activation_name(block.mlp.act),
+        norm_eps=block.norm1.eps,
+        class_token=model.cls_token is not None,
+        global_pool=model.global_pool,
+        fc_norm=not isinstance(model.fc_norm, nn.Identity),
+        no_embed_class=model.no_embed_class,
+        pre_norm=not isinstance(model.norm_pre, nn.Identity),
+        dynamic_img_size=model.dynamic_img_size,
+    )
+
+
+def config_from_timm_state_dict(state_dict: dict[str, torch.Tensor], *, num_heads: int) -> ViTConfig:
+    """Infer a :class:`ViTConfig` from tensor shapes; ``num_heads`` cannot be inferred and must be given."""
+    layout = infer_vit_layout(state_dict)
+    weight = state_dict["patch_embed.proj.weight"]  # (D, C, p, p)
+    dim, chans, patch = weight.shape[0], weight.shape[1], weight.shape[-1]
+    depth = 1 + max(int(k.split(".")[1]) for k in state_dict if k.startswith("blocks."))
+    has_fc_norm = "fc_norm.weight" in state_dict
+    class_token = layout.num_prefix_tokens == 1
+    cfg = ViTConfig(
+        img_size=layout.grid * patch,
+        patch_size=patch,
+        in_chans=chans,
+        num_classes=state_dict["head.weight"].shape[0] if "head.weight" in state_dict else 0,
+        embed_dim=dim,
+        depth=depth,
+        num_heads=num_heads,
+        mlp_ratio=state_dict["blocks.0.mlp.fc1.weight"].shape[0] / dim,
+        qkv_bias="blocks.0.attn.qkv.bias" in state_dict,
+        qk_norm="blocks.0.attn.q_norm.weight" in state_dict,
+        init_values=1.0 if "blocks.0.ls1.gamma" in state_dict else None,
+        class_token=class_token,
+        global_pool="avg" if has_fc_norm or not class_token else "token",
+        fc_norm=has_fc_norm,
+        no_embed_class=class_token and not layout.pos_embed_has_prefix,
+        pre_norm="norm_pre.weight" in state_dict,
+    )
+    log.info(
+        "inferred from the state dict: %d px / patch %d, dim %d, depth %d, %s, pool %s, qk_norm %s, "
+        "LayerScale %s (activation assumed exact GELU, LayerNorm eps assumed 1e-6)",
+        cfg.img_size, patch, dim, depth, "class token" if class_token else "no class token",
+        cfg.global_pool, cfg.qk_norm, cfg.init_values is not None,
+    )  # fmt: skip
+    return cfg
+
+
+def from_timm(
+    source: nn.Module | dict[str, torch.Tensor], *, num_heads: int | None = None, **overrides
+) -> VisionTransformer:
+    """Convert a timm ViT (module or state dict) to a vitzoo ViT with identical outputs.
+
+    For a state dict pass ``num_heads``; ``overrides`` adjust the inferred config (e.g. ``act``).
+    """
+    if isinstance(source, nn.Module):
+        cfg = config_from_timm_module(source)
+        state = source.state_dict()
+    else:
+        if num_heads is None:
+            raise ValueError("num_heads cannot be inferred from a state dict; pass num_heads=")
+        cfg = config_from_timm_state_dict(source, num_heads=num_heads)
+        state = source
+    cfg = replace(cfg, **overrides) if overrides else cfg
+    model = VisionTransformer(cfg)
+    load_checked(model, dict(state), source="timm ViT")
+    return model

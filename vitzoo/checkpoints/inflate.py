@@ -1,0 +1,82 @@
+"""Small, pure fix-ups that turn image-ViT tensors into video-model tensors.
+
+Each function takes and returns tensors (or a state dict) and has a unit test of its own.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from vitzoo.layers.pos_embed import resample_pos_embed
+
+TUBELET_INITS = ("central", "average", "repeat")
+
+
+def inflate_patch_embed(weight: torch.Tensor, *, tubelet_size: int, mode: str = "central") -> torch.Tensor:
+    """2-D patch kernel ``(D, C, p, p)`` -> 3-D tubelet kernel ``(D, C, t, p, p)``.
+
+    - ``central``: the 2-D kernel at the middle frame ``t // 2``, zeros elsewhere, so a tubelet embeds
+      exactly like its middle frame (ViViT's default).
+    - ``average``: the kernel on every frame divided by ``t`` (a static clip embeds like one frame).
+    - ``repeat``: the kernel on every frame, undivided (I3D-style tiling; scales static input by ``t``).
+    """
+    if weight.ndim != 4:
+        raise ValueError(f"expected a 2-D patch kernel (D, C, p, p), got shape {tuple(weight.shape)}")
+    if mode == "central":
+        out = weight.new_zeros(*weight.shape[:2], tubelet_size, *weight.shape[2:])
+        out[:, :, tubelet_size // 2] = weight
+        return out
+    if mode == "average":
+        return weight.unsqueeze(2).repeat(1, 1, tubelet_size, 1, 1) / tubelet_size
+    if mode == "repeat":
+        return weight.unsqueeze(2).repeat(1, 1, tubelet_size, 1, 1)
+    raise ValueError(f"tubelet_init={mode!r}; expected one of {TUBELET_INITS}")
+
+
+def tile_temporal_pos_embed(pos_embed: torch.Tensor, *, num_tubelets: int, num_prefix_tokens: int) -> torch.Tensor:
+    """Spatial ``(1, P + N, D)`` -> joint ``(1, P + T*N, D)``: the same spatial table at every time step."""
+    prefix, spatial = pos_embed[:, :num_prefix_tokens], pos_embed[:, num_prefix_tokens:]
+    return torch.cat([prefix, spatial.repeat(1, num_tubelets, 1)], dim=1)  # (1, P + T*N, D)
+
+
+@dataclass(frozen=True)
+class ViTLayout:
+    """What a ViT state dict says about its token layout."""
+
+    grid: int
+    num_prefix_tokens: int  # 1 with a class token
+    pos_embed_has_prefix: bool  # False for timm's no_embed_class models
+
+
+def infer_vit_layout(state_dict: dict[str, torch.Tensor]) -> ViTLayout:
+    """Read grid size and prefix handling from ``cls_token`` and ``pos_embed`` shapes.
+
+    Raises ``ValueError`` if the positional table fits no square grid.
+    """
+    if "pos_embed" not in state_dict:
+        raise ValueError("not a ViT state dict: no 'pos_embed' key")
+    prefix = 1 if "cls_token" in state_dict else 0
+    length = state_dict["pos_embed"].shape[1]
+    for has_prefix, n in ((True, length - prefix), (False, length)):
+        g = math.isqrt(n)
+        if g * g == n and (has_prefix or prefix):
+            return ViTLayout(grid=g, num_prefix_tokens=prefix, pos_embed_has_prefix=has_prefix)
+    raise ValueError(f"pos_embed of length {length} with {prefix} prefix tokens fits no square grid")
+
+
+def spatial_pos_embed(pos_embed: torch.Tensor, layout: ViTLayout, *, new_grid: int, keep_prefix: bool) -> torch.Tensor:
+    """A ViT's positional table resampled to ``new_grid``; the class-token entry kept only if asked.
+
+    A prefix entry is created as zeros when ``keep_prefix`` is asked of a table that has none.
+    """
+    prefix = layout.num_prefix_tokens if layout.pos_embed_has_prefix else 0
+    pe = resample_pos_embed(pos_embed, old_grid=(layout.grid,) * 2, new_grid=(new_grid,) * 2, num_prefix_tokens=prefix)
+    cls_part, patches = pe[:, :prefix], pe[:, prefix:]
+    if not keep_prefix:
+        return patches  # (1, N, D)
+    if prefix == 0:
+        cls_part = pe.new_zeros(1, 1, pe.shape[-1])
+    return torch.cat([cls_part, patches], dim=1)  # (1, 1 + N, D)

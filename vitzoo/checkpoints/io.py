@@ -1,0 +1,96 @@
+"""Reading and writing weight files.
+
+Every weight file vitzoo writes is safetensors, with the architecture name and the full config in the
+metadata so that :func:`load_model` can rebuild the model on its own. Legacy ``.pt/.pth/.bin`` files
+are read with ``torch.load(weights_only=True)`` only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from vitzoo.config import ViTConfig, to_json
+
+log = logging.getLogger(__name__)
+
+CONFIG_KEY = "vitzoo.config"
+ARCH_KEY = "vitzoo.arch"
+WEIGHTS_ENV = "VITZOO_WEIGHTS_DIR"
+
+
+def weights_dir() -> Path:
+    """Folder of the weights this project ships: ``$VITZOO_WEIGHTS_DIR`` or ``weights/`` of the checkout."""
+    env = os.environ.get(WEIGHTS_ENV)
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "weights"
+
+
+def resolve_weights(source: str | os.PathLike) -> Path:
+    """A local file path, or the name of a file in :func:`weights_dir` (with or without suffix)."""
+    path = Path(source)
+    if path.is_file():
+        return path
+    shipped = weights_dir()
+    for candidate in (shipped / str(source), shipped / f"{source}.safetensors"):
+        if candidate.is_file():
+            return candidate
+    available = sorted(p.stem for p in shipped.glob("*.safetensors")) if shipped.is_dir() else []
+    raise FileNotFoundError(
+        f"no weight file {str(source)!r}: not a file, and not in {shipped} (available: {available or 'none'})"
+    )
+
+
+def save_state_dict(
+    state_dict: dict[str, torch.Tensor], path: str | os.PathLike, *, metadata: dict[str, str] | None = None
+) -> Path:
+    """Write tensors to ``path`` as safetensors, atomically (temp file + rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state_dict.items()}
+    tmp = path.with_name(f".{path.name}.tmp")
+    save_file(tensors, str(tmp), metadata={"format": "pt", **(metadata or {})})
+    os.replace(tmp, path)
+    return path
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The string metadata of a safetensors file."""
+    with safe_open(str(path), framework="pt") as f:
+        return dict(f.metadata() or {})
+
+
+def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Tensors of a weight file: safetensors, or a ``weights_only`` torch pickle (``.pt/.pth/.bin``)."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    if path.suffix in (".pt", ".pth", ".bin"):
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+        for key in ("model", "state_dict", "module"):
+            if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
+                log.info("%s: using the %r entry of the checkpoint", path, key)
+                obj = obj[key]
+        return obj
+    raise ValueError(f"unsupported weight file suffix {path.suffix!r} for {path}")
+
+
+def model_metadata(model: torch.nn.Module) -> dict[str, str]:
+    """The metadata vitzoo stores with a model: architecture name and config JSON."""
+    cfg: ViTConfig = model.cfg
+    return {ARCH_KEY: getattr(model, "arch_name", "") or "", CONFIG_KEY: to_json(cfg)}
+
+
+def describe(path: str | os.PathLike) -> dict:
+    """Architecture name and config dict stored in a vitzoo safetensors file (empty if absent)."""
+    meta = read_metadata(path)
+    if CONFIG_KEY not in meta:
+        return {}
+    return {"arch": meta.get(ARCH_KEY, ""), "config": json.loads(meta[CONFIG_KEY])}

@@ -1,0 +1,128 @@
+"""Initialise a video model from an image ViT state dict (timm layout, which is also vitzoo's).
+
+The chain of named fix-ups: inflate the patch kernel into a tubelet kernel, resample the positional
+table to the new grid (and tile it over time for joint attention), copy the class token, blocks and
+final norm into the encoder's trunk, zero the learned temporal embeddings, start the new temporal
+branches as ``cfg.temporal_init`` says, keep the head only if its shape fits. The encoder class declares
+where each piece goes (``VideoEncoder.vit_init``); nothing here branches on the variant's name.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from vitzoo.checkpoints.inflate import (
+    infer_vit_layout,
+    inflate_patch_embed,
+    spatial_pos_embed,
+    tile_temporal_pos_embed,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class InitReport:
+    """Which target keys were inflated, resampled, copied, zeroed or newly initialised, and which source
+    keys were dropped."""
+
+    inflated: list[str] = field(default_factory=list)
+    resampled: list[str] = field(default_factory=list)
+    copied: list[str] = field(default_factory=list)
+    zeroed: list[str] = field(default_factory=list)
+    new: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+
+    def log(self, logger: logging.Logger = log) -> None:
+        """One log line per category, naming every key."""
+        for name in ("inflated", "resampled", "zeroed", "new", "dropped"):
+            keys = getattr(self, name)
+            if keys:
+                logger.info("ViT -> video init: %d %s: %s", len(keys), name, ", ".join(keys))
+        logger.info("ViT -> video init: %d copied unchanged", len(self.copied))
+
+
+def vit_to_video(
+    vit_state: dict[str, torch.Tensor], model: nn.Module, *, tubelet_init: str = "central"
+) -> tuple[dict[str, torch.Tensor], InitReport]:
+    """A complete state dict for ``model`` (a ``VideoTransformer``) initialised from ``vit_state``.
+
+    Keys the ViT cannot provide keep ``model``'s current (fresh) values and are reported as ``new``.
+    """
+    cfg, spec = model.cfg, model.encoder.vit_init
+    target = model.state_dict()
+    layout = infer_vit_layout(vit_state)
+    log.info(
+        "source ViT: %dx%d patch grid, %s class token, positional table %s it",
+        layout.grid, layout.grid, "with" if layout.num_prefix_tokens else "without",
+        "covering" if layout.pos_embed_has_prefix else "not covering",
+    )  # fmt: skip
+    out: dict[str, torch.Tensor] = {}
+    report = InitReport()
+    used: set[str] = set()
+
+    def take(src: str, dst: str, value: torch.Tensor | None = None, kind: str = "copied") -> None:
+        out[dst] = (vit_state[src] if value is None else value).clone()
+        used.add(src)
+        getattr(report, kind).append(dst)
+
+    take(
+        "patch_embed.proj.weight",
+        "patch_embed.proj.weight",
+        inflate_patch_embed(vit_state["patch_embed.proj.weight"], tubelet_size=cfg.tubelet_size, mode=tubelet_init),
+        "inflated",
+    )
+    if "patch_embed.proj.bias" in vit_state:
+        take("patch_embed.proj.bias", "patch_embed.proj.bias")
+
+    trunk = f"encoder.{spec.trunk}." if spec.trunk else "encoder."
+    pos_key = f"{trunk}pos_embed"
+    has_prefix = target[pos_key].shape[1] % (cfg.grid_size**2) == 1
+    pe = spatial_pos_embed(vit_state["pos_embed"], layout, new_grid=cfg.grid_size, keep_prefix=has_prefix)
+    if spec.pos_embed == "tile":
+        pe = tile_temporal_pos_embed(pe, num_tubelets=cfg.num_tubelets, num_prefix_tokens=int(has_prefix))
+    take("pos_embed", pos_key, pe, "resampled")
+    if f"{trunk}cls_token" in target and "cls_token" in vit_state:
+        take("cls_token", f"{trunk}cls_token")
+
+    for key in vit_state:
+        if key.startswith("blocks.") and f"{trunk}{key}" in target:
+            take(key, f"{trunk}{key}")
+    final_norm = "norm" if "norm.weight" in vit_state else "fc_norm"
+    for p in ("weight", "bias"):
+        if f"{final_norm}.{p}" in vit_state:
+            take(f"{final_norm}.{p}", f"{trunk}norm.{p}")
+
+    for key in spec.zero:
+        out[f"encoder.{key}"] = torch.zeros_like(target[f"encoder.{key}"])
+        report.zeroed.append(f"encoder.{key}")
+    for i in range(cfg.depth):
+        block = f"{trunk}blocks.{i}."
+        if cfg.temporal_init == "copy":
+            for dst, src in spec.temporal_copy.items():
+                for key in [k for k in vit_state if k.startswith(f"blocks.{i}.{src}.")]:
+                    take(key, block + dst + key[len(f"blocks.{i}.{src}") :])
+        else:
+            for layer in spec.temporal_zero:
+                for p in ("weight", "bias"):
+                    out[f"{block}{layer}.{p}"] = torch.zeros_like(target[f"{block}{layer}.{p}"])
+                    report.zeroed.append(f"{block}{layer}.{p}")
+
+    for p in ("weight", "bias"):
+        key = f"head.{p}"
+        if key in vit_state and key in target and vit_state[key].shape == target[key].shape:
+            take(key, key)
+
+    for key, value in target.items():
+        if key not in out:
+            out[key] = value
+            report.new.append(key)
+    report.dropped = sorted(set(vit_state) - used)
+    bad = [k for k in out if k not in target or out[k].shape != target[k].shape]
+    if bad:
+        raise ValueError(f"ViT -> video mapping produced keys the model does not accept: {bad}")
+    return out, report

@@ -1,0 +1,5 @@
+"""Converters from other libraries' models to vitzoo models (exact: same outputs)."""
+
+from vitzoo.checkpoints.convert_timm import from_timm
+
+__all__ = ["from_timm"]

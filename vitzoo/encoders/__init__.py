@@ -1,0 +1,15 @@
+"""Video encoders: tokens ``(B, T, N, D)`` in, features ``(B, D)`` out. Importing registers them."""
+
+from vitzoo.encoders.base import VideoEncoder
+from vitzoo.encoders.factorised_dot_product import FactorisedDotProductEncoder
+from vitzoo.encoders.factorised_encoder import FactorisedEncoder
+from vitzoo.encoders.factorised_self_attention import FactorisedSelfAttentionEncoder
+from vitzoo.encoders.joint import JointEncoder
+
+__all__ = [
+    "FactorisedDotProductEncoder",
+    "FactorisedEncoder",
+    "FactorisedSelfAttentionEncoder",
+    "JointEncoder",
+    "VideoEncoder",
+]

@@ -1,0 +1,55 @@
+"""ViViT Model 4: factorised dot-product attention.
+
+In every block, the first half of the heads attends over space (the ``N`` tokens of the same time
+step) and the second half over time (the ``T`` tokens at the same location); the head outputs are
+concatenated and projected as usual. The parameters are exactly a ViT block's, so image weights are
+reused directly with no new parts.
+"""
+
+from __future__ import annotations
+
+import torch
+from einops import rearrange
+
+from vitzoo.config import VideoConfig
+from vitzoo.encoders.base import ViTInit
+from vitzoo.encoders.separable import SeparableEncoder
+from vitzoo.layers import Attention, Block
+from vitzoo.layers.block import make_attention
+from vitzoo.registry import ENCODERS
+
+
+class FactorisedDotProductAttention(Attention):
+    """Self-attention on ``(B, T, N, D)`` whose heads are split between space and time."""
+
+    def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+        if attn_mask is not None:
+            raise ValueError("FactorisedDotProductAttention builds its own space/time grouping; no mask")
+        b, t, n, _ = x.shape
+        half = self.num_heads // 2
+        q, k, v = self.project_qkv(x)  # (B, T, H, N, d) each
+        to_space = lambda z: rearrange(z[:, :, :half], "b t h n d -> (b t) h n d")  # noqa: E731
+        to_time = lambda z: rearrange(z[:, :, half:], "b t h n d -> (b n) h t d")  # noqa: E731
+        space = self.attend(to_space(q), to_space(k), to_space(v))  # (B*T, H/2, N, d)
+        time = self.attend(to_time(q), to_time(k), to_time(v))  # (B*N, H/2, T, d)
+        space = rearrange(space, "(b t) h n d -> b t h n d", b=b)
+        time = rearrange(time, "(b n) h t d -> b t h n d", b=b, n=n)
+        return self.project_out(torch.cat([space, time], dim=2))  # (B, T, N, D)
+
+
+class FactorisedDotProductBlock(Block):
+    """A ViT block whose attention is :class:`FactorisedDotProductAttention`."""
+
+    def __init__(self, cfg: VideoConfig, *, drop_path_rate: float = 0.0) -> None:
+        if cfg.num_heads % 2:
+            raise ValueError(f"factorised dot-product attention needs an even num_heads, got {cfg.num_heads}")
+        super().__init__(cfg, drop_path_rate=drop_path_rate, attn=make_attention(cfg, FactorisedDotProductAttention))
+
+
+@ENCODERS.register("fact_dot")
+class FactorisedDotProductEncoder(SeparableEncoder):
+    """ViViT Model 4 (see module docstring)."""
+
+    vit_init = ViTInit(zero=("temporal_pos_embed",))
+
+    block_cls = FactorisedDotProductBlock

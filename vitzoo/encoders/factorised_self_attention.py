@@ -1,0 +1,67 @@
+"""ViViT Model 3: factorised self-attention. Each block attends within a frame, then across time.
+
+Block: ``x += SpatialAttn(LN(x))`` over the ``N`` tokens of each time step, ``x += TemporalAttn(LN(x))``
+over the ``T`` tokens at each spatial location, ``x += MLP(LN(x))``. The spatial attention, its norm
+and the MLP carry a ViT block's names (``norm1, attn, norm2, mlp``), so image weights load as is; the
+temporal branch (``temporal_norm, temporal_attn``) is new. ``cfg.temporal_init`` decides how it starts:
+``"zero"`` zeroes its output projection (the block then equals the ViT block on every frame), ``"copy"``
+copies the spatial attention and norm.
+"""
+
+from __future__ import annotations
+
+import torch
+from einops import rearrange
+from torch import nn
+
+from vitzoo.config import VideoConfig
+from vitzoo.encoders.base import ViTInit
+from vitzoo.encoders.separable import SeparableEncoder
+from vitzoo.layers import Block
+from vitzoo.layers.block import drop_path, layer_scale, make_attention
+from vitzoo.registry import ENCODERS
+
+
+class FactorisedSelfAttentionBlock(Block):
+    """A ViT block with a temporal self-attention branch between the spatial attention and the MLP."""
+
+    def __init__(self, cfg: VideoConfig, *, drop_path_rate: float = 0.0) -> None:
+        super().__init__(cfg, drop_path_rate=drop_path_rate)
+        self.temporal_norm = nn.LayerNorm(cfg.embed_dim, eps=cfg.norm_eps)
+        self.temporal_attn = make_attention(cfg)
+        self.temporal_ls = layer_scale(cfg.embed_dim, cfg.init_values)
+        self.temporal_drop_path = drop_path(drop_path_rate)
+        self.temporal_init = cfg.temporal_init
+        self.init_temporal()
+
+    @torch.no_grad()
+    def init_temporal(self) -> None:
+        """Apply ``temporal_init``: zero the temporal output projection, or copy the spatial branch."""
+        if self.temporal_init == "zero":
+            nn.init.zeros_(self.temporal_attn.proj.weight)
+            nn.init.zeros_(self.temporal_attn.proj.bias)
+        else:
+            self.temporal_attn.load_state_dict(self.attn.state_dict())
+            self.temporal_norm.load_state_dict(self.norm1.state_dict())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t = x.shape[:2]
+        s = rearrange(x, "b t n d -> (b t) n d")  # (B*T, N, D): attend within each time step
+        s = s + self.drop_path1(self.ls1(self.attn(self.norm1(s))))
+        tm = rearrange(s, "(b t) n d -> (b n) t d", b=b, t=t)  # (B*N, T, D): attend across time
+        tm = tm + self.temporal_drop_path(self.temporal_ls(self.temporal_attn(self.temporal_norm(tm))))
+        x = rearrange(tm, "(b n) t d -> b t n d", b=b)  # (B, T, N, D)
+        return x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
+
+
+@ENCODERS.register("fact_sa")
+class FactorisedSelfAttentionEncoder(SeparableEncoder):
+    """ViViT Model 3 (see module docstring)."""
+
+    vit_init = ViTInit(
+        zero=("temporal_pos_embed",),
+        temporal_copy={"temporal_attn": "attn", "temporal_norm": "norm1"},
+        temporal_zero=("temporal_attn.proj",),
+    )
+
+    block_cls = FactorisedSelfAttentionBlock

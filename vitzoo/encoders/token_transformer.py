@@ -1,0 +1,46 @@
+"""A ViT trunk over an already flattened token sequence: prefix token, positional embedding, blocks, norm."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from vitzoo.config import TransformerConfig
+from vitzoo.layers import make_blocks, run_blocks
+from vitzoo.layers.init import init_vit_weights
+from vitzoo.layers.pos_embed import learned_embedding
+
+
+class TokenTransformer(nn.Module):
+    """``(B, L, D)`` -> ``(B, P + L, D)``: prepend the class token (``P = 1``, if any), add positions, encode.
+
+    Parameter names match a timm ViT's (``cls_token``, ``pos_embed``, ``blocks``, ``norm``) so image
+    checkpoints map onto it one to one.
+    """
+
+    def __init__(
+        self, cfg: TransformerConfig, *, num_tokens: int, depth: int, class_token: bool, pos_drop: float = 0.0
+    ) -> None:
+        super().__init__()
+        dim = cfg.embed_dim
+        self.num_prefix_tokens = int(class_token)
+        self.grad_checkpointing = False
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim)) if class_token else None
+        self.pos_embed = learned_embedding(1, self.num_prefix_tokens + num_tokens, dim)
+        self.pos_drop = nn.Dropout(pos_drop)
+        self.blocks = make_blocks(cfg, depth)
+        self.norm = nn.LayerNorm(dim, eps=cfg.norm_eps)
+        self.apply(init_vit_weights)
+        if self.cls_token is not None:
+            nn.init.normal_(self.cls_token, std=1e-6)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.cls_token is not None:
+            x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)  # (B, 1 + L, D)
+        x = self.pos_drop(x + self.pos_embed)
+        x = run_blocks(self.blocks, x, checkpointing=self.grad_checkpointing and self.training)
+        return self.norm(x)
+
+    def pool(self, x: torch.Tensor, global_pool: str) -> torch.Tensor:
+        """``(B, P + L, D)`` -> ``(B, D)`` by class token (``"token"``) or mean of the other tokens (``"avg"``)."""
+        return x[:, 0] if global_pool == "token" else x[:, self.num_prefix_tokens :].mean(dim=1)

@@ -1,0 +1,82 @@
+"""Name -> config registries for models and encoders.
+
+Registration happens once, at import of the module that defines the entry; a duplicate name is a
+programming error and raises. Lookups of unknown names raise ``KeyError`` with close matches.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """A mapping from names to entries that refuses duplicates and suggests close names."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, T] = {}
+        self._aliases: dict[str, str] = {}
+
+    def add(self, name: str, entry: T) -> T:
+        """Register ``entry`` under ``name``; raises ``ValueError`` if the name is taken."""
+        if name in self._entries or name in self._aliases:
+            raise ValueError(f"{self.kind} {name!r} is already registered")
+        self._entries[name] = entry
+        return entry
+
+    def alias(self, name: str, target: str) -> None:
+        """Make ``name`` resolve to the already registered ``target``."""
+        if name in self._entries or name in self._aliases:
+            raise ValueError(f"{self.kind} {name!r} is already registered")
+        self.resolve(target)
+        self._aliases[name] = target
+
+    def register(self, name: str) -> Callable[[T], T]:
+        """Decorator form of :meth:`add`."""
+        return lambda entry: self.add(name, entry)
+
+    def resolve(self, name: str) -> str:
+        """Canonical name for ``name`` (follows aliases); raises ``KeyError`` with suggestions."""
+        if name in self._entries:
+            return name
+        if name in self._aliases:
+            return self._aliases[name]
+        known = [*self._entries, *self._aliases]
+        close = difflib.get_close_matches(name, known, n=5, cutoff=0.5)
+        hint = (
+            f"; did you mean {', '.join(close)}?" if close else f"; see vitzoo.list_models() for the {len(known)} names"
+        )
+        raise KeyError(f"unknown {self.kind} {name!r}{hint}")
+
+    def get(self, name: str) -> T:
+        """The entry registered as ``name`` (or the target of an alias)."""
+        return self._entries[self.resolve(name)]
+
+    def names(self, pattern: str = "*", *, include_aliases: bool = False) -> list[str]:
+        """Sorted names matching the glob ``pattern``."""
+        pool = [*self._entries, *(self._aliases if include_aliases else ())]
+        return sorted(n for n in pool if fnmatch.fnmatchcase(n, pattern))
+
+    def aliases(self) -> dict[str, str]:
+        """A copy of the alias table (alias -> canonical name)."""
+        return dict(self._aliases)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries or name in self._aliases
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted(self._entries))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+# Every model name maps to a zero-argument function returning a fresh config; every encoder name maps
+# to an encoder class. Both are filled when ``vitzoo.models`` / ``vitzoo.encoders`` are imported.
+MODELS: Registry[Callable] = Registry("model")
+ENCODERS: Registry[type] = Registry("encoder")
