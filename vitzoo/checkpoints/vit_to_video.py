@@ -93,6 +93,11 @@ def vit_to_video(
         if key.startswith("blocks.") and f"{trunk}{key}" in target:
             take(key, f"{trunk}{key}")
     final_norm = "norm" if "norm.weight" in vit_state else "fc_norm"
+    if final_norm == "fc_norm":
+        log.warning(
+            "the source ViT normalises after pooling (fc_norm); its fc_norm becomes the encoder's final norm, "
+            "which normalises tokens before pooling"
+        )
     for p in ("weight", "bias"):
         if f"{final_norm}.{p}" in vit_state:
             take(f"{final_norm}.{p}", f"{trunk}norm.{p}")

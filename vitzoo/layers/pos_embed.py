@@ -20,7 +20,7 @@ def resample_pos_embed(
     ``resample_abs_pos_embed`` so results equal timm's dynamic-size path exactly.
     """
     expected = num_prefix_tokens + old_grid[0] * old_grid[1]
-    if pos_embed.ndim != 3 or pos_embed.shape[1] != expected:
+    if pos_embed.ndim != 3 or pos_embed.shape[0] != 1 or pos_embed.shape[1] != expected:
         raise ValueError(
             f"pos_embed of shape {tuple(pos_embed.shape)} does not match grid {old_grid} "
             f"with {num_prefix_tokens} prefix tokens (expected length {expected})"
@@ -65,7 +65,9 @@ def resample_spacetime_pos_embed(
     (t_old, g_old), (t_new, g_new) = old_shape, new_shape
     prefix, pe = pos_embed[:, :num_prefix_tokens], pos_embed[:, num_prefix_tokens:]
     frames = pe.reshape(t_old, g_old * g_old, -1)  # (T, N, D)
-    frames = resample_pos_embed(frames, old_grid=(g_old, g_old), new_grid=(g_new, g_new))  # (T, N', D)
+    frames = torch.cat(
+        [resample_pos_embed(f[None], old_grid=(g_old, g_old), new_grid=(g_new, g_new)) for f in frames]
+    )  # (T, N', D)
     per_location = frames.transpose(0, 1)  # (N', T, D)
     per_location = resample_temporal_pos_embed(per_location, new_len=t_new)  # (N', T', D)
     pe = per_location.transpose(0, 1).reshape(1, t_new * g_new * g_new, -1)  # (1, T'*N', D)

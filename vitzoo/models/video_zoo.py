@@ -2,7 +2,8 @@
 
 ViViT (Arnab et al., 2021): ``vivit_{encoder}_{size}_{patch}x{tubelet}``, 32 frames at 224 px for
 tiny..large (the paper's setting), 4 frames at 32 px for the CPU-test ``nano``. The bare names
-(``vivit_joint``, ``vivit_fact_enc``, ...) are aliases of the base 16x2 models.
+(``vivit_joint``, ``vivit_fact_enc``, ...) are aliases of the base 16x2 models. There is no
+``vivit_fact_dot_tiny``: ViT-Ti's 3 heads cannot be split half in space, half in time.
 
 VTN (Neimark et al., 2021): ``vtn_{size}_patch16_224`` is the factorised encoder with 1-frame tubelets
 (a per-frame ViT) and a 3-layer temporal transformer over the frame class tokens. The paper's temporal
@@ -41,6 +42,8 @@ def _video(encoder: str, size: str, **geometry) -> VideoConfig:
 
 for _enc in VIVIT_ENCODERS:
     for _size, (_p, _t, _frames, _img, _tdepth) in VIVIT_GEOMETRY.items():
+        if _enc == "fact_dot" and SIZES[_size]["num_heads"] % 2:
+            continue  # ViT-Ti has 3 heads, which cannot be split half in space, half in time
         MODELS.add(
             f"vivit_{_enc}_{_size}_{_p}x{_t}",
             partial(
