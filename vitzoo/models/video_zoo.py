@@ -1,7 +1,8 @@
 """Registered video models.
 
 ViViT (Arnab et al., 2021): ``vivit_{encoder}_{size}_{patch}x{tubelet}``, 32 frames at 224 px for
-tiny..large (the paper's setting), 4 frames at 32 px for the CPU-test ``nano``. The bare names
+tiny..large (the paper's setting); 4 frames at 32 px for the CPU-test ``nano``, and 8 frames at
+32 px with 4x4 patches for the CPU demo's ``micro``. The bare names
 (``vivit_joint``, ``vivit_fact_enc``, ...) are aliases of the base 16x2 models. There is no
 ``vivit_fact_dot_tiny``: ViT-Ti's 3 heads cannot be split half in space, half in time.
 
@@ -29,6 +30,7 @@ VIVIT_ENCODERS = {
 # Size -> (patch, tubelet, frames, image size, temporal depth for the factorised encoder).
 VIVIT_GEOMETRY = {
     "nano": (8, 2, 4, 32, 1),
+    "micro": (4, 2, 8, 32, 2),
     "tiny": (16, 2, 32, 224, 4),
     "small": (16, 2, 32, 224, 4),
     "base": (16, 2, 32, 224, 4),

@@ -8,9 +8,11 @@ from vitzoo.config import ViTConfig
 from vitzoo.models.sizes import SIZES
 from vitzoo.registry import MODELS
 
-# (size, patch, image size): the combinations timm and the ViT paper define, plus a CPU-test nano model.
+# (size, patch, image size): the combinations timm and the ViT paper define, plus CPU-sized
+# nano (unit tests) and micro (demo) models.
 _STANDARD = [
     ("nano", 8, 32),
+    ("micro", 4, 32),
     ("tiny", 16, 224), ("tiny", 16, 384),
     ("small", 16, 224), ("small", 32, 224), ("small", 16, 384),
     ("base", 8, 224), ("base", 16, 224), ("base", 32, 224), ("base", 16, 384),
