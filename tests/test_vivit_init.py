@@ -171,3 +171,13 @@ def test_vit_input_size_mismatch_raises_or_is_dynamic():
     assert dyn(torch.randn(1, 3, 48, 40)).shape == (1, 1000)
     vit.resample(img_size=48)
     assert vit(torch.randn(1, 3, 48, 48)).shape == (1, 1000)
+
+
+def test_fresh_fact_sa_temporal_branch_follows_temporal_init():
+    zero = vitzoo.create("vivit_fact_sa_nano_8x2")
+    copy = vitzoo.create("vivit_fact_sa_nano_8x2", temporal_init="copy")
+    for blk in zero.encoder.blocks:
+        assert torch.all(blk.temporal_attn.proj.weight == 0) and torch.all(blk.temporal_attn.proj.bias == 0)
+    for blk in copy.encoder.blocks:
+        torch.testing.assert_close(blk.temporal_attn.qkv.weight, blk.attn.qkv.weight, rtol=0, atol=0)
+        assert blk.temporal_attn.proj.weight.abs().sum() > 0

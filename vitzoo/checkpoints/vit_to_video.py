@@ -111,11 +111,11 @@ def vit_to_video(
             for dst, src in spec.temporal_copy.items():
                 for key in [k for k in vit_state if k.startswith(f"blocks.{i}.{src}.")]:
                     take(key, block + dst + key[len(f"blocks.{i}.{src}") :])
-        else:
-            for layer in spec.temporal_zero:
-                for p in ("weight", "bias"):
-                    out[f"{block}{layer}.{p}"] = torch.zeros_like(target[f"{block}{layer}.{p}"])
-                    report.zeroed.append(f"{block}{layer}.{p}")
+        zeroed = spec.block_zero if cfg.temporal_init == "copy" else (*spec.temporal_zero, *spec.block_zero)
+        for layer in zeroed:
+            for p in ("weight", "bias"):
+                out[f"{block}{layer}.{p}"] = torch.zeros_like(target[f"{block}{layer}.{p}"])
+                report.zeroed.append(f"{block}{layer}.{p}")
 
     for p in ("weight", "bias"):
         key = f"head.{p}"

@@ -26,6 +26,8 @@ class ViTInit:
     - ``zero``: encoder keys that start at zero (learned temporal embeddings).
     - ``temporal_copy``: per block, new temporal module -> ViT module it copies with ``temporal_init="copy"``.
     - ``temporal_zero``: per block, linear layers zeroed with ``temporal_init="zero"``.
+    - ``block_zero``: per block, linear layers zeroed whatever ``temporal_init`` says (e.g. the output layer of a
+      temporal branch that must start as a no-op even when its attention is copied).
     """
 
     trunk: str = ""
@@ -33,6 +35,7 @@ class ViTInit:
     zero: tuple[str, ...] = ()
     temporal_copy: dict[str, str] = field(default_factory=dict)
     temporal_zero: tuple[str, ...] = ()
+    block_zero: tuple[str, ...] = ()
 
 
 class VideoEncoder(nn.Module):

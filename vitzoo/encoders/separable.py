@@ -14,7 +14,6 @@ from torch import nn
 from vitzoo.config import VideoConfig
 from vitzoo.encoders.base import VideoEncoder
 from vitzoo.layers import make_blocks, run_blocks
-from vitzoo.layers.init import init_vit_weights
 from vitzoo.layers.pos_embed import learned_embedding, resample_pos_embed, resample_temporal_pos_embed
 
 
@@ -34,8 +33,7 @@ class SeparableEncoder(VideoEncoder):
         self.temporal_pos_embed = nn.Parameter(torch.zeros(1, self.num_tubelets, dim))
         self.pos_drop = nn.Dropout(cfg.pos_drop_rate)
         self.blocks = make_blocks(cfg, block_cls=self.block_cls)
-        self.norm = nn.LayerNorm(dim, eps=cfg.norm_eps)
-        self.apply(init_vit_weights)
+        self.norm = nn.LayerNorm(dim, eps=cfg.norm_eps)  # blocks initialise themselves (see Block)
 
     def forward(self, x: torch.Tensor, *, return_tokens: bool = False):
         self.check_tokens(x)

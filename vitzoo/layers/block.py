@@ -9,6 +9,7 @@ from torch import nn
 
 from vitzoo.config import TransformerConfig
 from vitzoo.layers.attention import Attention
+from vitzoo.layers.init import init_vit_weights
 from vitzoo.layers.mlp import Mlp
 
 
@@ -36,6 +37,7 @@ class Block(nn.Module):
         self.mlp = Mlp(dim=dim, hidden_dim=int(dim * cfg.mlp_ratio), act=cfg.act, drop=cfg.proj_drop_rate)
         self.ls2 = layer_scale(dim, cfg.init_values)
         self.drop_path2 = drop_path(drop_path_rate)
+        self.apply(init_vit_weights)  # subclasses adding parts initialise them after this
 
     def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
         x = x + self.drop_path1(self.ls1(self.attn(self.norm1(x), attn_mask)))

@@ -6,7 +6,7 @@ from torch import nn
 
 from vitzoo import encoders  # noqa: F401  (registers the encoder classes)
 from vitzoo.config import VideoConfig, ViTConfig
-from vitzoo.models import video_zoo, vit_zoo  # noqa: F401  (register the model names)
+from vitzoo.models import timesformer_zoo, video_zoo, vit_zoo  # noqa: F401  (register the model names)
 from vitzoo.models.video import VideoTransformer
 from vitzoo.models.vit import VisionTransformer
 

@@ -1,0 +1,1 @@
+"""The end-to-end demo: synthetic data, a self-trained image ViT, ViViT fine-tuning, evaluation, export."""

@@ -1,0 +1,140 @@
+"""TimeSformer (Bertasius et al., 2021): divided space-time attention with a class token.
+
+Every block runs, in this order (the paper's Fig. 1 "Divided Space-Time", HF ``TimesformerLayer``):
+
+1. temporal attention over the ``T`` tokens at each spatial location (the class token takes no part), followed
+   by a linear ``temporal_fc``: ``x += temporal_fc(TemporalAttn(LN(x)))``;
+2. spatial attention over the ``N`` tokens of each frame, with the class token copied into every frame; the
+   ``T`` class-token updates are averaged back into the one class token;
+3. the MLP on every token, the class token included.
+
+The spatial attention, its norm and the MLP carry a ViT block's names (``norm1, attn, norm2, mlp``), so
+image weights load as is. Position is embedded as in TimeSformer: a spatial table with a class entry
+``pos_embed (1, 1 + N, D)`` and a temporal table ``time_embed (1, T, D)`` added to the patch tokens only.
+Features are the class token after the final norm.
+
+Initialisation from an image ViT (TimeSformer's ``load_pretrained``): ``time_embed`` and ``temporal_fc`` start
+at zero, so every block starts as the ViT block applied frame by frame (up to the class-token averaging, see
+``tests/test_timesformer.py``); with ``temporal_init="copy"`` (the registered models' setting, TimeSformer's
+recipe) the temporal attention and its norm are copies of the spatial ones, with ``"zero"`` they keep their
+fresh random values. ``temporal_fc`` is never zeroed together with the attention's output projection: both
+at zero would leave the temporal branch without gradient.
+
+Tokens are ``(B, 1 + T*N, D)`` between blocks (and from ``return_tokens``): the class token, then the patch
+tokens time-major. HF keeps them ``(h, w, t)``; no weight depends on that order (the tables are indexed by
+location and by frame), so the HF converter copies them unchanged.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.utils.checkpoint
+from einops import rearrange, repeat
+from torch import nn
+
+from vitzoo.config import VideoConfig
+from vitzoo.encoders.base import VideoEncoder, ViTInit
+from vitzoo.layers import Block, make_blocks
+from vitzoo.layers.block import drop_path, layer_scale, make_attention
+from vitzoo.layers.init import init_vit_weights
+from vitzoo.layers.pos_embed import learned_embedding, resample_pos_embed, resample_temporal_pos_embed
+from vitzoo.registry import ENCODERS
+
+
+class DividedSpaceTimeBlock(Block):
+    """A ViT block preceded by a temporal attention branch; spatial attention shares one class token per clip."""
+
+    def __init__(self, cfg: VideoConfig, *, drop_path_rate: float = 0.0) -> None:
+        super().__init__(cfg, drop_path_rate=drop_path_rate)
+        dim = cfg.embed_dim
+        self.temporal_norm = nn.LayerNorm(dim, eps=cfg.norm_eps)
+        self.temporal_attn = make_attention(cfg)
+        self.temporal_drop_path = drop_path(drop_path_rate)
+        self.temporal_fc = nn.Linear(dim, dim)
+        self.temporal_ls = layer_scale(dim, cfg.init_values)
+        self.temporal_init = cfg.temporal_init
+
+    @torch.no_grad()
+    def init_temporal(self) -> None:
+        """Zero ``temporal_fc``; with ``temporal_init="copy"`` also copy the spatial attention and its norm."""
+        nn.init.zeros_(self.temporal_fc.weight)
+        nn.init.zeros_(self.temporal_fc.bias)
+        if self.temporal_init == "copy":
+            self.temporal_attn.load_state_dict(self.attn.state_dict())
+            self.temporal_norm.load_state_dict(self.norm1.state_dict())
+
+    def forward(self, x: torch.Tensor, num_tubelets: int) -> torch.Tensor:
+        """``(B, 1 + T*N, D)`` (class token, then time-major patch tokens) -> the same shape."""
+        b, t = x.shape[0], num_tubelets
+        cls = x[:, :1]  # (B, 1, D)
+        patches = rearrange(x[:, 1:], "b (t n) d -> b t n d", t=t)  # (B, T, N, D)
+
+        xt = rearrange(patches, "b t n d -> (b n) t d")  # (B*N, T, D): attend across time at each location
+        res = self.temporal_drop_path(self.temporal_attn(self.temporal_norm(xt)))
+        res = rearrange(res, "(b n) t d -> b t n d", b=b)  # (B, T, N, D)
+        patches = patches + self.temporal_ls(self.temporal_fc(res))
+
+        frame_cls = repeat(cls, "b one d -> (b t) one d", t=t)  # (B*T, 1, D): the class token in every frame
+        xs = torch.cat([frame_cls, rearrange(patches, "b t n d -> (b t) n d")], dim=1)  # (B*T, 1 + N, D)
+        res = self.drop_path1(self.ls1(self.attn(self.norm1(xs))))
+        res = rearrange(res, "(b t) l d -> b t l d", b=b)  # (B, T, 1 + N, D)
+        cls = cls + res[:, :, :1].mean(dim=1)  # (B, 1, D): the T class-token updates averaged
+        patches = patches + res[:, :, 1:]
+
+        x = torch.cat([cls, rearrange(patches, "b t n d -> b (t n) d")], dim=1)  # (B, 1 + T*N, D)
+        return x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
+
+
+@ENCODERS.register("divided")
+class DividedSpaceTimeEncoder(VideoEncoder):
+    """TimeSformer's encoder (see module docstring): class token, separable positions, divided blocks, norm."""
+
+    vit_init = ViTInit(
+        zero=("time_embed",),
+        temporal_copy={"temporal_attn": "attn", "temporal_norm": "norm1"},
+        block_zero=("temporal_fc",),
+    )
+
+    def __init__(self, cfg: VideoConfig) -> None:
+        super().__init__(cfg)
+        if not cfg.class_token:
+            raise ValueError("the divided space-time encoder (TimeSformer) needs class_token=True")
+        dim = cfg.embed_dim
+        self.cls_token = learned_embedding(1, 1, dim)
+        self.pos_embed = learned_embedding(1, 1 + self.num_patches, dim)
+        self.time_embed = nn.Parameter(torch.zeros(1, self.num_tubelets, dim))
+        self.pos_drop = nn.Dropout(cfg.pos_drop_rate)
+        self.time_drop = nn.Dropout(cfg.pos_drop_rate)
+        self.blocks = make_blocks(cfg, block_cls=DividedSpaceTimeBlock)
+        self.norm = nn.LayerNorm(dim, eps=cfg.norm_eps)
+        self.apply(init_vit_weights)
+        for blk in self.blocks:  # after the generic init, which would overwrite it
+            blk.init_temporal()
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Tubelet tokens ``(B, T, N, D)`` -> class token and positioned patch tokens ``(B, 1 + T*N, D)``."""
+        cls = (self.cls_token + self.pos_embed[:, :1]).expand(x.shape[0], -1, -1)  # (B, 1, D)
+        patches = x + self.pos_embed[:, None, 1:]  # (B, T, N, D)
+        cls, patches = self.pos_drop(cls), self.pos_drop(patches)
+        patches = self.time_drop(patches + self.time_embed[:, :, None])  # (B, T, N, D)
+        return torch.cat([cls, rearrange(patches, "b t n d -> b (t n) d")], dim=1)  # (B, 1 + T*N, D)
+
+    def forward(self, x: torch.Tensor, *, return_tokens: bool = False):
+        self.check_tokens(x)
+        t = x.shape[1]
+        x = self.embed(x)
+        checkpointing = self.grad_checkpointing and self.training and torch.is_grad_enabled()
+        for blk in self.blocks:
+            x = torch.utils.checkpoint.checkpoint(blk, x, t, use_reentrant=False) if checkpointing else blk(x, t)
+        x = self.norm(x)  # (B, 1 + T*N, D)
+        pooled = x[:, 0] if self.cfg.global_pool == "token" else x[:, 1:].mean(dim=1)  # (B, D)
+        return (pooled, x) if return_tokens else pooled
+
+    @torch.no_grad()
+    def resample(self, *, num_tubelets: int, grid: int) -> None:
+        old_grid = int(round(self.num_patches**0.5))
+        self.pos_embed = nn.Parameter(
+            resample_pos_embed(self.pos_embed.data, old_grid=(old_grid,) * 2, new_grid=(grid,) * 2, num_prefix_tokens=1)
+        )
+        self.time_embed = nn.Parameter(resample_temporal_pos_embed(self.time_embed.data, new_len=num_tubelets))
+        self.num_tubelets, self.num_patches = num_tubelets, grid * grid
