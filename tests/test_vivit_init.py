@@ -181,3 +181,15 @@ def test_fresh_fact_sa_temporal_branch_follows_temporal_init():
     for blk in copy.encoder.blocks:
         torch.testing.assert_close(blk.temporal_attn.qkv.weight, blk.attn.qkv.weight, rtol=0, atol=0)
         assert blk.temporal_attn.proj.weight.abs().sum() > 0
+
+
+def test_frame_average_is_the_mean_of_per_frame_vit_features_and_ignores_order(vit_file):
+    vit, path = vit_file
+    model = vitzoo.create("frame_avg_nano_patch8_32", pretrained=path).eval()
+    clip = torch.randn(2, 3, 4, 32, 32)
+    with torch.no_grad():
+        feats = model.forward_features(clip)
+        ref = rearrange(vit.forward_features(_frames(clip, 1))[:, 0], "(b t) d -> b t d", b=2).mean(dim=1)
+        reversed_feats = model.forward_features(clip.flip(2))
+    assert (feats - ref).abs().max().item() <= 1e-5
+    torch.testing.assert_close(reversed_feats, feats, rtol=0, atol=1e-5)

@@ -6,7 +6,8 @@
 
 from vitzoo import convert
 from vitzoo.api import create, list_models, load, model_config, save
+from vitzoo.export import export
 
 __version__ = "0.1.0"
 
-__all__ = ["convert", "create", "list_models", "load", "model_config", "save"]
+__all__ = ["convert", "create", "export", "list_models", "load", "model_config", "save"]

@@ -5,6 +5,7 @@ from vitzoo.encoders.divided import DividedSpaceTimeEncoder
 from vitzoo.encoders.factorised_dot_product import FactorisedDotProductEncoder
 from vitzoo.encoders.factorised_encoder import FactorisedEncoder
 from vitzoo.encoders.factorised_self_attention import FactorisedSelfAttentionEncoder
+from vitzoo.encoders.frame_average import FrameAverageEncoder
 from vitzoo.encoders.joint import JointEncoder
 
 __all__ = [
@@ -12,6 +13,7 @@ __all__ = [
     "FactorisedDotProductEncoder",
     "FactorisedEncoder",
     "FactorisedSelfAttentionEncoder",
+    "FrameAverageEncoder",
     "JointEncoder",
     "VideoEncoder",
 ]

@@ -9,39 +9,28 @@ tubelets; see ``vitzoo/models/video_zoo.py``.
 from __future__ import annotations
 
 import torch
-from einops import rearrange
 from torch import nn
 
 from vitzoo.config import VideoConfig, replace
-from vitzoo.encoders.base import VideoEncoder, ViTInit
+from vitzoo.encoders.base import ViTInit
+from vitzoo.encoders.per_frame import PerFrameEncoder
 from vitzoo.encoders.token_transformer import TokenTransformer
-from vitzoo.layers.pos_embed import resample_pos_embed, resample_temporal_pos_embed
+from vitzoo.layers.pos_embed import resample_temporal_pos_embed
 from vitzoo.registry import ENCODERS
 
 
 @ENCODERS.register("fact_enc")
-class FactorisedEncoder(VideoEncoder):
+class FactorisedEncoder(PerFrameEncoder):
     """``spatial`` (a ViT trunk, depth ``cfg.depth``) then ``temporal`` (depth ``cfg.temporal_depth``)."""
 
     vit_init = ViTInit(trunk="spatial", zero=("temporal.pos_embed",))
 
     def __init__(self, cfg: VideoConfig) -> None:
         super().__init__(cfg)
-        self.spatial = TokenTransformer(
-            cfg, num_tokens=self.num_patches, depth=cfg.depth, class_token=cfg.class_token, pos_drop=cfg.pos_drop_rate
-        )
         temporal_cfg = cfg if cfg.temporal_num_heads is None else replace(cfg, num_heads=cfg.temporal_num_heads)
         self.temporal = TokenTransformer(
             temporal_cfg, num_tokens=self.num_tubelets, depth=cfg.temporal_depth, class_token=cfg.class_token
         )
-
-    def forward_spatial(self, x: torch.Tensor) -> torch.Tensor:
-        """Per-frame summaries: ``(B, T, N, D)`` -> ``(B, T, D)``."""
-        b = x.shape[0]
-        x = rearrange(x, "b t n d -> (b t) n d")  # (B*T, N, D)
-        x = self.spatial(x)  # (B*T, P + N, D)
-        x = self.spatial.pool(x, self.cfg.global_pool)  # (B*T, D)
-        return rearrange(x, "(b t) d -> b t d", b=b)  # (B, T, D)
 
     def forward(self, x: torch.Tensor, *, return_tokens: bool = False):
         self.check_tokens(x)
@@ -52,17 +41,8 @@ class FactorisedEncoder(VideoEncoder):
 
     @torch.no_grad()
     def resample(self, *, num_tubelets: int, grid: int) -> None:
-        old_grid = int(round(self.num_patches**0.5))
-        sp, tp = self.spatial, self.temporal
-        sp.pos_embed = nn.Parameter(
-            resample_pos_embed(
-                sp.pos_embed.data,
-                old_grid=(old_grid,) * 2,
-                new_grid=(grid,) * 2,
-                num_prefix_tokens=sp.num_prefix_tokens,
-            )
-        )
+        super().resample(num_tubelets=num_tubelets, grid=grid)
+        tp = self.temporal
         tp.pos_embed = nn.Parameter(
             resample_temporal_pos_embed(tp.pos_embed.data, new_len=num_tubelets, num_prefix_tokens=tp.num_prefix_tokens)
         )
-        self.num_tubelets, self.num_patches = num_tubelets, grid * grid

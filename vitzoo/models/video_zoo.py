@@ -10,6 +10,9 @@ VTN (Neimark et al., 2021): ``vtn_{size}_patch16_224`` is the factorised encoder
 (a per-frame ViT) and a 3-layer temporal transformer over the frame class tokens. The paper's temporal
 module is a Longformer (sliding-window attention for long inputs) and its head an MLP; at the 16-frame
 clips used here full attention is exact and cheap, so vitzoo uses a standard transformer and a linear head.
+
+Frame averaging (``frame_avg_{size}_patch{p}_{img}``): a ViT on every frame, features averaged over time;
+a baseline without temporal modelling (TSN-style single-frame averaging).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ VIVIT_ENCODERS = {
     "fact_sa": dict(class_token=False, global_pool="avg"),
     "fact_dot": dict(class_token=False, global_pool="avg"),
 }
+PER_FRAME = dict(class_token=True, global_pool="token")
 # Size -> (patch, tubelet, frames, image size, temporal depth for the factorised encoder).
 VIVIT_GEOMETRY = {
     "nano": (8, 2, 4, 32, 1),
@@ -39,7 +43,7 @@ VIVIT_GEOMETRY = {
 
 
 def _video(encoder: str, size: str, **geometry) -> VideoConfig:
-    return VideoConfig(encoder=encoder, **SIZES[size], **VIVIT_ENCODERS.get(encoder, {}), **geometry)
+    return VideoConfig(encoder=encoder, **SIZES[size], **VIVIT_ENCODERS.get(encoder, PER_FRAME), **geometry)
 
 
 for _enc in VIVIT_ENCODERS:
@@ -75,4 +79,10 @@ for _size in ("nano", "tiny", "small", "base"):
             img_size=_img,
             temporal_depth=1 if _size == "nano" else 3,
         ),
+    )
+
+for _size, (_p, _img, _frames) in {"nano": (8, 32, 4), "micro": (4, 32, 8)}.items():
+    MODELS.add(
+        f"frame_avg_{_size}_patch{_p}_{_img}",
+        partial(_video, "frame_avg", _size, patch_size=_p, tubelet_size=1, num_frames=_frames, img_size=_img),
     )

@@ -1,0 +1,69 @@
+"""The demo's parts: synthetic shapes, the weights manifest, and a tiny end-to-end run (slow)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import vitzoo
+from vitzoo.checkpoints.io import weights_dir
+from vitzoo.demo import manifest
+from vitzoo.demo.run import RunResult, results_table
+from vitzoo.demo.shapes import NUM_CLASSES, make_shape_images
+
+
+def test_shape_images_label_encodes_quadrant():
+    images, labels = make_shape_images(64, size=32, seed=3)
+    assert images.shape == (64, 3, 32, 32) and labels.max() < NUM_CLASSES
+    for img, label in zip(images, labels, strict=True):
+        bright = img.mean(0) > 0.5  # the shape is bright, the background dark
+        ys, xs = torch.nonzero(bright, as_tuple=True)
+        quadrant = int(ys.float().mean() >= 16) * 2 + int(xs.float().mean() >= 16)
+        assert quadrant == int(label) % 4
+    again, _ = make_shape_images(64, size=32, seed=3)
+    assert torch.equal(images, again)
+
+
+def test_manifest_records_hash_and_preprocessing(tmp_path):
+    path = vitzoo.save(vitzoo.create("vit_nano_patch8_32", num_classes=3), tmp_path / "w.safetensors")
+    entry = manifest.record(path, recipe={"epochs": 1}, metrics={"val_top1": 0.5}, reproduce="cmd")
+    assert entry["sha256"] == manifest.sha256(path) and entry["architecture"] == "vit_nano_patch8_32"
+    assert entry["preprocessing"]["img_size"] == 32 and entry["preprocessing"]["mean"] == [0.5, 0.5, 0.5]
+    assert manifest.verify(tmp_path) == []
+    path.write_bytes(path.read_bytes()[:-1] + b"\0")
+    assert manifest.verify(tmp_path) == ["w"]
+
+
+def test_shipped_weights_match_their_manifest():
+    folder = weights_dir()
+    if not (folder / "manifest.json").is_file():
+        pytest.skip("no weights shipped in this checkout")
+    assert manifest.verify(folder) == []
+    for name, entry in json.loads((folder / "manifest.json").read_text()).items():
+        model = vitzoo.load(folder / entry["file"])
+        assert model.arch_name == entry["architecture"], name
+
+
+def test_results_table_formats_percentages():
+    row = RunResult("joint", "m", "scratch", 0.9375, 1.0, 6, 120, 33.2, "w")
+    assert "| joint | scratch | 93.8% | 100.0% | 6 | 120 | 33 s |" in results_table([row])
+
+
+@pytest.mark.slow
+def test_demo_end_to_end_tiny(tmp_path, monkeypatch):
+    from vitzoo.demo import main
+
+    shipped = tmp_path / "weights"
+    vitzoo.save(
+        vitzoo.create("vit_micro_patch4_32", num_classes=NUM_CLASSES),
+        shipped / "vit_micro_patch4_32_shapes.safetensors",
+    )
+    monkeypatch.setenv("VITZOO_WEIGHTS_DIR", str(shipped))
+    out = tmp_path / "demo"
+    status = main(["--out", str(out), "--num-train", "8", "--num-val", "4", "--epochs", "1", "--no-scratch"])
+    assert status in (0, 1)  # accuracy after one epoch on 8 videos is not the point here
+    results = json.loads((out / "results.json").read_text())
+    assert len(results["runs"]) == 5 and results["export"]["onnx_max_abs_diff"] <= 1e-4
+    assert (out / "results.png").is_file() and (out / "export" / "vivit_fact_enc_micro_motion.onnx").is_file()

@@ -1,0 +1,1 @@
+"""The ``vitzoo`` command line (``vitzoo.cli.main:main``)."""

@@ -1,0 +1,246 @@
+"""The ``vitzoo`` command: ``train``, ``eval``, ``export``, ``models``, and the ``demo`` / ``bench`` entry points.
+
+Examples::
+
+    vitzoo train --config configs/vivit_fact_enc_nano_motion.yaml --set train.epochs=2
+    vitzoo train --config configs/vivit_fact_enc_nano_motion.yaml --resume
+    torchrun --nproc_per_node=4 -m vitzoo.cli.main train --config configs/vivit_fact_enc_base_kinetics400.yaml
+    vitzoo eval --config configs/vivit_fact_enc_nano_motion.yaml [--checkpoint runs/.../best.safetensors]
+    vitzoo export runs/.../best.safetensors --format onnx --out model.onnx --check
+    vitzoo models 'vivit_*'
+
+Errors in the user's input (unknown config keys, missing files, unknown model names) print one line and
+exit with status 2; an interrupted training run (Ctrl-C, SIGTERM) exits with 130 after its checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from pathlib import Path
+
+log = logging.getLogger("vitzoo.cli")
+
+EXPORT_FORMATS = {"safetensors": ".safetensors", "onnx": ".onnx", "torch-export": ".pt2"}
+FORWARDED = {"demo": "vitzoo.demo:main", "bench": "vitzoo.bench.cli:main"}  # command -> function(argv) -> status
+EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
+
+
+def _add_config_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, help="YAML recipe (see configs/)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe entry, e.g. --set train.lr=3e-4 --set model.options.drop_path_rate=0.1 (repeatable)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``vitzoo`` command."""
+    parser = argparse.ArgumentParser(prog="vitzoo", description="Image and video Vision Transformers.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    train = sub.add_parser("train", help="fine-tune a model from a YAML recipe", description=cmd_train.__doc__)
+    _add_config_args(train)
+    train.add_argument("--resume", action="store_true", help="continue from the last checkpoint in output_dir")
+    train.set_defaults(func=cmd_train)
+
+    ev = sub.add_parser("eval", help="evaluate a checkpoint on a recipe's validation set", description=cmd_eval.__doc__)
+    _add_config_args(ev)
+    ev.add_argument("--checkpoint", help="weights file (default: <output_dir>/checkpoints/best.safetensors)")
+    ev.add_argument("--out", help="report folder (default: <output_dir>/eval/<checkpoint name>)")
+    ev.set_defaults(func=cmd_eval)
+
+    ex = sub.add_parser(
+        "export", help="export a model to safetensors, ONNX or torch.export", description=cmd_export.__doc__
+    )
+    ex.add_argument(
+        "source", metavar="MODEL_OR_CHECKPOINT", help="a vitzoo .safetensors file or a registered model name"
+    )
+    ex.add_argument("--format", choices=sorted(EXPORT_FORMATS), help="default: from the suffix of --out")
+    ex.add_argument("--out", required=True, help="output file (.safetensors, .onnx or .pt2)")
+    ex.add_argument("--exporter", choices=("dynamo", "torchscript"), default="dynamo", help="ONNX exporter")
+    ex.add_argument("--opset", type=int, default=None, help="ONNX opset (default: the exporter's)")
+    ex.add_argument("--batch-size", type=int, default=2, help="batch of the tracing example (default 2)")
+    ex.add_argument("--static-batch", action="store_true", help="fix the batch axis instead of keeping it dynamic")
+    ex.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="model config field when MODEL_OR_CHECKPOINT is a name, e.g. --set num_classes=10",
+    )
+    ex.add_argument("--check", action="store_true", help="compare the export with PyTorch on a batch of 3")
+    ex.set_defaults(func=cmd_export)
+
+    models = sub.add_parser("models", help="list registered model names", description=cmd_models.__doc__)
+    models.add_argument("pattern", nargs="?", default="*", help="glob, e.g. 'vivit_*' (default: all)")
+    models.set_defaults(func=cmd_models)
+
+    for name, target in FORWARDED.items():  # listed for --help; main() hands their arguments over unparsed
+        forward = sub.add_parser(name, add_help=False, help=f"run {target.replace(':', '.')} (arguments passed on)")
+        forward.add_argument("args", nargs=argparse.REMAINDER)
+    return parser
+
+
+def forward(command: str, argv: list[str]) -> int:
+    """Run the function behind a forwarded command (``demo``, ``bench``) with the remaining arguments."""
+    module_name, func_name = FORWARDED[command].split(":")
+    func = getattr(importlib.import_module(module_name), func_name, None)
+    if func is None:
+        print(f"vitzoo {command}: error: {module_name}.{func_name} does not exist in this checkout", file=sys.stderr)
+        return EXIT_USAGE
+    return int(func(argv) or 0)
+
+
+class UsageError(Exception):
+    """A mistake in the command line or its files: printed as one line, exit status 2."""
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Fine-tune the recipe's model; checkpoints, metrics and plots go to the recipe's output_dir."""
+    from vitzoo.train.config import load_run_config
+    from vitzoo.train.recipe import train_from_config
+
+    run = load_run_config(args.config, args.overrides)
+    result = train_from_config(run, resume=args.resume)
+    if result.interrupted:
+        log.warning(
+            "interrupted at step %d; continue with --resume (checkpoint %s)", result.step, result.last_checkpoint
+        )
+        return EXIT_INTERRUPTED
+    summary = f"step {result.step}, epoch {result.epoch}"
+    if result.best_top1 is not None:
+        summary += f", best top-1 {100 * result.best_top1:.2f}% ({result.best_checkpoint})"
+    log.info("done: %s; outputs in %s", summary, result.out_dir)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Evaluate with multi-view averaging; writes eval.json and confusion_matrix.png, prints top-1/top-5."""
+    from vitzoo.train.config import load_run_config
+    from vitzoo.train.recipe import evaluate_from_config
+
+    run = load_run_config(args.config, args.overrides)
+    result = evaluate_from_config(run, checkpoint=args.checkpoint, out_dir=args.out)
+    print(result)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export a checkpoint (or a freshly built registered model) to the format of --format / the --out suffix."""
+    from vitzoo.api import create, load
+    from vitzoo.export import export, onnx_max_abs_diff, program_max_abs_diff
+    from vitzoo.train.config import parse_override
+
+    out = Path(args.out)
+    if args.format is not None and out.suffix != EXPORT_FORMATS[args.format]:
+        raise UsageError(
+            f"--format {args.format} writes {EXPORT_FORMATS[args.format]} files, but --out is {out.name!r}"
+        )
+    if out.suffix not in EXPORT_FORMATS.values():
+        raise UsageError(f"--out {out.name!r}: use a suffix among {sorted(EXPORT_FORMATS.values())}")
+    source = Path(args.source)
+    if source.is_file():
+        if args.overrides:
+            raise UsageError("--set applies to model names only; a checkpoint carries its own config")
+        model = load(source)
+    elif source.suffix in (".safetensors", ".pt", ".pth", ".bin"):
+        raise UsageError(f"no such file: {source}")
+    else:
+        from vitzoo.registry import MODELS
+
+        if args.source not in MODELS:
+            raise UsageError(f"{args.source!r} is neither a file nor a model name: {_resolve_error(args.source)}")
+        options = {}
+        for text in args.overrides:
+            parts, value = parse_override(text)
+            options[".".join(parts)] = value
+        try:
+            model = create(args.source, **options)
+        except (TypeError, ValueError) as exc:
+            raise UsageError(str(exc)) from None
+        log.warning("exporting %s with freshly initialised weights (no checkpoint given)", args.source)
+    path = export(
+        model,
+        out,
+        batch_size=args.batch_size,
+        dynamic_batch=not args.static_batch,
+        exporter=args.exporter,
+        opset=args.opset,
+    )
+    print(f"wrote {path}")
+    if args.check:
+        if out.suffix == ".onnx":
+            print(f"max |onnxruntime - pytorch| = {onnx_max_abs_diff(model, path):.3g}")
+        elif out.suffix == ".pt2":
+            print(f"max |torch.export - pytorch| = {program_max_abs_diff(model, path):.3g}")
+        else:
+            import torch
+
+            reloaded = load(path).state_dict()
+            same = all(torch.equal(value, reloaded[key]) for key, value in model.state_dict().items())
+            print(f"reloaded with vitzoo.load: weights {'identical' if same else 'DIFFER'}")
+    return 0
+
+
+def _resolve_error(name: str) -> str:
+    from vitzoo.registry import MODELS
+
+    try:
+        MODELS.resolve(name)
+    except KeyError as exc:
+        return str(exc.args[0])
+    return ""
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    """Print the registered model names matching a glob, one per line."""
+    from vitzoo.api import list_models
+
+    names = list_models(args.pattern)
+    if not names:
+        raise UsageError(f"no model matches {args.pattern!r}")
+    print("\n".join(names))
+    return 0
+
+
+def _setup_logging(verbose: bool) -> None:
+    """INFO on rank 0 (WARNING on the other ranks under torchrun), DEBUG with ``-v``."""
+    import os
+
+    rank = int(os.environ.get("RANK", "0"))
+    level = logging.DEBUG if verbose else (logging.INFO if rank == 0 else logging.WARNING)
+    logging.basicConfig(level=level, format=f"%(asctime)s [rank {rank}] %(name)s: %(message)s")
+    logging.getLogger("onnx_ir").setLevel(max(level, logging.WARNING))  # its graph passes log every rewrite
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``vitzoo`` console script; returns the exit status."""
+    from vitzoo.train.config import ConfigError
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in FORWARDED:  # their own parsers and logging
+        return forward(argv[0], argv[1:])
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        return args.func(args)
+    except (UsageError, ConfigError, FileNotFoundError, FileExistsError) as exc:
+        print(f"vitzoo {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        from vitzoo.train.distributed import shutdown
+
+        shutdown()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""The one exception type the data pipeline raises for unreadable videos."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class VideoDecodeError(RuntimeError):
+    """A video file could not be opened or decoded.
+
+    Raised for a missing path, an empty file, bytes that are not a video container, a container
+    without a (decodable) video stream, a truncated file, or frames that fail to decode. The message
+    names the file and the cause; both are also available as attributes.
+
+    ``VideoDecodeError(path, cause)`` is the normal form. The one-argument form
+    ``VideoDecodeError(message)`` exists so that PyTorch's DataLoader, which re-creates a worker's
+    exception in the main process as ``type(exc)(formatted_traceback)``, keeps the type instead of
+    degrading it to a plain ``RuntimeError``; ``path`` and ``cause`` are then ``None``.
+
+    Attributes:
+        path: the file that failed (``None`` in the one-argument form).
+        cause: a short reason, the backend's own message where there is one (``None`` likewise).
+    """
+
+    def __init__(self, path: str | Path, cause: str | None = None) -> None:
+        if cause is None:  # a ready-made message (see the class docstring)
+            self.path, self.cause = None, None
+            super().__init__(str(path))
+            return
+        self.path = Path(path)
+        self.cause = cause
+        super().__init__(f"cannot decode video {str(self.path)!r}: {cause}")
+
+    def __reduce__(self):
+        if self.cause is None:
+            return (type(self), (self.args[0],))
+        return (type(self), (self.path, self.cause))

@@ -1,0 +1,67 @@
+"""``weights/manifest.json``: what every shipped weight file is, how it was made, and how to feed it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from vitzoo.checkpoints.io import describe
+
+
+def sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def record(weights: Path, *, recipe: dict[str, Any], metrics: dict[str, Any], reproduce: str) -> dict[str, Any]:
+    """Add or replace the manifest entry of ``weights`` (in the manifest beside it) and return the entry.
+
+    The entry carries the file's sha256, its architecture and config (read from the file's metadata), the
+    preprocessing a user must apply (mean/std, input size, frames), the training recipe, metrics, and the
+    command that reproduces it.
+    """
+    info = describe(weights)
+    if not info:
+        raise ValueError(f"{weights} has no vitzoo metadata; save it with vitzoo.save")
+    fields = info["config"]["fields"]
+    entry = {
+        "file": weights.name,
+        "sha256": sha256(weights),
+        "architecture": info["arch"],
+        "preprocessing": {
+            "mean": fields["mean"],
+            "std": fields["std"],
+            "img_size": fields["img_size"],
+            "num_frames": fields.get("num_frames"),
+            "input_layout": "(B, C, T, H, W) float, RGB in [0, 1] then normalised"
+            if "num_frames" in fields
+            else "(B, C, H, W) float, RGB in [0, 1] then normalised",
+        },
+        "recipe": recipe,
+        "metrics": metrics,
+        "reproduce": reproduce,
+    }
+    path = weights.parent / "manifest.json"
+    manifest = json.loads(path.read_text()) if path.exists() else {}
+    manifest[weights.stem] = entry
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
+    return entry
+
+
+def verify(weights_dir: Path) -> list[str]:
+    """Names of manifest entries whose file is missing or whose sha256 does not match (empty: all good)."""
+    manifest = json.loads((weights_dir / "manifest.json").read_text())
+    bad = []
+    for name, entry in manifest.items():
+        file = weights_dir / entry["file"]
+        if not file.is_file() or sha256(file) != entry["sha256"]:
+            bad.append(name)
+    return bad

@@ -1,0 +1,218 @@
+"""Export a model to safetensors, ONNX or a ``torch.export`` program; the format follows the file suffix.
+
+>>> import vitzoo
+>>> model = vitzoo.create("vivit_fact_enc_nano_8x2", num_classes=4)
+>>> vitzoo.export(model, "model.onnx")  # doctest: +SKIP
+
+* ``.safetensors``: ``vitzoo.save`` (weights + architecture name + config; ``vitzoo.load`` rebuilds the model).
+* ``.onnx``: a graph with one input (``clips`` ``(B, C, T, H, W)`` for video models, ``images`` ``(B, C, H, W)``
+  for ViTs) and one output ``logits`` ``(B, num_classes)``, batch axis dynamic by default. The default
+  exporter is PyTorch's ``torch.export``-based one (``exporter="dynamo"``, opset 18+); the legacy
+  TorchScript tracer (``exporter="torchscript"``, opset 17) also works for every vitzoo encoder and is
+  faster to run, but PyTorch deprecates it. einops' ``rearrange`` traces to plain reshapes/permutes under
+  both, and every registered nano model matches PyTorch in onnxruntime to 1e-4 (``tests/test_export.py``).
+  The vitzoo config JSON is stored in the model's ``metadata_props``.
+* ``.pt2``: ``torch.export.save`` of the exported program (dynamic batch), the config JSON in its extra files;
+  reload with ``torch.export.load(path).module()``.
+
+The example input is built from the model's own config: ``model.input_shape`` = ``(C, T, H, W)`` for video
+models, ``(in_chans, img_size, img_size)`` for ViTs. The model is exported in eval mode (dropout off).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from vitzoo.checkpoints.io import model_metadata
+
+log = logging.getLogger(__name__)
+
+FORMATS = {".safetensors": "safetensors", ".onnx": "onnx", ".pt2": "torch-export"}
+EXPORTERS = ("dynamo", "torchscript")
+CONFIG_EXTRA_FILE = "vitzoo_config.json"
+_EXTERNAL_DATA_BYTES = 1_800_000_000  # ONNX protobufs cannot exceed 2 GiB: larger weights go to a side file
+
+
+def input_shape(model: nn.Module) -> tuple[int, ...]:
+    """Shape of one input sample: ``model.input_shape`` (video), else ``(in_chans, img_size, img_size)`` (ViT)."""
+    shape = getattr(model, "input_shape", None)
+    if shape is not None:
+        return tuple(shape)
+    cfg = getattr(model, "cfg", None)
+    if cfg is not None and hasattr(cfg, "img_size") and hasattr(cfg, "in_chans"):
+        return (cfg.in_chans, cfg.img_size, cfg.img_size)
+    raise TypeError(
+        f"cannot tell the input shape of {type(model).__name__}: expected a vitzoo model "
+        "(with .input_shape or a ViT config)"
+    )
+
+
+def example_input(model: nn.Module, batch_size: int = 2, *, seed: int = 0) -> torch.Tensor:
+    """A random batch ``(batch_size, *input_shape(model))`` on the model's device (fixed ``seed``)."""
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch_size, *input_shape(model), generator=generator)
+    return x.to(next(model.parameters()).device)
+
+
+def format_for(path: str | os.PathLike) -> str:
+    """The export format of a path, from its suffix; raises ``ValueError`` for other suffixes."""
+    suffix = Path(path).suffix
+    if suffix not in FORMATS:
+        raise ValueError(f"cannot tell the export format of {Path(path).name!r}: use one of {sorted(FORMATS)}")
+    return FORMATS[suffix]
+
+
+def _input_name(model: nn.Module) -> str:
+    return "clips" if len(input_shape(model)) == 4 else "images"
+
+
+def _config_json(model: nn.Module) -> dict[str, str]:
+    return model_metadata(model) if hasattr(model, "cfg") else {}
+
+
+def export_onnx(
+    model: nn.Module,
+    path: str | os.PathLike,
+    *,
+    batch_size: int = 2,
+    dynamic_batch: bool = True,
+    exporter: str = "dynamo",
+    opset: int | None = None,
+) -> Path:
+    """Write ``model`` as ONNX (see the module docstring); returns the path."""
+    if exporter not in EXPORTERS:
+        raise ValueError(f"exporter={exporter!r}; expected one of {EXPORTERS}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    x = example_input(model, batch_size)
+    name = _input_name(model)
+    external = sum(p.numel() * p.element_size() for p in model.parameters()) > _EXTERNAL_DATA_BYTES
+    # written to a temporary name then renamed, unless the weights go to a side file (<path>.data), which the
+    # graph refers to by name: then the graph is written in place
+    tmp = path if external else path.with_name(f".{path.stem}.tmp{path.suffix}")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)  # shape checks traced as constants
+        # exporter="torchscript" is an explicit choice; its deprecation is documented above
+        for message in (".*legacy TorchScript-based ONNX export", "The feature will be removed"):
+            warnings.filterwarnings("ignore", message=message, category=DeprecationWarning)
+        if exporter == "dynamo":
+            dynamic = ({0: torch.export.Dim("batch")},) if dynamic_batch else None
+            program = torch.onnx.export(
+                model,
+                (x,),
+                None,
+                dynamo=True,
+                dynamic_shapes=dynamic,
+                input_names=[name],
+                output_names=["logits"],
+                opset_version=opset,
+                verbose=False,
+            )
+            program.save(str(tmp), external_data=external)
+        else:
+            axes = {name: {0: "batch"}, "logits": {0: "batch"}} if dynamic_batch else None
+            torch.onnx.export(
+                model,
+                (x,),
+                str(tmp),
+                dynamo=False,
+                input_names=[name],
+                output_names=["logits"],
+                dynamic_axes=axes,
+                opset_version=opset or 17,
+                verbose=False,
+            )
+    _add_onnx_metadata(tmp, _config_json(model))
+    if tmp != path:
+        os.replace(tmp, path)
+    return path
+
+
+def _add_onnx_metadata(path: Path, metadata: dict[str, str]) -> None:
+    import onnx
+
+    proto = onnx.load(str(path), load_external_data=False)
+    for key, value in metadata.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(proto, str(path))
+
+
+def export_program(model: nn.Module, path: str | os.PathLike, *, batch_size: int = 2, dynamic_batch: bool = True):
+    """Write a ``torch.export`` program (``.pt2``, config JSON as an extra file); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    x = example_input(model, batch_size)
+    dynamic = ({0: torch.export.Dim("batch")},) if dynamic_batch else None
+    program = torch.export.export(model, (x,), dynamic_shapes=dynamic)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    extra = {CONFIG_EXTRA_FILE: json_text} if (json_text := _config_json(model).get("vitzoo.config")) else {}
+    torch.export.save(program, str(tmp), extra_files=extra)
+    os.replace(tmp, path)
+    return path
+
+
+def export(
+    model: nn.Module,
+    path: str | os.PathLike,
+    *,
+    batch_size: int = 2,
+    dynamic_batch: bool = True,
+    exporter: str = "dynamo",
+    opset: int | None = None,
+) -> Path:
+    """Export ``model`` to ``path``; the suffix picks the format (``.safetensors``, ``.onnx``, ``.pt2``).
+
+    Args:
+        model: a vitzoo model (its config gives the example input and the stored metadata).
+        path: output file; written atomically (temporary file + rename).
+        batch_size: batch of the example input used for tracing (ONNX, ``.pt2``).
+        dynamic_batch: keep the batch axis dynamic (ONNX, ``.pt2``); else it is fixed to ``batch_size``.
+        exporter: ONNX only: ``"dynamo"`` (default) or ``"torchscript"`` (legacy, deprecated by PyTorch).
+        opset: ONNX opset (default: the exporter's own, 18+ for dynamo, 17 for torchscript).
+
+    Returns:
+        the path written.
+    """
+    fmt = format_for(path)
+    was_training = model.training
+    model.eval()
+    try:
+        if fmt == "safetensors":
+            from vitzoo.api import save
+
+            return save(model, path)
+        with torch.no_grad():
+            if fmt == "onnx":
+                return export_onnx(
+                    model, path, batch_size=batch_size, dynamic_batch=dynamic_batch, exporter=exporter, opset=opset
+                )
+            return export_program(model, path, batch_size=batch_size, dynamic_batch=dynamic_batch)
+    finally:
+        model.train(was_training)
+
+
+def onnx_max_abs_diff(model: nn.Module, path: str | os.PathLike, *, batch_size: int = 3, seed: int = 1) -> float:
+    """Largest ``|onnxruntime - PyTorch|`` over the logits of a random batch (CPU execution provider)."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    x = example_input(model, batch_size, seed=seed)
+    with torch.no_grad():
+        ref = model.eval()(x).float().cpu()
+    out = session.run(None, {session.get_inputs()[0].name: x.cpu().numpy()})[0]
+    return float((torch.from_numpy(out) - ref).abs().max())
+
+
+def program_max_abs_diff(model: nn.Module, path: str | os.PathLike, *, batch_size: int = 3, seed: int = 1) -> float:
+    """Largest ``|torch.export.load(path) - model|`` over the logits of a random batch."""
+    program = torch.export.load(str(path))
+    x = example_input(model, batch_size, seed=seed)
+    with torch.no_grad():
+        return float((program.module()(x) - model.eval()(x)).abs().max())

@@ -1,0 +1,256 @@
+"""Evaluation with multi-view averaging: top-1 / top-5, loss, confusion matrix (and its PNG).
+
+A multi-view sample is ``(V, C, T, H, W)`` (``V`` = temporal clips x spatial crops, as the datasets of
+:mod:`vitzoo.data` return with ``multi_view=True``). The model scores all ``B * V`` views of a batch in one
+pass; the video's prediction is the mean over its ``V`` views of the **softmax probabilities**
+(``average="prob"``, the default, as in SlowFast / MMAction2's ``average_clips="prob"``) or of the raw
+**logits** (``average="logits"``). The reported loss is the negative log of the averaged probability of the
+true class (``"prob"``), or the cross-entropy of the averaged logits (``"logits"``). Single-view batches
+``(B, C, T, H, W)`` are a special case with ``V = 1``. Top-5 is capped at the number of classes.
+
+Under ``torchrun`` each rank evaluates every ``world_size``-th sample (no padding, no duplicates) and the
+counts are summed across ranks, so the numbers are exact and the same on every rank.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Sampler
+from tqdm import tqdm
+
+from vitzoo.train.distributed import all_reduce
+from vitzoo.train.metrics import confusion_matrix, topk_correct
+from vitzoo.train.plots import plot_confusion_matrix
+
+log = logging.getLogger(__name__)
+
+AVERAGES = ("prob", "logits")
+
+
+@dataclass
+class EvalResult:
+    """Accuracy (fractions in [0, 1]), mean loss and the confusion matrix of one evaluation."""
+
+    top1: float
+    top5: float
+    loss: float
+    num_samples: int
+    num_views: int
+    confusion: torch.Tensor  # (K, K) int64, rows: true class, columns: predicted class
+    classes: list[str] | None = None
+
+    @property
+    def per_class_accuracy(self) -> list[float]:
+        """Recall of every class (NaN for a class without samples)."""
+        totals = self.confusion.sum(dim=1).to(torch.float64)
+        hits = self.confusion.diagonal().to(torch.float64)
+        return (hits / totals).tolist()  # 0/0 -> nan
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (NaN per-class values become null)."""
+        per_class = [None if v != v else v for v in self.per_class_accuracy]
+        return {
+            "top1": self.top1,
+            "top5": self.top5,
+            "loss": self.loss,
+            "num_samples": self.num_samples,
+            "num_views": self.num_views,
+            "classes": self.classes,
+            "per_class_accuracy": per_class,
+            "confusion_matrix": self.confusion.tolist(),
+        }
+
+    def __str__(self) -> str:
+        return (
+            f"top-1 {100 * self.top1:.2f}%  top-5 {100 * self.top5:.2f}%  loss {self.loss:.4f}  "
+            f"({self.num_samples} videos x {self.num_views} views)"
+        )
+
+
+class ShardSampler(Sampler):
+    """Indices ``rank, rank + world_size, ...`` in order (every sample on exactly one rank).
+
+    For datasets that take ``(index, seed)`` keys (``supports_sample_seeds``), yields ``(index, seed + index)``
+    so decoding never draws from the global RNG.
+    """
+
+    def __init__(self, length: int, *, rank: int = 0, world_size: int = 1, with_seeds: bool = False, seed: int = 0):
+        self.indices = range(rank, length, world_size)
+        self.with_seeds = with_seeds
+        self.seed = seed
+
+    def __iter__(self):
+        for i in self.indices:
+            yield (i, self.seed + i) if self.with_seeds else i
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def eval_loader(
+    dataset: Dataset, *, batch_size: int, num_workers: int = 0, rank: int = 0, world_size: int = 1, seed: int = 0
+) -> DataLoader:
+    """An in-order DataLoader over this rank's shard of ``dataset`` (see :class:`ShardSampler`)."""
+    from vitzoo.data.loader import default_multiprocessing_context, seed_worker
+
+    sampler = ShardSampler(
+        len(dataset),
+        rank=rank,
+        world_size=world_size,
+        with_seeds=bool(getattr(dataset, "supports_sample_seeds", False)),
+        seed=seed,
+    )
+    workers = {}
+    if num_workers > 0:
+        workers = {"worker_init_fn": seed_worker, "multiprocessing_context": default_multiprocessing_context()}
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers, **workers)
+
+
+def single_input_ndim(model: nn.Module) -> int:
+    """Dimensions of one batch the model takes: 5 for video models ``(B, C, T, H, W)``, 4 for ViTs."""
+    shape = getattr(model, "input_shape", None)
+    return len(shape) + 1 if shape is not None else 4
+
+
+def _dist_info() -> tuple[int, int]:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _counters(num_classes: int, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """Zeroed (confusion matrix, top-5 hits, loss sum, sample count)."""
+    ints = dict(dtype=torch.int64, device=device)
+    return (
+        torch.zeros(num_classes, num_classes, **ints),
+        torch.zeros((), **ints),
+        torch.zeros((), dtype=torch.float64, device=device),
+        torch.zeros((), **ints),
+    )
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    data: Dataset | Iterable,
+    *,
+    batch_size: int = 8,
+    num_workers: int = 0,
+    device: str | torch.device | None = None,
+    amp: str = "none",
+    average: str = "prob",
+    classes: Sequence[str] | None = None,
+    out_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> EvalResult:
+    """Evaluate a classifier on a dataset of ``(views, label)`` samples.
+
+    Args:
+        model: the classifier (a ``DistributedDataParallel`` wrapper is unwrapped); put in eval mode for the
+            call and restored afterwards.
+        data: a map-style dataset (sharded over ranks when distributed) or any iterable of
+            ``(clips, labels[, info])`` batches, used as given. Clips are ``(B, V, C, T, H, W)`` or ``(B, C, T, H, W)``.
+        batch_size, num_workers: loader settings when ``data`` is a dataset.
+        device: default: the device of the model's parameters.
+        amp: ``"bf16"`` runs the model under bfloat16 autocast; scores are averaged in float32.
+        average: ``"prob"`` or ``"logits"`` (see the module docstring).
+        classes: class names for the report and the plot (default: ``data.classes`` when present).
+        out_dir: if given, the main rank writes ``eval.json`` and ``confusion_matrix.png`` there.
+        progress: show a tqdm bar (main rank only).
+    """
+    if average not in AVERAGES:
+        raise ValueError(f"average={average!r}; expected one of {AVERAGES}")
+    module = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+    device = torch.device(device) if device is not None else next(module.parameters()).device
+    rank, world_size = _dist_info()
+    if classes is None:
+        classes = getattr(data, "classes", None)
+    if isinstance(data, Dataset):
+        data = eval_loader(data, batch_size=batch_size, num_workers=num_workers, rank=rank, world_size=world_size)
+    single = single_input_ndim(module)
+    was_training = module.training
+    module.eval()
+    num_classes = None
+    conf = top5 = loss_sum = count = None
+    num_views = 1
+    try:
+        bar = tqdm(data, desc="eval", unit="batch", leave=False, disable=not progress or rank != 0)
+        for batch in bar:
+            clips, labels = batch[0], batch[1]
+            if clips.ndim == single:
+                clips = clips.unsqueeze(1)  # (B, 1, C, T, H, W)
+            if clips.ndim != single + 1:
+                raise ValueError(
+                    f"expected batches of shape (B, V, *input) or (B, *input) with {single - 1}-D inputs, "
+                    f"got {tuple(clips.shape)}"
+                )
+            b, num_views = clips.shape[:2]
+            clips = clips.to(device, non_blocking=True).flatten(0, 1)  # (B*V, C, T, H, W)
+            labels = torch.as_tensor(labels).to(device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp == "bf16"):
+                logits = module(clips)
+            logits = logits.float().unflatten(0, (b, num_views))  # (B, V, K)
+            if average == "prob":
+                probs = logits.softmax(dim=-1).mean(dim=1)  # (B, K)
+                scores = probs
+                loss = F.nll_loss(probs.clamp(min=1e-12).log(), labels, reduction="sum")
+            else:
+                scores = logits.mean(dim=1)  # (B, K)
+                loss = F.cross_entropy(scores, labels, reduction="sum")
+            if num_classes is None:
+                num_classes = scores.shape[1]
+                conf, top5, loss_sum, count = _counters(num_classes, device)
+            conf += confusion_matrix(scores.argmax(dim=1), labels, num_classes)
+            top5 += topk_correct(scores, labels, ks=(5,))[0]
+            loss_sum += loss.double()
+            count += b
+    finally:
+        module.train(was_training)
+    if num_classes is None:  # an empty shard (more ranks than samples) still joins the all-reduce
+        num_classes = getattr(getattr(module, "cfg", None), "num_classes", None)
+        if world_size == 1 or num_classes is None:
+            raise ValueError("the evaluation data is empty")
+        conf, top5, loss_sum, count = _counters(num_classes, device)
+    for tensor in (conf, top5, loss_sum, count):
+        all_reduce(tensor)
+    n = int(count)
+    if n == 0:
+        raise ValueError("the evaluation data is empty")
+    result = EvalResult(
+        top1=float(conf.diagonal().sum()) / n,
+        top5=float(top5) / n,
+        loss=float(loss_sum) / n,
+        num_samples=n,
+        num_views=num_views,
+        confusion=conf.cpu(),
+        classes=list(classes) if classes is not None else None,
+    )
+    if out_dir is not None and rank == 0:
+        write_report(result, out_dir)
+    return result
+
+
+def write_report(result: EvalResult, out_dir: str | os.PathLike) -> dict[str, Path]:
+    """Write ``eval.json`` and ``confusion_matrix.png`` into ``out_dir``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path = out_dir / "eval.json"
+    tmp = json_path.with_name(".eval.json.tmp")
+    tmp.write_text(json.dumps(result.to_dict(), indent=1))
+    os.replace(tmp, json_path)
+    title = f"top-1 {100 * result.top1:.1f}% ({result.num_samples} videos, {result.num_views} views)"
+    png = plot_confusion_matrix(result.confusion, out_dir / "confusion_matrix.png", classes=result.classes, title=title)
+    log.info("wrote %s and %s", json_path, png)
+    return {"json": json_path, "png": png}

@@ -1,0 +1,174 @@
+"""From a :class:`RunConfig` to a trained or evaluated model: what ``vitzoo train`` and ``vitzoo eval`` run.
+
+The datasets come from :mod:`vitzoo.data`: ``VideoListDataset`` (``layout: list``, annotation files under
+``root``) or ``VideoFolderDataset`` (``layout: folders``, ``root/<split>/<class>/<video>``). Clip length and
+frame size are the model's (``num_frames``, ``img_size``) and normalisation its ``mean``/``std``; the
+validation set returns all ``eval_clips x eval_crops`` views of a video, ``(V, C, T, H, W)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from torch import nn
+from torch.utils.data import Dataset
+
+from vitzoo.train.checkpointing import CheckpointManager, seed_everything
+from vitzoo.train.config import ConfigError, DataSpec, ModelSpec, RunConfig
+from vitzoo.train.eval import EvalResult, evaluate
+from vitzoo.train.loop import FitResult, fit
+
+log = logging.getLogger(__name__)
+
+
+def build_model(spec: ModelSpec) -> nn.Module:
+    """``vitzoo.create(spec.name, pretrained=..., num_classes=..., **spec.options)``."""
+    from vitzoo.api import create
+
+    return create(
+        spec.name,
+        pretrained=spec.pretrained,
+        tubelet_init=spec.tubelet_init,
+        num_classes=spec.num_classes,
+        **spec.options,
+    )
+
+
+def _sampler(spec: DataSpec, num_frames: int, *, train: bool, num_clips: int = 1):
+    from vitzoo.data import DenseSampler, SegmentSampler
+
+    if spec.sampler == "segment":
+        return SegmentSampler(num_segments=num_frames, train=train, num_clips=num_clips)
+    return DenseSampler(
+        num_frames=num_frames,
+        frame_interval=spec.frame_interval,
+        train=train,
+        num_clips=num_clips,
+        target_fps=spec.target_fps,
+    )
+
+
+def _dataset(spec: DataSpec, split: str, *, sampler, transform, multi_view: bool) -> Dataset:
+    from vitzoo.data import VideoFolderDataset, VideoListDataset
+
+    root = Path(spec.root)
+    classes = root / spec.classes if spec.classes is not None else None
+    options = dict(
+        sampler=sampler,
+        transform=transform,
+        classes=classes,
+        backend=spec.backend,
+        decode_short_side=spec.decode_short_side,
+        on_error=spec.on_error,
+        multi_view=multi_view,
+    )
+    if spec.layout == "folders":
+        return VideoFolderDataset(root / split, **options)
+    return VideoListDataset(root, root / split, **options)
+
+
+def build_datasets(spec: DataSpec, model: nn.Module) -> tuple[Dataset, Dataset | None]:
+    """``(train_set, val_set)`` for ``model`` (``val_set`` is None when ``spec.val`` is null)."""
+    from vitzoo.data import eval_transform, train_transform
+
+    cfg = model.cfg
+    if not hasattr(cfg, "num_frames"):
+        raise TypeError(f"{cfg.__class__.__name__}: the video recipes need a video model (VideoConfig)")
+    train_tf = train_transform(
+        img_size=cfg.img_size,
+        mean=cfg.mean,
+        std=cfg.std,
+        scale=spec.train_scale,
+        hflip=spec.hflip,
+        randaugment=spec.randaugment,
+    )
+    train_set = _dataset(
+        spec, spec.train, sampler=_sampler(spec, cfg.num_frames, train=True), transform=train_tf, multi_view=False
+    )
+    val_set = None
+    if spec.val is not None:
+        val_tf = eval_transform(img_size=cfg.img_size, mean=cfg.mean, std=cfg.std, num_crops=spec.eval_crops)
+        val_sampler = _sampler(spec, cfg.num_frames, train=False, num_clips=spec.eval_clips)
+        val_set = _dataset(spec, spec.val, sampler=val_sampler, transform=val_tf, multi_view=True)
+    return train_set, val_set
+
+
+def _check_classes(dataset: Dataset, num_classes: int, what: str) -> None:
+    found = dataset.num_classes
+    if found > num_classes:
+        raise ConfigError(
+            f"the {what} set has {found} classes but the model has num_classes={num_classes}; "
+            f"set model.num_classes to {found}"
+        )
+
+
+def train_from_config(run: RunConfig, *, resume: bool | str | os.PathLike = False) -> FitResult:
+    """Build the model and datasets of a recipe and :func:`vitzoo.train.fit` them into ``run.output_dir``."""
+    run.validate()
+    seed_everything(run.train.seed)  # the same initial weights on every rank and every run
+    model = build_model(run.model)
+    train_set, val_set = build_datasets(run.data, model)
+    _check_classes(train_set, run.model.num_classes, "training")
+    if val_set is not None:
+        _check_classes(val_set, run.model.num_classes, "validation")
+    return fit(
+        model,
+        train_set,
+        val_set=val_set,
+        config=run.train,
+        out_dir=run.output_dir,
+        resume=resume,
+        classes=getattr(train_set, "classes", None),
+        run_config=run,
+    )
+
+
+def default_checkpoint(run: RunConfig) -> Path:
+    """``best.safetensors`` of the run, else the weights of its latest checkpoint."""
+    ckpt = CheckpointManager(Path(run.output_dir) / "checkpoints")
+    best = ckpt.directory / "best.safetensors"
+    if best.is_file():
+        return best
+    latest = ckpt.latest()
+    if latest is None:
+        raise FileNotFoundError(f"no checkpoint in {ckpt.directory}; train first or pass --checkpoint")
+    return CheckpointManager.weights_path_for(latest)
+
+
+def evaluate_from_config(
+    run: RunConfig,
+    *,
+    checkpoint: str | os.PathLike | None = None,
+    out_dir: str | os.PathLike | None = None,
+) -> EvalResult:
+    """Evaluate a checkpoint (default: :func:`default_checkpoint`) on the recipe's validation set.
+
+    The model is rebuilt from the checkpoint's own metadata (``vitzoo.load``); results go to ``out_dir``
+    (default ``<output_dir>/eval/<checkpoint name>``).
+    """
+    from vitzoo.api import load
+    from vitzoo.train.distributed import default_device, init_distributed
+
+    if run.data.val is None:
+        raise ConfigError("the recipe has no validation set (data.val is null); set one with --set data.val=...")
+    path = Path(checkpoint) if checkpoint is not None else default_checkpoint(run)
+    model = load(path)
+    _, val_set = build_datasets(run.data, model)
+    _check_classes(val_set, model.cfg.num_classes, "validation")
+    info = init_distributed()
+    device = default_device(info, run.train.device)
+    out_dir = Path(out_dir) if out_dir is not None else Path(run.output_dir) / "eval" / path.stem
+    result = evaluate(
+        model.to(device),
+        val_set,
+        batch_size=run.train.eval_batch_size or run.train.batch_size,
+        num_workers=run.train.num_workers,
+        amp=run.train.amp,
+        average=run.train.eval_average,
+        out_dir=out_dir,
+        progress=run.train.progress,
+    )
+    log.info("%s on %s: %s", path, run.data.val, result)
+    return result
