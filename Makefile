@@ -23,13 +23,13 @@ test-all: $(STAMP)
 
 ## The main job end to end: data, fine-tuning from a shipped ViT, evaluation, export, results table.
 demo: $(STAMP)
-	$(PY) -m vitzoo.cli.main demo
+	$(PY) -m vitzoo.cli.main demo $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 bench: $(STAMP)
-	$(PY) -m vitzoo.cli.main bench
+	$(PY) -m vitzoo.cli.main bench $(ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

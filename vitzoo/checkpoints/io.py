@@ -55,6 +55,7 @@ def save_state_dict(
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state_dict.items()}
     tmp = path.with_name(f".{path.name}.tmp")
     save_file(tensors, str(tmp), metadata={"format": "pt", **(metadata or {})})
+    os.chmod(tmp, 0o644)  # safetensors creates the file owner-only; weight files are meant to be shared
     os.replace(tmp, path)
     return path
 
