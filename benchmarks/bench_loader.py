@@ -152,9 +152,7 @@ def run(config: BenchConfig) -> str:
         logger.info("wrote %d videos in %.1f s", config.videos, time.perf_counter() - start)
         for backend in config.backends:
             for sampler_name, sampler in samplers.items():
-                dataset = VideoListDataset(
-                    tmp, listing, sampler=sampler, transform=transform, backend=backend
-                )
+                dataset = VideoListDataset(tmp, listing, sampler=sampler, transform=transform, backend=backend)
                 for workers in config.workers:
                     rates, cpu_ms = measure(dataset, workers=workers, config=config)
                     median, cpu = statistics.median(rates), statistics.median(cpu_ms)
@@ -200,9 +198,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.wait_quiet is not None:
         wait_quiet(args.wait_quiet, args.wait_timeout)
-    config = BenchConfig(
-        videos=args.videos, frames=args.frames, repeats=args.repeats, batch_size=args.batch_size
-    )
+    config = BenchConfig(videos=args.videos, frames=args.frames, repeats=args.repeats, batch_size=args.batch_size)
     report = run(config)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(report)

@@ -32,9 +32,10 @@ class FactorisedDotProductAttention(Attention):
         to_time = lambda z: rearrange(z[:, :, half:], "b t h n d -> (b n) h t d")  # noqa: E731
         space = self.attend(to_space(q), to_space(k), to_space(v))  # (B*T, H/2, N, d)
         time = self.attend(to_time(q), to_time(k), to_time(v))  # (B*N, H/2, T, d)
-        space = rearrange(space, "(b t) h n d -> b t h n d", b=b)
-        time = rearrange(time, "(b n) h t d -> b t h n d", b=b, n=n)
-        return self.project_out(torch.cat([space, time], dim=2))  # (B, T, N, D)
+        space = rearrange(space, "(b t) h n d -> b t n h d", b=b)
+        time = rearrange(time, "(b n) h t d -> b t n h d", b=b, n=n)
+        out = torch.cat([space, time], dim=3)  # (B, T, N, H, d): the only copy; merging (h d) below is a view
+        return self.proj_drop(self.proj(rearrange(out, "b t n h d -> b t n (h d)")))  # (B, T, N, D)
 
 
 class FactorisedDotProductBlock(Block):

@@ -48,9 +48,9 @@ class FactorisedSelfAttentionBlock(Block):
         b, t = x.shape[:2]
         s = rearrange(x, "b t n d -> (b t) n d")  # (B*T, N, D): attend within each time step
         s = s + self.drop_path1(self.ls1(self.attn(self.norm1(s))))
-        tm = rearrange(s, "(b t) n d -> (b n) t d", b=b, t=t)  # (B*N, T, D): attend across time
+        tm = rearrange(s, "(b t) n d -> (b n) t d", b=b, t=t).contiguous()  # (B*N, T, D): attend across time
         tm = tm + self.temporal_drop_path(self.temporal_ls(self.temporal_attn(self.temporal_norm(tm))))
-        x = rearrange(tm, "(b n) t d -> b t n d", b=b)  # (B, T, N, D)
+        x = rearrange(tm, "(b n) t d -> b t n d", b=b).contiguous()  # (B, T, N, D)
         return x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
 
 

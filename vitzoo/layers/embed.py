@@ -54,4 +54,5 @@ class TubeletEmbed(nn.Module):
         if frames % t or height % p or width % p:
             raise ValueError(f"clip of {frames} frames at {height}x{width} does not divide into {t}x{p}x{p} tubelets")
         x = self.proj(x)  # (B, D, T', h, w)
-        return rearrange(x, "b d t h w -> b t (h w) d")  # (B, T', N, D)
+        # one copy here so every later residual add and LayerNorm sees contiguous (B, T', N, D) tokens
+        return rearrange(x, "b d t h w -> b t (h w) d").contiguous()  # (B, T', N, D)
