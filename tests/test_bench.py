@@ -1,0 +1,203 @@
+"""The benchmark package: analytic FLOPs against an independent count, timing helpers, a tiny suite run."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+import vitzoo
+from vitzoo.bench import Case, build_subject, compare, model_flops, run_suite
+from vitzoo.bench.flops import attention_flops, matmul_flops
+from vitzoo.bench.profiling import FUSED_ATTENTION_OPS, MATERIALISED_ATTENTION_OPS, profile_case
+from vitzoo.bench.references import IMPLEMENTATIONS, REFERENCES, architecture
+from vitzoo.bench.report import markdown_report, write_results
+from vitzoo.bench.timing import Timing, choose_reps, time_interleaved
+
+NANO = vitzoo.list_models("*nano*")
+
+
+def _cases(name: str, **fields) -> list[Case]:
+    """vitzoo and every reference for ``name``, with the references' required overrides on all of them."""
+    return list(compare(name, group="test", **fields).cases)
+
+
+def _counted_flops(case: Case) -> tuple[int, int]:
+    subject = build_subject(case)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        subject.step()
+    return subject.flops, counter.get_total_flops()
+
+
+# ------------------------------------------------------------------------------------------- FLOPs
+@pytest.mark.parametrize("name", NANO)
+def test_analytic_flops_equal_counted_matmuls(name, reference_attention):
+    """With attention as explicit matmuls, FlopCounterMode counts every product: it must equal the formula.
+
+    Holds for vitzoo and for each reference built at the same config (which also shows the configs match).
+    """
+    reference_attention.enable()
+    for case in _cases(name, batch=2):
+        analytic, counted = _counted_flops(case)
+        assert counted == analytic, f"{case.impl}: counted {counted} != analytic {analytic}"
+
+
+@pytest.mark.parametrize("name", ["vit_nano_patch8_32", "vivit_fact_sa_nano_8x2", "timesformer_nano_patch8_32"])
+def test_training_flops_are_three_forwards_minus_embedding_input_grad(name, reference_attention):
+    reference_attention.enable()
+    analytic, counted = _counted_flops(Case(name, batch=2, mode="train"))
+    assert counted == analytic
+
+
+def test_vit_base_flops_match_published_count():
+    """ViT-B/16 at 224 px: 17.58 GMACs per image (fvcore / timm tables), i.e. 35.2 GFLOPs."""
+    flops = model_flops(vitzoo.model_config("vit_base_patch16_224"))
+    assert flops.total == pytest.approx(2 * 17.58e9, rel=5e-3)
+
+
+def test_attention_formula_by_hand():
+    # one head of width 4 over 3 tokens: scores (3x4 @ 4x3) and weighted sum (3x3 @ 3x4), 2*36 FLOPs each
+    assert attention_flops(groups=1, length=3, dim=4) == 2 * matmul_flops(3, 3, 4) == 144
+
+
+def test_factorised_encoders_grow_slower_than_joint_with_frames():
+    """Joint attention is quadratic in T*N; the factorised encoders' share of its cost falls as frames grow."""
+    ratios = {}
+    for enc in ("fact_enc", "fact_sa", "fact_dot"):
+        ratios[enc] = []
+        for frames in (8, 16, 32):
+            joint = model_flops(vitzoo.model_config("vivit_joint_base_16x2", num_frames=frames)).total
+            fact = model_flops(vitzoo.model_config(f"vivit_{enc}_base_16x2", num_frames=frames)).total
+            ratios[enc].append(fact / joint)
+        assert ratios[enc] == sorted(ratios[enc], reverse=True), enc
+        assert ratios[enc][-1] < 1.0, enc
+
+
+def test_flops_scale_with_batch():
+    cfg = vitzoo.model_config("vivit_joint_nano_8x2")
+    assert model_flops(cfg, batch=3).total == 3 * model_flops(cfg).total
+
+
+# ------------------------------------------------------------------------------------------- cases / references
+def test_case_round_trips_through_json():
+    case = Case("vivit_fact_sa_nano_8x2", impl="vit_pytorch", num_frames=8, overrides=(("qkv_bias", False),))
+    assert Case.from_json(case.to_json()) == case
+
+
+@pytest.mark.parametrize("bad", [dict(impl="nope"), dict(mode="eval"), dict(precision="fp16"), dict(batch=0)])
+def test_case_rejects_bad_values(bad):
+    with pytest.raises(ValueError):
+        Case("vit_nano_patch8_32", **bad)
+
+
+def test_references_refuse_configs_they_cannot_represent():
+    with pytest.raises(ValueError, match="qkv_bias"):
+        build_subject(Case("vivit_fact_sa_nano_8x2", impl="vit_pytorch"))  # vit-pytorch has no qkv bias
+    with pytest.raises(ValueError, match="encoder"):
+        build_subject(Case("vivit_fact_sa_nano_8x2", impl="hf_vivit"))
+
+
+def test_compare_applies_reference_overrides_to_every_case():
+    cases = _cases("vivit_fact_enc_nano_8x2")
+    assert [c.impl for c in cases] == ["vitzoo", "vit_pytorch"]
+    assert all(c.config().qkv_bias is False for c in cases)
+
+
+def test_every_architecture_has_a_reference_entry():
+    for name in vitzoo.list_models():
+        arch = architecture(vitzoo.model_config(name))
+        assert arch in REFERENCES, name
+        assert all(r in IMPLEMENTATIONS for r in REFERENCES[arch])
+
+
+# ------------------------------------------------------------------------------------------- timing
+def test_choose_reps_clamps():
+    assert choose_reps(1.0, target_s=10, min_reps=3, max_reps=8) == 8
+    assert choose_reps(4.0, target_s=10, min_reps=3, max_reps=8) == 3
+    assert choose_reps(2.0, target_s=10, min_reps=3, max_reps=8) == 5
+    with pytest.raises(ValueError):
+        choose_reps(1.0, target_s=1, min_reps=5, max_reps=2)
+
+
+def test_time_interleaved_alternates_order_and_skips_warmup():
+    log = []
+    fns = [lambda: log.append("a"), lambda: log.append("b")]
+    timings = time_interleaved(fns, warmup=1, min_reps=3, max_reps=3, target_s=0)
+    assert log == ["a", "b", "a", "b"] + ["a", "b", "b", "a", "a", "b"]  # first calls, warm calls, 3 reps
+    assert all(len(t.times) == 3 for t in timings)
+
+
+def test_timing_statistics():
+    t = Timing(first_s=5.0, times=(1.0, 3.0, 2.0))
+    assert (t.median, t.min, t.max) == (2.0, 1.0, 3.0)
+    assert t.spread == pytest.approx(1.0)
+
+
+# ------------------------------------------------------------------------------------------- profile
+@pytest.mark.parametrize("name", NANO)
+def test_vitzoo_attention_runs_the_fused_cpu_kernel(name):
+    """No vitzoo model materialises an attention matrix: SDPA dispatches to the CPU flash kernel only."""
+    prof = profile_case(Case(name, num_frames=None))
+    assert set(prof.attention_kernels) & FUSED_ATTENTION_OPS
+    assert not set(prof.attention_kernels) & MATERIALISED_ATTENTION_OPS
+    assert "aten::bmm" not in prof.calls
+
+
+# ------------------------------------------------------------------------------------------- suite
+def test_tiny_suite_runs_and_reports(tmp_path):
+    comparisons = [
+        compare("vit_nano_patch8_32", group="image", batch=2),
+        compare("vivit_joint_nano_8x2", group="video", mode="train"),
+        compare("vivit_fact_sa_nano_8x2", group="video", precision="bf16"),
+    ]
+    result = run_suite(
+        comparisons, name="tiny", memory=False, target_s=0.0, min_reps=2, max_reps=2, peak_sizes=(64,), progress=False
+    )
+    assert [r.error for r in result.rows] == [None] * 6
+    assert [r.impl for r in result.rows] == ["vitzoo", "timm", "vitzoo", "hf_vivit", "vitzoo", "vit_pytorch"]
+    for row in result.rows:
+        assert row.reps == 2 and row.median_s > 0 and row.gflop > 0
+        assert math.isclose(row.items_per_s, row.batch / row.median_s)
+        assert (row.speedup is None) == (row.impl == "vitzoo")
+    paths = write_results(result, tmp_path)
+    assert paths["png"].stat().st_size > 0
+    report = markdown_report(result)
+    assert "HF VivitModel (sdpa)" in report and "torch.mm" in report
+
+
+def test_peak_allocated_bytes_follows_allocations_and_frees():
+    from torch.profiler import ProfilerActivity, profile
+
+    from vitzoo.bench.memory import peak_allocated_bytes
+
+    mib = 2**20
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        a = torch.empty(mib, dtype=torch.uint8)
+        b = torch.empty(2 * mib, dtype=torch.uint8)
+        del a
+        c = torch.empty(mib // 2, dtype=torch.uint8)  # fits under the earlier peak of 3 MiB
+        del b, c
+    assert peak_allocated_bytes(prof) == 3 * mib
+
+
+@pytest.mark.slow
+def test_step_memory_grows_with_batch():
+    from vitzoo.bench.memory import measure_peak_memory
+
+    small = measure_peak_memory(Case("vit_nano_patch8_32", batch=1, mode="train"))
+    large = measure_peak_memory(Case("vit_nano_patch8_32", batch=256, mode="train"))
+    # 256 images x 17 tokens x 64 dims x 4 bytes = 1.1 MiB per saved activation, dozens of them per block
+    assert large.tensor_peak_mib > small.tensor_peak_mib + 10
+    assert large.rss_step_mib > 10
+    assert large.baseline_mib > large.params_mib
+
+
+def test_threads_are_recorded():
+    from vitzoo.bench.machine import machine_info
+
+    info = machine_info()
+    assert info.torch_threads == torch.get_num_threads()
+    assert info.cpu

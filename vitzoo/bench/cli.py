@@ -1,0 +1,58 @@
+"""Command line of the benchmarks: ``python -m vitzoo.bench [--suite full] [--out benchmarks/results]``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from vitzoo.bench.machine import wait_for_quiet
+from vitzoo.bench.presets import SUITES
+from vitzoo.bench.report import markdown_report, write_results
+from vitzoo.bench.suite import run_suite
+
+log = logging.getLogger(__name__)
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    """Add the benchmark options to ``parser`` (a new one if None) and return it."""
+    parser = parser or argparse.ArgumentParser(prog="vitzoo bench", description=__doc__)
+    parser.add_argument("--suite", choices=sorted(SUITES), default="full", help="which suite to run (default: full)")
+    parser.add_argument("--out", default="benchmarks/results", help="directory for <suite>.json/.md/.png")
+    parser.add_argument("--no-memory", action="store_true", help="skip the per-case memory subprocesses")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    parser.add_argument("--target-s", type=float, default=8.0, help="timed seconds aimed at per comparison")
+    parser.add_argument("--min-reps", type=int, default=3, help="fewest timed repetitions per case")
+    parser.add_argument("--max-reps", type=int, default=10, help="most timed repetitions per case")
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=None,
+        metavar="LOAD",
+        help="first wait (up to --wait-timeout s) until the 1-minute load average is below LOAD",
+    )
+    parser.add_argument("--wait-timeout", type=float, default=1200.0, help="longest wait for a quiet machine, s")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the chosen suite, write its JSON, markdown and PNG, print the markdown; return the exit code.
+
+    The exit code is 1 when any case failed to build or run (its error is in the table), else 0.
+    """
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    if args.wait_quiet is not None:
+        wait_for_quiet(threshold=args.wait_quiet, timeout_s=args.wait_timeout)
+    result = run_suite(
+        SUITES[args.suite](),
+        name=args.suite,
+        memory=not args.no_memory,
+        threads=args.threads,
+        target_s=args.target_s,
+        min_reps=args.min_reps,
+        max_reps=args.max_reps,
+    )
+    paths = write_results(result, args.out)
+    print(markdown_report(result))
+    log.info("wrote %s", ", ".join(str(p) for p in paths.values()))
+    return 1 if any(row.error for row in result.rows) else 0

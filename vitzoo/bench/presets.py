@@ -1,0 +1,71 @@
+"""Named suites: ``full`` (the README table, base-size models) and ``quick`` (nano models, seconds).
+
+The full suite is sized for a 2-core CPU (~20 minutes): batch 1 for video inference, 784-token clips
+(8 ViViT frames) for training steps, ``torch.compile`` on two configs only. TimeSformer rows appear
+when a vitzoo ``timesformer_*`` model of that size is registered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from vitzoo.api import list_models
+from vitzoo.bench.suite import Comparison, compare
+
+VIVIT_ENCODERS = ("joint", "fact_enc", "fact_sa", "fact_dot")
+# Frames per model family such that the sweep covers 784, 1568 and 3136 patch tokens at 224 px:
+# ViViT embeds 2-frame tubelets, TimeSformer single frames.
+FRAME_SWEEP = {"vivit": (8, 16, 32), "timesformer": (4, 8, 16)}
+TRAIN_FRAMES = {"vivit": 8, "timesformer": 4}  # 784 tokens
+
+
+def video_models(size: str, geometry: str) -> list[str]:
+    """The ViViT model of ``size`` for every encoder, then any registered TimeSformer of that size."""
+    return [f"vivit_{enc}_{size}_{geometry}" for enc in VIVIT_ENCODERS] + list_models(f"timesformer_{size}_*")
+
+
+def _family(name: str) -> str:
+    return name.split("_", 1)[0]
+
+
+def full_suite() -> list[Comparison]:
+    """Base-size models at 224 px: image batch sweep, video token sweep, training, bf16, channels-last, compile."""
+    image = "vit_base_patch16_224"
+    video = video_models("base", "16x2")
+    joint, fact_sa = video[0], video[2]
+    suite = [compare(image, group="image: batch sweep", batch=b) for b in (1, 4, 16)]
+    suite += [
+        compare(name, group="video: frame sweep", num_frames=f) for name in video for f in FRAME_SWEEP[_family(name)]
+    ]
+    suite += [compare(joint, group="video: batch sweep", num_frames=8, batch=2)]
+    suite += [compare(image, group="training step", mode="train", batch=4)]
+    suite += [
+        compare(name, group="training step", mode="train", num_frames=TRAIN_FRAMES[_family(name)]) for name in video
+    ]
+    suite += [
+        compare(image, group="bf16 autocast", batch=8, precision="bf16"),
+        compare(joint, group="bf16 autocast", num_frames=16, precision="bf16"),
+        compare(fact_sa, group="bf16 autocast", num_frames=16, precision="bf16"),
+        compare(image, group="channels-last", batch=4, channels_last=True),
+        compare(image, group="torch.compile", batch=4, compile=True),
+        compare(fact_sa, group="torch.compile", num_frames=8, compile=True),
+    ]
+    return suite
+
+
+def quick_suite() -> list[Comparison]:
+    """Nano models at 32 px (seconds on a laptop): every code path of the full suite, tiny shapes."""
+    image = "vit_nano_patch8_32"
+    video = video_models("nano", "8x2")
+    suite = [compare(image, group="image: batch sweep", batch=b) for b in (1, 8)]
+    suite += [compare(name, group="video: frame sweep", num_frames=f) for name in video for f in (4, 8)]
+    suite += [compare(image, group="training step", mode="train", batch=8)]
+    suite += [compare(name, group="training step", mode="train", num_frames=4) for name in video]
+    suite += [
+        compare(image, group="bf16 autocast", batch=8, precision="bf16"),
+        compare(image, group="channels-last", batch=8, channels_last=True),
+    ]
+    return suite
+
+
+SUITES: dict[str, Callable[[], list[Comparison]]] = {"full": full_suite, "quick": quick_suite}

@@ -1,0 +1,229 @@
+"""The benchmark suite: vitzoo against the reference implementations at identical configs.
+
+A :class:`Comparison` is one config run by vitzoo and by every reference for its architecture (see
+``vitzoo.bench.references.REFERENCES``), timed interleaved in this process; memory is measured per
+case in a fresh process (``vitzoo.bench.memory``). :func:`run_suite` returns a :class:`SuiteResult`
+whose rows carry time, throughput, analytic FLOPs, the fraction of the machine's measured matmul
+peak, step memory, and, on reference rows, vitzoo's speed-up and memory ratio against them.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from vitzoo.api import model_config
+from vitzoo.bench.cases import Case, build_subject
+from vitzoo.bench.machine import load_average, machine_info, matmul_peak
+from vitzoo.bench.memory import measure_peak_memory
+from vitzoo.bench.references import IMPLEMENTATIONS, REFERENCES, architecture
+from vitzoo.bench.timing import time_interleaved
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One config, run by vitzoo (``cases[0]``) and by its references; ``group`` labels the table section."""
+
+    group: str
+    cases: tuple[Case, ...]
+
+
+def compare(model: str, *, group: str, impls: tuple[str, ...] | None = None, **case_fields: Any) -> Comparison:
+    """vitzoo's ``model`` against ``impls`` (default: every reference of its architecture).
+
+    The references' required overrides (e.g. ``qkv_bias=False`` for vit-pytorch) are applied to all
+    cases, so every implementation builds the same config. ``case_fields`` are :class:`Case` fields.
+    """
+    refs = REFERENCES[architecture(model_config(model))] if impls is None else impls
+    overrides: dict[str, Any] = {}
+    for name in refs:
+        overrides.update(IMPLEMENTATIONS[name].overrides)
+    frozen = tuple(sorted(overrides.items()))
+    cases = tuple(Case(model, impl=name, overrides=frozen, **case_fields) for name in ("vitzoo", *refs))
+    return Comparison(group=group, cases=cases)
+
+
+@dataclass
+class Row:
+    """The measurements of one case."""
+
+    group: str
+    model: str
+    impl: str
+    library: str
+    mode: str
+    precision: str
+    variant: str
+    batch: int
+    frames: int | None
+    tokens: int
+    params_m: float
+    gflop: float  # analytic model FLOPs of one step (forward, or forward + backward)
+    median_s: float
+    min_s: float
+    max_s: float
+    reps: int
+    first_s: float
+    items_per_s: float
+    gflop_per_s: float
+    peak_fraction: float  # of the measured matmul peak for this precision
+    mem_tensor_mib: float | None = None  # peak PyTorch-allocated bytes during one step (vitzoo.bench.memory)
+    mem_rss_mib: float | None = None  # resident-set growth during that step
+    speedup: float | None = None  # reference rows: vitzoo throughput / this reference's
+    mem_ratio: float | None = None  # reference rows: vitzoo tensor peak / this reference's
+    error: str | None = None
+
+
+@dataclass
+class SuiteResult:
+    """Everything a run produced, serialisable to JSON."""
+
+    name: str
+    machine: dict
+    peak_gflops: dict[str, dict[int, float]]  # "fp32" / "bf16" -> size -> GFLOP/s, measured at the start
+    peak_gflops_end: dict[int, float]  # fp32 again at the end (drift check)
+    load_start: tuple[float, float, float]
+    load_end: tuple[float, float, float]
+    wall_s: float
+    memory_method: str
+    rows: list[Row] = field(default_factory=list)
+
+    def peak(self, precision: str = "fp32") -> float:
+        """Best measured matmul GFLOP/s for ``precision``."""
+        return max(self.peak_gflops[precision].values())
+
+    def to_json(self) -> str:
+        """The result as JSON text."""
+        return json.dumps(asdict(self), indent=1)
+
+
+def _timing_row(group: str, subject, timing, peak: float) -> Row:
+    case = subject.case
+    median = timing.median
+    gflop = subject.flops / 1e9
+    return Row(
+        group=group,
+        model=case.model,
+        impl=case.impl,
+        library=IMPLEMENTATIONS[case.impl].label,
+        mode=case.mode,
+        precision=case.precision,
+        variant=case.variant,
+        batch=case.batch,
+        frames=getattr(subject.config, "num_frames", None),
+        tokens=subject.tokens,
+        params_m=subject.params / 1e6,
+        gflop=gflop,
+        median_s=median,
+        min_s=timing.min,
+        max_s=timing.max,
+        reps=len(timing.times),
+        first_s=timing.first_s,
+        items_per_s=case.batch / median,
+        gflop_per_s=gflop / median,
+        peak_fraction=gflop / median / peak,
+    )
+
+
+def _error_row(group: str, case: Case, error: Exception) -> Row:
+    nan = math.nan
+    return Row(
+        group=group, model=case.model, impl=case.impl, library=IMPLEMENTATIONS[case.impl].label, mode=case.mode,
+        precision=case.precision, variant=case.variant, batch=case.batch, frames=case.num_frames, tokens=0,
+        params_m=nan, gflop=nan, median_s=nan, min_s=nan, max_s=nan, reps=0, first_s=nan, items_per_s=nan,
+        gflop_per_s=nan, peak_fraction=nan, error=f"{type(error).__name__}: {error}",
+    )  # fmt: skip
+
+
+def run_comparison(
+    comparison: Comparison, *, peaks: dict[str, float], memory: bool, threads: int | None, timing_kw: dict
+) -> list[Row]:
+    """Time the cases of ``comparison`` interleaved, then measure each one's memory in a fresh process."""
+    subjects = [build_subject(case) for case in comparison.cases]
+    kw = dict(timing_kw, long_call_s=math.inf) if any(c.compile for c in comparison.cases) else timing_kw
+    timings = time_interleaved([s.step for s in subjects], **kw)
+    rows = [
+        _timing_row(comparison.group, s, t, peaks[s.case.precision]) for s, t in zip(subjects, timings, strict=True)
+    ]
+    del subjects, timings
+    gc.collect()
+    if memory:
+        for case, row in zip(comparison.cases, rows, strict=True):
+            if case.compile:
+                continue
+            result = measure_peak_memory(case, threads=threads)
+            row.mem_tensor_mib, row.mem_rss_mib = result.tensor_peak_mib, result.rss_step_mib
+    ours = rows[0]
+    for row in rows[1:]:
+        row.speedup = row.median_s / ours.median_s
+        if ours.mem_tensor_mib is not None and row.mem_tensor_mib:
+            row.mem_ratio = ours.mem_tensor_mib / row.mem_tensor_mib
+    return rows
+
+
+def run_suite(
+    comparisons: list[Comparison],
+    *,
+    name: str = "custom",
+    memory: bool = True,
+    threads: int | None = None,
+    target_s: float = 8.0,
+    min_reps: int = 3,
+    max_reps: int = 10,
+    warmup: int = 1,
+    peak_sizes: tuple[int, ...] = (2048, 4096),
+    progress: bool = True,
+) -> SuiteResult:
+    """Run every comparison and return the rows with the machine description and matmul peaks.
+
+    ``threads`` sets ``torch.set_num_threads`` here and in the memory subprocesses (default: torch's).
+    ``target_s`` is the timed duration aimed at per comparison (all its cases together), within
+    ``[min_reps, max_reps]`` repetitions each. A case that fails to build or run is recorded with its
+    error (and logged) instead of stopping the suite.
+    """
+    if threads is not None:
+        torch.set_num_threads(threads)
+    start = time.perf_counter()
+    load_start = load_average()
+    precisions = {c.precision for comp in comparisons for c in comp.cases}
+    peak_gflops = {"fp32": matmul_peak(sizes=peak_sizes)}
+    if "bf16" in precisions:
+        peak_gflops["bf16"] = matmul_peak(sizes=peak_sizes, dtype=torch.bfloat16)
+    peaks = {p: max(v.values()) for p, v in peak_gflops.items()}
+    log.info("measured matmul peak: %s", {p: f"{v:.1f} GFLOP/s" for p, v in peaks.items()})
+    timing_kw = dict(target_s=target_s, min_reps=min_reps, max_reps=max_reps, warmup=warmup)
+    rows: list[Row] = []
+    for comparison in tqdm(comparisons, desc="benchmarks", disable=not progress):
+        try:
+            rows += run_comparison(comparison, peaks=peaks, memory=memory, threads=threads, timing_kw=timing_kw)
+        except Exception as error:  # recorded in the table; the remaining comparisons still run
+            log.exception("comparison %s failed", comparison)
+            rows += [_error_row(comparison.group, case, error) for case in comparison.cases]
+    peak_end = matmul_peak(sizes=peak_sizes)
+    best = dict(peaks, fp32=max(peaks["fp32"], *peak_end.values()))
+    for row in rows:  # against the best fp32 peak seen in this run (start or end), the honest denominator
+        row.peak_fraction = row.gflop_per_s / best[row.precision]
+    return SuiteResult(
+        name=name,
+        machine=machine_info().as_dict(),
+        peak_gflops=peak_gflops,
+        peak_gflops_end=peak_end,
+        load_start=load_start,
+        load_end=load_average(),
+        wall_s=time.perf_counter() - start,
+        memory_method="one step in a fresh process per case: peak of PyTorch-allocated bytes (profiler memory "
+        "events) and resident-set (VmHWM) growth; see vitzoo/bench/memory.py"
+        if memory
+        else "not measured",
+        rows=rows,
+    )
