@@ -92,6 +92,19 @@ def build_timm_vit(cfg: ViTConfig) -> nn.Module:
     )
 
 
+def _hf_transformer_fields(cfg: VideoConfig) -> dict:
+    """The HF config fields both HF video models share (width, depth, heads, MLP, activation, norm, bias)."""
+    return dict(
+        hidden_size=cfg.embed_dim,
+        num_hidden_layers=cfg.depth,
+        num_attention_heads=cfg.num_heads,
+        intermediate_size=int(cfg.embed_dim * cfg.mlp_ratio),
+        hidden_act=HF_ACTIVATIONS[cfg.act],
+        layer_norm_eps=cfg.norm_eps,
+        qkv_bias=cfg.qkv_bias,
+    )
+
+
 def build_hf_vivit(cfg: VideoConfig) -> nn.Module:
     """``transformers``' ``VivitForVideoClassification`` (joint attention) with SDPA attention."""
     from transformers import VivitConfig, VivitForVideoClassification
@@ -103,13 +116,7 @@ def build_hf_vivit(cfg: VideoConfig) -> nn.Module:
         num_frames=cfg.num_frames,
         tubelet_size=[cfg.tubelet_size, cfg.patch_size, cfg.patch_size],
         num_channels=cfg.in_chans,
-        hidden_size=cfg.embed_dim,
-        num_hidden_layers=cfg.depth,
-        num_attention_heads=cfg.num_heads,
-        intermediate_size=int(cfg.embed_dim * cfg.mlp_ratio),
-        hidden_act=HF_ACTIVATIONS[cfg.act],
-        layer_norm_eps=cfg.norm_eps,
-        qkv_bias=cfg.qkv_bias,
+        **_hf_transformer_fields(cfg),
         num_labels=cfg.num_classes,
     )
     return VivitForVideoClassification._from_config(hf_cfg, attn_implementation="sdpa")
@@ -126,13 +133,7 @@ def build_hf_timesformer(cfg: VideoConfig) -> nn.Module:
         patch_size=cfg.patch_size,
         num_channels=cfg.in_chans,
         num_frames=cfg.num_frames,
-        hidden_size=cfg.embed_dim,
-        num_hidden_layers=cfg.depth,
-        num_attention_heads=cfg.num_heads,
-        intermediate_size=int(cfg.embed_dim * cfg.mlp_ratio),
-        hidden_act=HF_ACTIVATIONS[cfg.act],
-        layer_norm_eps=cfg.norm_eps,
-        qkv_bias=cfg.qkv_bias,
+        **_hf_transformer_fields(cfg),
         attention_type="divided_space_time",
         num_labels=cfg.num_classes,
     )
