@@ -70,3 +70,41 @@ def test_tubelet_embed_token_order_is_time_then_row_major_space():
     tokens = emb(x)  # (B, T', N, D)
     assert tokens.shape == (1, 2, 4, 1)
     assert tokens[0, 1, 2, 0] == 7.0 and tokens.abs().sum() == 7.0
+
+
+@pytest.mark.parametrize("act", ["gelu", "gelu_tanh", "quick_gelu"])
+def test_mlp_activation_in_place_only_without_autograd(act):
+    """Inference overwrites the fc1 output in place: same bits, one hidden-sized buffer less at the peak."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from vitzoo.bench.memory import peak_allocated_bytes
+    from vitzoo.layers import Mlp
+
+    torch.manual_seed(0)
+    mlp = Mlp(dim=16, hidden_dim=512, act=act).eval()
+    x = torch.randn(256, 16)
+    with torch.no_grad():
+        out_no_grad = mlp(x)
+    out_grad = mlp(x)
+    assert torch.equal(out_no_grad, out_grad.detach())
+
+    def peak(step) -> int:
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+            step()
+        return peak_allocated_bytes(prof)
+
+    hidden_bytes, out_bytes = 256 * 512 * 4, 256 * 16 * 4
+    with torch.inference_mode():
+        fused_peak = peak(lambda: mlp(x))
+        seen = []
+        handle = mlp.fc1.register_forward_hook(lambda module, args, out: seen.append(out.clone()) or None)
+        hooked_out = mlp(x)
+        handle.remove()
+        # A hook sees (and may keep) the fc1 output: the activation must not overwrite it.
+        assert torch.equal(seen[0], torch.nn.functional.linear(x, mlp.fc1.weight, mlp.fc1.bias))
+        assert torch.equal(hooked_out, out_no_grad)
+        functional_peak = peak(lambda: mlp.fc2(mlp.act(mlp.fc1(x))))
+    if act == "quick_gelu":  # no in-place form: same peak as the functional path
+        assert fused_peak >= functional_peak
+    else:  # one hidden buffer and the output, against two hidden buffers
+        assert functional_peak == 2 * hidden_bytes and fused_peak == hidden_bytes + out_bytes

@@ -265,9 +265,7 @@ class VideoFolderDataset(VideoClipDataset):
                 raise ValueError(f"class folder {folder} does not exist")
             videos = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
             if not videos:
-                logger.warning(
-                    "class folder %s contains no videos with suffixes %s", folder, sorted(suffixes)
-                )
+                logger.warning("class folder %s contains no videos with suffixes %s", folder, sorted(suffixes))
             samples += [(p, label) for p in videos]
         if not samples:
             raise ValueError(f"no videos found under {self.root}")

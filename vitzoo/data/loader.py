@@ -146,9 +146,7 @@ def make_loader(
             "prefetch_factor": prefetch_factor,
             "timeout": timeout,
         }
-    logger.debug(
-        "make_loader: %d samples, batch %d, %d workers %s", len(dataset), batch_size, num_workers, workers
-    )
+    logger.debug("make_loader: %d samples, batch %d, %d workers %s", len(dataset), batch_size, num_workers, workers)
     return DataLoader(
         dataset,
         batch_size=batch_size,

@@ -132,9 +132,7 @@ class DenseSampler:
     pad: Literal["loop", "repeat_last"] = "loop"
 
     def __post_init__(self) -> None:
-        _check_positive(
-            num_frames=self.num_frames, frame_interval=self.frame_interval, num_clips=self.num_clips
-        )
+        _check_positive(num_frames=self.num_frames, frame_interval=self.frame_interval, num_clips=self.num_clips)
         if self.target_fps is not None:
             _check_positive(target_fps=self.target_fps)
         if self.pad not in PAD_MODES:
@@ -160,9 +158,7 @@ class DenseSampler:
                 raise ValueError("training sampling is random: pass rng (numpy/torch Generator or seed)")
             starts = as_numpy_rng(rng).integers(0, free + 1, size=self.num_clips)
         else:
-            starts = np.floor(free * (np.arange(self.num_clips) + 0.5) / self.num_clips + 0.5).astype(
-                np.int64
-            )
+            starts = np.floor(free * (np.arange(self.num_clips) + 0.5) / self.num_clips + 0.5).astype(np.int64)
         idx = starts[:, None] + offsets[None, :]  # (K, T)
         if self.pad == "loop":
             return idx % num_video_frames

@@ -123,13 +123,9 @@ class VideoReader:
             _check_file(self.path)
             cls = BACKEND_CLASSES[self.backend]
             try:
-                decoder = cls(
-                    self.path, num_threads=self.num_threads, size=self.size, short_side=self.short_side
-                )
+                decoder = cls(self.path, num_threads=self.num_threads, size=self.size, short_side=self.short_side)
             except Exception as exc:
-                raise VideoDecodeError(
-                    self.path, f"{self.backend} could not open it ({_describe(exc)})"
-                ) from exc
+                raise VideoDecodeError(self.path, f"{self.backend} could not open it ({_describe(exc)})") from exc
             if decoder.num_frames < 1:
                 decoder.close()
                 raise VideoDecodeError(self.path, f"the video has {decoder.num_frames} frames")

@@ -17,21 +17,15 @@ from torch import nn
 from vitzoo.config import VideoConfig
 from vitzoo.encoders.base import ViTInit
 from vitzoo.encoders.separable import SeparableEncoder
-from vitzoo.layers import Block
-from vitzoo.layers.block import drop_path, layer_scale, make_attention
+from vitzoo.encoders.temporal_block import TemporalBranchBlock
 from vitzoo.registry import ENCODERS
 
 
-class FactorisedSelfAttentionBlock(Block):
+class FactorisedSelfAttentionBlock(TemporalBranchBlock):
     """A ViT block with a temporal self-attention branch between the spatial attention and the MLP."""
 
     def __init__(self, cfg: VideoConfig, *, drop_path_rate: float = 0.0) -> None:
         super().__init__(cfg, drop_path_rate=drop_path_rate)
-        self.temporal_norm = nn.LayerNorm(cfg.embed_dim, eps=cfg.norm_eps)
-        self.temporal_attn = make_attention(cfg)
-        self.temporal_ls = layer_scale(cfg.embed_dim, cfg.init_values)
-        self.temporal_drop_path = drop_path(drop_path_rate)
-        self.temporal_init = cfg.temporal_init
         self.init_temporal()
 
     @torch.no_grad()
@@ -41,16 +35,16 @@ class FactorisedSelfAttentionBlock(Block):
             nn.init.zeros_(self.temporal_attn.proj.weight)
             nn.init.zeros_(self.temporal_attn.proj.bias)
         else:
-            self.temporal_attn.load_state_dict(self.attn.state_dict())
-            self.temporal_norm.load_state_dict(self.norm1.state_dict())
+            self.copy_spatial_to_temporal()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # One name for the residual stream: each regrouped copy frees the one before (inference peak memory).
         b, t = x.shape[:2]
-        s = rearrange(x, "b t n d -> (b t) n d")  # (B*T, N, D): attend within each time step
-        s = s + self.drop_path1(self.ls1(self.attn(self.norm1(s))))
-        tm = rearrange(s, "(b t) n d -> (b n) t d", b=b, t=t).contiguous()  # (B*N, T, D): attend across time
-        tm = tm + self.temporal_drop_path(self.temporal_ls(self.temporal_attn(self.temporal_norm(tm))))
-        x = rearrange(tm, "(b n) t d -> b t n d", b=b).contiguous()  # (B, T, N, D)
+        x = rearrange(x, "b t n d -> (b t) n d")  # (B*T, N, D): attend within each time step
+        x = x + self.drop_path1(self.ls1(self.attn(self.norm1(x))))
+        x = rearrange(x, "(b t) n d -> (b n) t d", b=b, t=t).contiguous()  # (B*N, T, D): attend across time
+        x = x + self.temporal_drop_path(self.temporal_ls(self.temporal_attn(self.temporal_norm(x))))
+        x = rearrange(x, "(b n) t d -> b t n d", b=b).contiguous()  # (B, T, N, D)
         return x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
 
 
