@@ -34,25 +34,19 @@ from torch import nn
 
 from vitzoo.config import VideoConfig
 from vitzoo.encoders.base import VideoEncoder, ViTInit
-from vitzoo.layers import Block, make_blocks
-from vitzoo.layers.block import drop_path, layer_scale, make_attention
+from vitzoo.encoders.temporal_block import TemporalBranchBlock
+from vitzoo.layers import make_blocks
 from vitzoo.layers.init import init_vit_weights
 from vitzoo.layers.pos_embed import learned_embedding, resample_pos_embed, resample_temporal_pos_embed
 from vitzoo.registry import ENCODERS
 
 
-class DividedSpaceTimeBlock(Block):
+class DividedSpaceTimeBlock(TemporalBranchBlock):
     """A ViT block preceded by a temporal attention branch; spatial attention shares one class token per clip."""
 
     def __init__(self, cfg: VideoConfig, *, drop_path_rate: float = 0.0) -> None:
         super().__init__(cfg, drop_path_rate=drop_path_rate)
-        dim = cfg.embed_dim
-        self.temporal_norm = nn.LayerNorm(dim, eps=cfg.norm_eps)
-        self.temporal_attn = make_attention(cfg)
-        self.temporal_drop_path = drop_path(drop_path_rate)
-        self.temporal_fc = nn.Linear(dim, dim)
-        self.temporal_ls = layer_scale(dim, cfg.init_values)
-        self.temporal_init = cfg.temporal_init
+        self.temporal_fc = nn.Linear(cfg.embed_dim, cfg.embed_dim)
 
     @torch.no_grad()
     def init_temporal(self) -> None:
@@ -60,8 +54,7 @@ class DividedSpaceTimeBlock(Block):
         nn.init.zeros_(self.temporal_fc.weight)
         nn.init.zeros_(self.temporal_fc.bias)
         if self.temporal_init == "copy":
-            self.temporal_attn.load_state_dict(self.attn.state_dict())
-            self.temporal_norm.load_state_dict(self.norm1.state_dict())
+            self.copy_spatial_to_temporal()
 
     def forward(self, x: torch.Tensor, num_tubelets: int) -> torch.Tensor:
         """``(B, 1 + T*N, D)`` (class token, then time-major patch tokens) -> the same shape."""
