@@ -1,7 +1,7 @@
 """Reproduce the README performance numbers: wait for a quiet machine, run the suite, then the profiles.
 
-Writes ``benchmarks/results/{full.json, full.md, full.png, profile.md}`` (and ``layout_fix.md``,
-``allocator.md`` with ``--experiments``). Each stage runs in a fresh
+Writes ``benchmarks/results/{full.json, full.md, full.png, profile.md}`` (and ``allocator.md`` with
+``--experiments``). Each stage runs in a fresh
 process. On a 2-core machine the full suite takes about 20 minutes and the profiles a few more.
 
 Run: ``python benchmarks/run_all.py [--suite full|quick] [--load 0.7] [--no-profile] [--experiments]``.
@@ -36,7 +36,7 @@ def main() -> None:
     parser.add_argument("--load", type=float, default=0.7, help="wait until the 1-minute load is below this")
     parser.add_argument("--wait-timeout", type=float, default=1200.0)
     parser.add_argument("--no-profile", action="store_true", help="skip benchmarks/profile_report.py")
-    parser.add_argument("--experiments", action="store_true", help="also run the layout and allocator experiments")
+    parser.add_argument("--experiments", action="store_true", help="also run the allocator experiment")
     args = parser.parse_args()
     out = Path(args.out)
     wait = ["--wait-quiet", str(args.load), "--wait-timeout", str(args.wait_timeout)]
@@ -46,8 +46,7 @@ def main() -> None:
         name = f"profile{'_quick' if quick else ''}.md"
         codes.append(run(str(HERE / "profile_report.py"), "--out", str(out / name), *quick))
     if args.experiments:
-        codes.append(run(str(HERE / "layout_fix_experiment.py"), save=out / "layout_fix.md"))
-        codes.append(run(str(HERE / "allocator_experiment.py"), save=out / "allocator.md"))
+        codes.append(run(str(HERE / "allocator_experiment.py"), "--rounds", "3", save=out / "allocator.md"))
     sys.exit(max(codes))
 
 

@@ -162,10 +162,14 @@ def test_tiny_suite_runs_and_reports(tmp_path):
         assert row.reps == 2 and row.median_s > 0 and row.gflop > 0
         assert math.isclose(row.items_per_s, row.batch / row.median_s)
         assert (row.speedup is None) == (row.impl == "vitzoo")
+        if row.speedup is not None:
+            assert row.speedup_min <= row.speedup <= row.speedup_max
     paths = write_results(result, tmp_path)
     assert paths["png"].stat().st_size > 0
     report = markdown_report(result)
     assert "HF VivitModel (sdpa)" in report and "torch.mm" in report
+    assert len(result.peak_samples) == len(comparisons)
+    assert result.peak("fp32") >= max(result.peak_samples)
 
 
 def test_peak_allocated_bytes_follows_allocations_and_frees():

@@ -43,7 +43,7 @@ def _cells(row: Row) -> list[str]:
         _num(100 * row.peak_fraction, ".0f"),
         _mib(row.mem_tensor_mib),
         _mib(row.mem_rss_mib),
-        _num(row.speedup, ".2f"),
+        _num(row.speedup, ".2f") + (f" ({row.speedup_min:.2f}-{row.speedup_max:.2f})" if row.speedup else ""),
         _num(row.mem_ratio, ".2f"),
     ]
 
@@ -56,12 +56,16 @@ def header(result: SuiteResult) -> str:
         f"{p}: " + ", ".join(f"{n}²: {g:.0f}" for n, g in sizes.items()) for p, sizes in result.peak_gflops.items()
     )
     end = ", ".join(f"{n}²: {g:.0f}" for n, g in result.peak_gflops_end.items())
+    samples = sorted(result.peak_samples) or [float("nan")]
+    best = ", ".join(f"{result.peak(p):.0f} {p}" for p in result.peak_gflops)
     return "\n".join(
         [
             f"- Machine: {m['cpu']}, {m['logical_cpus']} logical CPUs, {m['torch_threads']} torch threads "
             f"({m['torch_interop_threads']} inter-op), {m['torch_build']}",
             f"- Python {m['python']}; {libs}",
-            f"- Measured `torch.mm` peak, GFLOP/s (best of 5): {peaks}; fp32 again at the end: {end}",
+            f"- Measured `torch.mm` peak, GFLOP/s (best of 5): {peaks}; fp32 again at the end: {end}; 2048² before "
+            f"each of the {len(result.peak_samples)} comparisons: min {samples[0]:.0f}, median "
+            f"{samples[len(samples) // 2]:.0f}, max {samples[-1]:.0f}. `% peak` uses the best: {best}",
             f"- Load average (1/5/15 min) at start: {' '.join(f'{x:.2f}' for x in result.load_start)}, "
             f"at end: {' '.join(f'{x:.2f}' for x in result.load_end)}; suite wall time {result.wall_s / 60:.1f} min",
             f"- Memory: {result.memory_method}",
@@ -88,7 +92,8 @@ def markdown_report(result: SuiteResult) -> str:
         "`GFLOP`: analytic model FLOPs of one step (see `vitzoo/bench/flops.py`); `% peak`: achieved GFLOP/s "
         "over the measured fp32 (or bf16) `torch.mm` peak; `tensor MiB`: peak of PyTorch-allocated memory during one "
         "step; `RSS MiB`: resident-set growth in that step (both in a fresh process); "
-        "`vitzoo speed-up`: reference time / vitzoo time at the same config (>1: vitzoo faster); "
+        "`vitzoo speed-up`: reference time / vitzoo time at the same config, median (and range) over the "
+        "interleaved repetitions (>1: vitzoo faster); "
         "`vitzoo mem ratio`: vitzoo tensor MiB / reference tensor MiB (<1: vitzoo smaller)."
     )
     return f"## Benchmark `{result.name}`\n\n{header(result)}\n\n{legend}\n\n{markdown_table(result.rows)}"
@@ -100,21 +105,24 @@ def plot(result: SuiteResult, path: str | Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     rows = [r for r in result.rows if r.group.startswith("video: frame") and not r.error]
     fig, (ax_time, ax_flops, ax_peak) = plt.subplots(1, 3, figsize=(17, 5.5))
     series: dict[tuple[str, str], list[Row]] = {}
     for row in rows:
         series.setdefault((row.model, row.library), []).append(row)
+    colors = {model: f"C{i}" for i, model in enumerate(sorted({model for model, _ in series}))}
     for (model, library), members in sorted(series.items()):
         members.sort(key=lambda r: r.tokens)
         tokens = [r.tokens for r in members]
-        style = "-o" if library == "vitzoo" else "--x"
+        line = dict(ls="-", marker="o") if library == "vitzoo" else dict(ls="--", marker="x")
+        style = dict(color=colors[model], **line)
         label = f"{model} ({library})"
-        ax_time.plot(tokens, [r.median_s / r.batch for r in members], style, label=label)
-        ax_peak.plot(tokens, [100 * r.peak_fraction for r in members], style, label=label)
+        ax_time.plot(tokens, [r.median_s / r.batch for r in members], label=label, **style)
+        ax_peak.plot(tokens, [100 * r.peak_fraction for r in members], label=label, **style)
         if library == "vitzoo":
-            ax_flops.plot(tokens, [r.gflop / r.batch for r in members], style, label=model)
+            ax_flops.plot(tokens, [r.gflop / r.batch for r in members], label=model, **style)
     for ax, title, ylabel in (
         (ax_time, "fp32 inference time per clip", "seconds (log)"),
         (ax_flops, "analytic forward FLOPs per clip", "GFLOP (log)"),
@@ -127,6 +135,9 @@ def plot(result: SuiteResult, path: str | Path) -> Path:
         ax.set_xscale("log", base=2)
         if ax is not ax_peak:
             ax.set_yscale("log")
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+            axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     if series:
         ax_time.legend(fontsize=6)
         ax_flops.legend(fontsize=7)

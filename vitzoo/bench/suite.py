@@ -13,6 +13,7 @@ import gc
 import json
 import logging
 import math
+import statistics
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -79,7 +80,9 @@ class Row:
     peak_fraction: float  # of the measured matmul peak for this precision
     mem_tensor_mib: float | None = None  # peak PyTorch-allocated bytes during one step (vitzoo.bench.memory)
     mem_rss_mib: float | None = None  # resident-set growth during that step
-    speedup: float | None = None  # reference rows: vitzoo throughput / this reference's
+    speedup: float | None = None  # reference rows: median over repetitions of this reference's time / vitzoo's
+    speedup_min: float | None = None  # range of those paired ratios (the noise of the comparison)
+    speedup_max: float | None = None
     mem_ratio: float | None = None  # reference rows: vitzoo tensor peak / this reference's
     error: str | None = None
 
@@ -92,6 +95,7 @@ class SuiteResult:
     machine: dict
     peak_gflops: dict[str, dict[int, float]]  # "fp32" / "bf16" -> size -> GFLOP/s, measured at the start
     peak_gflops_end: dict[int, float]  # fp32 again at the end (drift check)
+    peak_samples: list[float]  # fp32 2048^2 GFLOP/s (best of 3) before every comparison: the machine's state
     load_start: tuple[float, float, float]
     load_end: tuple[float, float, float]
     wall_s: float
@@ -99,8 +103,11 @@ class SuiteResult:
     rows: list[Row] = field(default_factory=list)
 
     def peak(self, precision: str = "fp32") -> float:
-        """Best measured matmul GFLOP/s for ``precision``."""
-        return max(self.peak_gflops[precision].values())
+        """Best measured matmul GFLOP/s for ``precision`` (fp32: over the start, end and per-comparison samples)."""
+        best = max(self.peak_gflops[precision].values())
+        if precision == "fp32":
+            best = max(best, *self.peak_gflops_end.values(), *self.peak_samples)
+        return best
 
     def to_json(self) -> str:
         """The result as JSON text."""
@@ -155,6 +162,9 @@ def run_comparison(
     rows = [
         _timing_row(comparison.group, s, t, peaks[s.case.precision]) for s, t in zip(subjects, timings, strict=True)
     ]
+    for row, timing in zip(rows[1:], timings[1:], strict=True):
+        paired = [ref / ours for ours, ref in zip(timings[0].times, timing.times, strict=True)]
+        row.speedup, row.speedup_min, row.speedup_max = statistics.median(paired), min(paired), max(paired)
     del subjects, timings
     gc.collect()
     if memory:
@@ -165,7 +175,6 @@ def run_comparison(
             row.mem_tensor_mib, row.mem_rss_mib = result.tensor_peak_mib, result.rss_step_mib
     ours = rows[0]
     for row in rows[1:]:
-        row.speedup = row.median_s / ours.median_s
         if ours.mem_tensor_mib is not None and row.mem_tensor_mib:
             row.mem_ratio = ours.mem_tensor_mib / row.mem_tensor_mib
     return rows
@@ -203,21 +212,20 @@ def run_suite(
     log.info("measured matmul peak: %s", {p: f"{v:.1f} GFLOP/s" for p, v in peaks.items()})
     timing_kw = dict(target_s=target_s, min_reps=min_reps, max_reps=max_reps, warmup=warmup)
     rows: list[Row] = []
+    samples: list[float] = []
     for comparison in tqdm(comparisons, desc="benchmarks", disable=not progress):
+        samples.append(matmul_peak(sizes=(2048,), repeats=3)[2048])
         try:
             rows += run_comparison(comparison, peaks=peaks, memory=memory, threads=threads, timing_kw=timing_kw)
         except Exception as error:  # recorded in the table; the remaining comparisons still run
             log.exception("comparison %s failed", comparison)
             rows += [_error_row(comparison.group, case, error) for case in comparison.cases]
-    peak_end = matmul_peak(sizes=peak_sizes)
-    best = dict(peaks, fp32=max(peaks["fp32"], *peak_end.values()))
-    for row in rows:  # against the best fp32 peak seen in this run (start or end), the honest denominator
-        row.peak_fraction = row.gflop_per_s / best[row.precision]
-    return SuiteResult(
+    result = SuiteResult(
         name=name,
         machine=machine_info().as_dict(),
         peak_gflops=peak_gflops,
-        peak_gflops_end=peak_end,
+        peak_gflops_end=matmul_peak(sizes=peak_sizes),
+        peak_samples=samples,
         load_start=load_start,
         load_end=load_average(),
         wall_s=time.perf_counter() - start,
@@ -227,3 +235,6 @@ def run_suite(
         else "not measured",
         rows=rows,
     )
+    for row in rows:  # against the best peak seen in the whole run: a slow sample means a busy machine, not the peak
+        row.peak_fraction = row.gflop_per_s / result.peak(row.precision)
+    return result
