@@ -87,9 +87,7 @@ def test_multiple_views_need_multi_view(motion):
 
 
 def test_seeded_keys_are_deterministic(motion):
-    ds = VideoListDataset(
-        motion.root, motion.train_list, sampler=SegmentSampler(4, train=True), transform=_train()
-    )
+    ds = VideoListDataset(motion.root, motion.train_list, sampler=SegmentSampler(4, train=True), transform=_train())
     a, b, c = ds[(2, 123)][0], ds[(2, 123)][0], ds[(2, 124)][0]
     assert torch.equal(a, b) and not torch.equal(a, c)
     state = torch.get_rng_state()
@@ -148,9 +146,7 @@ def test_on_error_raise(videos):
 
 
 def test_on_error_skip_substitutes_and_counts(videos, caplog):
-    ds = VideoClipDataset(
-        _mixed_samples(videos), sampler=SegmentSampler(2), on_error="skip", return_info=True
-    )
+    ds = VideoClipDataset(_mixed_samples(videos), sampler=SegmentSampler(2), on_error="skip", return_info=True)
     with caplog.at_level(logging.WARNING, logger="vitzoo.data.datasets"):
         clip, label, info = ds[1]  # 1 and 2 fail -> sample 3
     assert label == 3 and clip.shape == (3, 2, 32, 32)

@@ -81,9 +81,7 @@ def test_distributed_shards(motion):
     ds = _train_dataset(motion)
     shards = []
     for rank in range(2):
-        loader = make_loader(
-            ds, batch_size=2, shuffle=True, distributed=True, num_replicas=2, rank=rank, seed=3
-        )
+        loader = make_loader(ds, batch_size=2, shuffle=True, distributed=True, num_replicas=2, rank=rank, seed=3)
         shards.append(set(_epoch(loader)[2].tolist()))
     assert shards[0].isdisjoint(shards[1]) and shards[0] | shards[1] == set(range(8))
     with pytest.raises(ValueError):
@@ -133,9 +131,7 @@ class _NumpyRandom(Dataset):
 
 
 def test_worker_numpy_rngs_are_seeded():
-    runs = [
-        torch.cat(list(make_loader(_NumpyRandom(), batch_size=2, num_workers=2, seed=5))) for _ in range(2)
-    ]
+    runs = [torch.cat(list(make_loader(_NumpyRandom(), batch_size=2, num_workers=2, seed=5))) for _ in range(2)]
     assert torch.equal(runs[0], runs[1])
     assert len(set(runs[0].tolist())) == 8  # workers do not share a stream
 

@@ -73,13 +73,58 @@ def test_motion_clip_moves_in_its_direction(direction, sign):
         assert abs(shift[across]) < 1
 
 
-def test_single_frame_does_not_reveal_direction():
+@pytest.mark.parametrize("distractors", [0, 1, 3])
+def test_single_frame_does_not_reveal_direction(distractors):
     """Same random draws, different direction: the first frame is identical (the start is uniform on a
     torus, so every later frame has the same distribution too)."""
     first = [
-        motion_clip(d, np.random.default_rng(3), num_frames=4)[0] for d in ("left", "right", "up", "down")
+        motion_clip(d, np.random.default_rng(3), num_frames=4, shape="cross", distractors=distractors)[0]
+        for d in ("left", "right", "up", "down")
     ]
     assert all(np.array_equal(first[0], f) for f in first[1:])
+
+
+def _objects(clip: np.ndarray) -> dict[tuple, tuple[np.ndarray, float]]:
+    """Per object colour: torus shift (dx, dy) from the first to the last frame and how fully the object fills
+    its bounding box in the first frame (a square fills it). Objects are drawn in flat, distinct colours."""
+    size, found = clip.shape[1], {}
+    colours = {tuple(c) for c in clip[0][clip[0].min(-1) >= 170]}
+    for colour in colours:
+        masks = [np.all(clip[i] == colour, axis=-1) for i in (0, -1)]
+        ys, xs = np.nonzero(masks[0])
+        if len(ys) < 20 or np.ptp(xs) > size / 2 or np.ptp(ys) > size / 2:  # noise pixel, or wraps a border
+            continue
+        shift = _centroid(np.where(masks[1][..., None], 255, 0)) - _centroid(np.where(masks[0][..., None], 255, 0))
+        fill = len(ys) / ((np.ptp(ys) + 1) * (np.ptp(xs) + 1))
+        found[colour] = ((shift + size / 2) % size - size / 2, fill)
+    return found
+
+
+@pytest.mark.parametrize("direction", ["left", "right", "up", "down"])
+def test_distractors_move_other_ways_and_only_the_shape_names_the_label(direction):
+    """With 3 distractors every object moves its own way; the square (the labelled shape here) moves in
+    ``direction``. Objects that overlap or wrap a border in the first frame are not measured."""
+    unit = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}
+    squares = 0
+    for seed in range(12):
+        clip = motion_clip(
+            direction, np.random.default_rng(seed), num_frames=8, size=64, shape="square", distractors=3, noise=0
+        )
+        moves = [(tuple(np.sign(np.round(shift / 10)).astype(int)), fill) for shift, fill in _objects(clip).values()]
+        assert len({move for move, _ in moves}) == len(moves)  # no two objects move the same way
+        for move, fill in moves:
+            # only the square (the one object that fills its box) moves the label's way
+            assert (move == unit[direction]) == (fill > 0.95)
+            squares += fill > 0.95
+    assert squares >= 3
+
+
+def test_motion_clip_validates_shape_and_distractors():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="shape"):
+        motion_clip("left", rng, shape="star")
+    with pytest.raises(ValueError, match="distractors"):
+        motion_clip("left", rng, distractors=4)
 
 
 def test_motion_dataset_layout_and_balance(motion):
@@ -95,15 +140,9 @@ def test_motion_dataset_layout_and_balance(motion):
 
 
 def test_motion_dataset_is_deterministic(tmp_path):
-    a = make_motion_dataset(
-        tmp_path / "a", num_train=3, num_val=1, num_frames=4, size=32, seed=1, progress=False
-    )
-    b = make_motion_dataset(
-        tmp_path / "b", num_train=3, num_val=1, num_frames=4, size=32, seed=1, progress=False
-    )
-    c = make_motion_dataset(
-        tmp_path / "c", num_train=3, num_val=1, num_frames=4, size=32, seed=2, progress=False
-    )
+    a = make_motion_dataset(tmp_path / "a", num_train=3, num_val=1, num_frames=4, size=32, seed=1, progress=False)
+    b = make_motion_dataset(tmp_path / "b", num_train=3, num_val=1, num_frames=4, size=32, seed=1, progress=False)
+    c = make_motion_dataset(tmp_path / "c", num_train=3, num_val=1, num_frames=4, size=32, seed=2, progress=False)
     assert a.train_list.read_text() == b.train_list.read_text()
     for name in ("train/000000.mp4", "train/000002.mp4", "val/000000.mp4"):
         assert (a.root / name).read_bytes() == (b.root / name).read_bytes()

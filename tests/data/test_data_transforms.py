@@ -46,9 +46,7 @@ def test_train_transform_is_random_across_clips():
 
 def test_hflip_switch():
     clip = _asymmetric_clip()
-    no_flip = train_transform(
-        img_size=32, mean=(0, 0, 0), std=(1, 1, 1), scale=(1, 1), ratio=(1, 1), hflip=False
-    )
+    no_flip = train_transform(img_size=32, mean=(0, 0, 0), std=(1, 1, 1), scale=(1, 1), ratio=(1, 1), hflip=False)
     flip = train_transform(img_size=32, mean=(0, 0, 0), std=(1, 1, 1), scale=(1, 1), ratio=(1, 1), hflip=True)
     torch.manual_seed(0)
     assert all(no_flip(clip)[..., 0].max() == 0 for _ in range(30))  # left column stays dark

@@ -31,6 +31,7 @@ from vitzoo.data.synthetic import (
     make_test_video,
     motion_clip,
     read_frame_index,
+    write_clip_dataset,
     write_video,
 )
 from vitzoo.data.transforms import (
@@ -67,6 +68,7 @@ __all__ = [
     "make_motion_dataset",
     "make_test_video",
     "motion_clip",
+    "write_clip_dataset",
     "parse_annotation_file",
     "parse_randaugment",
     "read_class_names",

@@ -1,12 +1,14 @@
-"""Real H.264 mp4 files from arrays: a writer, frame-index test videos and a motion dataset.
+"""Real H.264 mp4 files from arrays: a writer, frame-index test videos and a synthetic motion dataset.
 
 * :func:`write_video` encodes ``(T, H, W, 3)`` uint8 frames with libx264 (yuv420p) through PyAV.
 * :func:`make_test_video` writes frames that encode their own index in large flat gray areas, and
   :func:`read_frame_index` reads it back from a decoded frame, so tests can check that decoded frame
   ``i`` really is frame ``i`` despite compression and resizing.
-* :func:`make_motion_dataset` writes a small labelled dataset whose label (the direction a disk
-  moves) is invisible in any single frame: the disk moves on a torus (wrapping at the borders) from
-  a uniformly random start, so its position in every frame is uniform whatever the class.
+* :func:`make_motion_dataset` writes a small labelled dataset whose label (the direction a shape
+  moves) is invisible in any single frame: objects move on a torus (wrapping at the borders) from
+  uniformly random starts, so their positions in every frame are uniform whatever the class. With
+  distractors (other shapes moving other ways) the label also depends on recognising the shape.
+* :func:`write_clip_dataset` writes any clip generator's clips as mp4 files with label lists.
 
 PyAV is imported lazily (it is a ``dev`` extra, not needed to train on existing files).
 """
@@ -14,6 +16,7 @@ PyAV is imported lazily (it is a ``dev`` extra, not needed to train on existing 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -21,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from tqdm import tqdm
+
+from vitzoo.data.shapes import SHAPES, shape_mask
 
 logger = logging.getLogger(__name__)
 
@@ -126,41 +131,93 @@ def motion_clip(
     *,
     num_frames: int = 16,
     size: int = 64,
+    shape: str = "disk",
+    distractors: int = 0,
     speed: tuple[float, float] = (1.5, 3.0),
     radius: tuple[float, float] = (5.0, 8.0),
     noise: float = 12.0,
 ) -> np.ndarray:
-    """One clip ``(T, size, size, 3)`` uint8: a bright disk moving in ``direction`` over noise.
+    """One clip ``(T, size, size, 3)`` uint8: a bright ``shape`` moving in ``direction`` over noise.
 
-    Start position, speed, radius, disk colour and background level are random; the disk wraps
-    around the borders (a torus), so each single frame is independent of the direction.
+    With ``distractors > 0``, that many objects of the other shapes move too, each in a different one of
+    the remaining directions, so only an object's shape says which motion is the label. Start positions,
+    speeds, radii, colours and the background level are random (the same distributions for every object);
+    objects wrap around the borders (a torus), so each single frame is independent of the direction.
+    The labelled object is drawn last (on top).
     """
-    dx, dy = MOTIONS[direction]
-    step = rng.uniform(*speed)
-    r = rng.uniform(*radius)
-    x0, y0 = rng.uniform(0, size, size=2)
-    color = rng.uniform(170, 255, size=3)
+    others = [d for d in MOTIONS if d != direction]
+    if shape not in SHAPES:
+        raise ValueError(f"unknown shape {shape!r}; expected one of {', '.join(SHAPES)}")
+    if not 0 <= distractors <= len(others):
+        raise ValueError(f"distractors must be in [0, {len(others)}] (one direction each), got {distractors}")
+    other_shapes = [s for s in SHAPES if s != shape]
     background = rng.uniform(20, 90)
+    frames = background + noise * rng.standard_normal((num_frames, size, size, 1))  # (T, H, W, 1)
+    moves = [direction] + [others[i] for i in rng.permutation(len(others))[:distractors]]
+    kinds = [shape] + [other_shapes[i] for i in rng.integers(len(other_shapes), size=distractors)]
     t = np.arange(num_frames, dtype=np.float64)[:, None, None]  # (T, 1, 1)
-    cx, cy = x0 + dx * step * t, y0 + dy * step * t
     coords = np.arange(size, dtype=np.float64)
-    ddx = (coords[None, None, :] - cx + size / 2) % size - size / 2  # torus distance, (T, 1, W)
-    ddy = (coords[None, :, None] - cy + size / 2) % size - size / 2  # (T, H, 1)
-    coverage = np.clip(r + 0.5 - np.sqrt(ddx**2 + ddy**2), 0.0, 1.0)[..., None]  # (T, H, W, 1), anti-aliased
-    base = background + noise * rng.standard_normal((num_frames, size, size, 1))
-    frames = base * (1 - coverage) + color * coverage
+    for kind, move in reversed(list(zip(kinds, moves, strict=True))):
+        dx, dy = MOTIONS[move]
+        step, r = rng.uniform(*speed), rng.uniform(*radius)
+        x0, y0 = rng.uniform(0, size, size=2)
+        color = rng.uniform(170, 255, size=3)
+        cx, cy = x0 + dx * step * t, y0 + dy * step * t  # (T, 1, 1)
+        ddx = (coords[None, None, :] - cx + size / 2) % size - size / 2  # torus offset, (T, 1, W)
+        ddy = (coords[None, :, None] - cy + size / 2) % size - size / 2  # (T, H, 1)
+        frames = np.where(shape_mask(kind, ddy, ddx, r)[..., None], color, frames)  # (T, H, W, 3)
+    frames = np.broadcast_to(frames, (num_frames, size, size, 3))
     return np.clip(np.rint(frames), 0, 255).astype(np.uint8)
 
 
 @dataclass
 class MotionDataset:
-    """Where :func:`make_motion_dataset` wrote things."""
+    """Where :func:`write_clip_dataset` (and the dataset makers built on it) wrote things."""
 
     root: Path
     train_list: Path
     val_list: Path
     classes_file: Path
     classes: list[str]
+
+
+def write_clip_dataset(
+    root: str | Path,
+    *,
+    classes: list[str],
+    make_clip: Callable[[int, np.random.Generator], np.ndarray],
+    num_train: int,
+    num_val: int,
+    fps: float = 25.0,
+    seed: int = 0,
+    progress: bool = True,
+) -> MotionDataset:
+    """Write a classification dataset of real mp4 files, clip ``i`` of a split drawn by ``make_clip(label, rng)``.
+
+    Layout: ``root/train/000000.mp4 ...``, ``root/val/...``, ``root/train.txt`` and ``root/val.txt``
+    (``relative/path.mp4 label`` lines) and ``root/classes.txt``. Labels are balanced (each split
+    cycles through the classes, then is shuffled); each clip gets its own generator seeded by
+    ``(seed, split, index)``, so the content is a function of ``seed`` only.
+    """
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    classes_file = root / "classes.txt"
+    classes_file.write_text("".join(f"{c}\n" for c in classes))
+    lists = {}
+    with tqdm(total=num_train + num_val, desc=f"dataset {root.name}", unit="video", disable=not progress) as bar:
+        for split_id, (split, count) in enumerate((("train", num_train), ("val", num_val))):
+            split_rng = np.random.default_rng([seed, split_id])
+            labels = split_rng.permutation(np.arange(count) % len(classes))
+            lines = []
+            for i, label in enumerate(labels.tolist()):
+                relative = f"{split}/{i:06d}.mp4"
+                write_video(root / relative, make_clip(label, np.random.default_rng([seed, split_id, i])), fps)
+                lines.append(f"{relative} {label}\n")
+                bar.update()
+            lists[split] = root / f"{split}.txt"
+            lists[split].write_text("".join(lines))
+    logger.info("wrote %d train + %d val videos to %s", num_train, num_val, root)
+    return MotionDataset(root, lists["train"], lists["val"], classes_file, list(classes))
 
 
 def make_motion_dataset(
@@ -173,13 +230,13 @@ def make_motion_dataset(
     fps: float = 25.0,
     seed: int = 0,
     classes: tuple[str, ...] = ("left", "right", "up", "down"),
+    shape: str = "disk",
+    distractors: int = 0,
     progress: bool = True,
 ) -> MotionDataset:
-    """Write a moving-disk classification dataset of real mp4 files.
+    """Write a motion-direction dataset of real mp4 files (clips from :func:`motion_clip`).
 
-    Layout: ``root/train/000000.mp4 ...``, ``root/val/...``, ``root/train.txt`` and ``root/val.txt``
-    (``relative/path.mp4 label`` lines) and ``root/classes.txt``. Labels are balanced (each split
-    cycles through the classes, then is shuffled). The content is a function of ``seed`` only.
+    Layout and determinism as :func:`write_clip_dataset`.
 
     Args:
         root: output directory (created).
@@ -187,29 +244,18 @@ def make_motion_dataset(
         num_frames, size, fps: clip length, square frame side (even), frame rate.
         seed: makes the dataset reproducible.
         classes: motion directions to use, a subset of ``left, right, up, down``.
+        shape: the labelled object's shape (``square, disk, triangle, cross``).
+        distractors: objects of other shapes moving in other directions (0 to 3).
         progress: show a tqdm progress bar.
     """
     unknown = [c for c in classes if c not in MOTIONS]
     if unknown or len(set(classes)) != len(classes) or len(classes) < 2:
         raise ValueError(f"classes must be >= 2 distinct names from {sorted(MOTIONS)}, got {classes}")
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    classes_file = root / "classes.txt"
-    classes_file.write_text("".join(f"{c}\n" for c in classes))
-    lists = {}
-    with tqdm(total=num_train + num_val, desc="motion dataset", unit="video", disable=not progress) as bar:
-        for split_id, (split, count) in enumerate((("train", num_train), ("val", num_val))):
-            split_rng = np.random.default_rng([seed, split_id])
-            labels = split_rng.permutation(np.arange(count) % len(classes))
-            lines = []
-            for i, label in enumerate(labels.tolist()):
-                rng = np.random.default_rng([seed, split_id, i])
-                clip = motion_clip(classes[label], rng, num_frames=num_frames, size=size)
-                relative = f"{split}/{i:06d}.mp4"
-                write_video(root / relative, clip, fps)
-                lines.append(f"{relative} {label}\n")
-                bar.update()
-            lists[split] = root / f"{split}.txt"
-            lists[split].write_text("".join(lines))
-    logger.info("wrote %d train + %d val videos to %s", num_train, num_val, root)
-    return MotionDataset(root, lists["train"], lists["val"], classes_file, list(classes))
+
+    def make_clip(label: int, rng: np.random.Generator) -> np.ndarray:
+        return motion_clip(classes[label], rng, num_frames=num_frames, size=size, shape=shape, distractors=distractors)
+
+    return write_clip_dataset(
+        root, classes=list(classes), make_clip=make_clip, num_train=num_train, num_val=num_val, fps=fps, seed=seed,
+        progress=progress,
+    )  # fmt: skip

@@ -9,24 +9,9 @@ from __future__ import annotations
 
 import torch
 
-SHAPES = ("square", "disk", "triangle", "cross")
+from vitzoo.data.shapes import SHAPES, shape_mask
+
 NUM_CLASSES = len(SHAPES) * 4
-
-
-def _mask(shape: str, size: int, radius: float, cy: float, cx: float) -> torch.Tensor:
-    coords = torch.arange(size, dtype=torch.float32)
-    y, x = torch.meshgrid(coords, coords, indexing="ij")
-    dy, dx = y - cy, x - cx
-    if shape == "square":
-        return (dy.abs() <= radius) & (dx.abs() <= radius)
-    if shape == "disk":
-        return dy**2 + dx**2 <= radius**2
-    if shape == "triangle":
-        return (dy <= radius) & (dy >= -radius) & (dx.abs() <= (dy + radius) / 2)
-    if shape == "cross":
-        thin = radius / 3
-        return ((dy.abs() <= radius) & (dx.abs() <= thin)) | ((dx.abs() <= radius) & (dy.abs() <= thin))
-    raise ValueError(f"unknown shape {shape!r}")
 
 
 def make_shape_images(num: int, *, size: int = 32, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -43,7 +28,8 @@ def make_shape_images(num: int, *, size: int = 32, seed: int = 0) -> tuple[torch
         cy = lo_y + float(torch.empty(1).uniform_(radius, half - radius, generator=g))
         cx = lo_x + float(torch.empty(1).uniform_(radius, half - radius, generator=g))
         colour = torch.empty(3, 1, 1).uniform_(0.6, 1.0, generator=g)
-        mask = _mask(SHAPES[shape], size, radius, cy, cx)
+        coords = torch.arange(size, dtype=torch.float32)
+        mask = shape_mask(SHAPES[shape], coords[:, None] - cy, coords[None, :] - cx, radius)  # (size, size)
         images[i] = torch.where(mask, colour.expand(3, size, size), images[i])
         labels[i] = shape * 4 + quadrant
     return images, labels
