@@ -11,6 +11,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import vitzoo
 from vitzoo.bench import Case, build_subject, compare, model_flops, run_suite
 from vitzoo.bench.flops import attention_flops, matmul_flops
+from vitzoo.bench.presets import SUITES
 from vitzoo.bench.profiling import FUSED_ATTENTION_OPS, MATERIALISED_ATTENTION_OPS, profile_case
 from vitzoo.bench.references import IMPLEMENTATIONS, REFERENCES, architecture
 from vitzoo.bench.report import markdown_report, write_results
@@ -205,3 +206,13 @@ def test_threads_are_recorded():
     info = machine_info()
     assert info.torch_threads == torch.get_num_threads()
     assert info.cpu
+
+
+@pytest.mark.parametrize("suite", sorted(SUITES))
+def test_every_suite_names_registered_models_and_has_references(suite):
+    comparisons = SUITES[suite]()
+    assert comparisons
+    for comparison in comparisons:
+        ours, *refs = comparison.cases
+        assert ours.impl == "vitzoo" and ours.model in vitzoo.list_models()
+        assert all(case.impl != "vitzoo" for case in refs)
