@@ -62,8 +62,29 @@ def test_demo_end_to_end_tiny(tmp_path, monkeypatch):
     )
     monkeypatch.setenv("VITZOO_WEIGHTS_DIR", str(shipped))
     out = tmp_path / "demo"
-    status = main(["--out", str(out), "--num-train", "8", "--num-val", "4", "--epochs", "1", "--no-scratch"])
-    assert status in (0, 1)  # accuracy after one epoch on 8 videos is not the point here
+    status = main(["--out", str(out), "--num-train", "16", "--num-val", "4", "--epochs", "1"])
+    assert status in (0, 1)  # accuracy after one update on 16 videos is not the point here
     results = json.loads((out / "results.json").read_text())
-    assert len(results["runs"]) == 5 and results["export"]["onnx_max_abs_diff"] <= 1e-4
+    assert len(results["runs"]) == 9 and results["export"]["onnx_max_abs_diff"] <= 1e-4
     assert (out / "results.png").is_file() and (out / "export" / "vivit_fact_enc_micro_motion.onnx").is_file()
+    assert (out / "init_vs_scratch.png").is_file()
+    assert "| factorised encoder (Model 2) | scratch | " in (out / "results.md").read_text()
+
+
+def test_init_comparison_table_reads_equal_step_windows(tmp_path):
+    from vitzoo.demo.curves import comparison_table, window_loss
+    from vitzoo.train.metrics import MetricsLogger
+
+    runs = {}
+    for init, loss in (("vit", 0.5), ("scratch", 1.5)):
+        runs[init] = tmp_path / init
+        logger = MetricsLogger(runs[init])
+        for step in range(5, 41, 5):
+            logger.log({"kind": "train", "step": step, "loss": loss if step <= 20 else loss / 5})
+        logger.log({"kind": "val", "step": 20, "top1": 0.75 if init == "vit" else 0.25})
+    records = [{"kind": "train", "step": s, "loss": float(s)} for s in (5, 10, 15)]
+    assert window_loss(records, 5, 15) == 12.5 and window_loss(records, 15, 20) is None
+    table = comparison_table([("joint", runs["vit"], runs["scratch"])], steps=40, windows=2)
+    assert "| model | init | loss 1-20 | loss 21-40 | held-out top-1 at step 20 / 40 |" in table
+    assert "| joint | ViT | 0.50 | 0.10 | 75.0% / – |" in table
+    assert "| joint | scratch | 1.50 | 0.30 | 25.0% / – |" in table

@@ -79,21 +79,26 @@ def configs_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[2] / "configs"
 
 
-def make_data(root: Path, *, num_train: int, num_val: int) -> None:
-    """Write the motion dataset unless ``root`` already holds one of that size (written to a temp folder first)."""
+def make_data(root: Path, *, num_train: int, num_val: int, shape: str, distractors: int) -> dict:
+    """Write the motion dataset unless ``root`` already holds this one (written to a temp folder first).
+
+    Returns the dataset's parameters (recorded in ``root/dataset.json``).
+    """
     from vitzoo.data import make_motion_dataset
 
     marker = root / "dataset.json"
     wanted = {"num_train": num_train, "num_val": num_val, "num_frames": 16, "size": 64, "seed": 0}
+    wanted |= {"shape": shape, "distractors": distractors}
     if marker.is_file() and json.loads(marker.read_text()) == wanted:
         log.info("reusing the dataset in %s", root)
-        return
+        return wanted
     tmp = root.with_name(root.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     make_motion_dataset(tmp, **wanted)
     (tmp / "dataset.json").write_text(json.dumps(wanted))
     shutil.rmtree(root, ignore_errors=True)
     tmp.rename(root)
+    return wanted
 
 
 def train_and_evaluate(run: DemoRun, *, out: Path, overrides: list[str]) -> RunResult:
@@ -162,6 +167,20 @@ def plot_results(results: list[RunResult], path: Path) -> None:
     plt.close(fig)
 
 
+def init_comparison(results: list[RunResult], out: Path) -> str:
+    """Table and loss plot (``init_vs_scratch.png``) of each encoder run from the ViT and from scratch; "" if none."""
+    from vitzoo.demo.curves import comparison_table, plot_loss_curves
+
+    done = {(r.model, r.init == "scratch"): r for r in results}
+    both = [run for run in ENCODER_RUNS if (run.model, False) in done and (run.model, True) in done]
+    if not both:
+        return ""
+    scratch_tag = lambda run: DemoRun(run.label, run.model, pretrained=False).tag
+    pairs = [(run.label, out / "runs" / run.tag, out / "runs" / scratch_tag(run)) for run in both]
+    plot_loss_curves(pairs, out / "init_vs_scratch.png")
+    return comparison_table(pairs, steps=done[(both[0].model, False)].steps)
+
+
 def export_model(weights: str, out: Path) -> dict[str, str | float]:
     """Export a fine-tuned model as safetensors and ONNX; returns the paths and the ONNX check."""
     import vitzoo
@@ -200,6 +219,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder (reused if present)")
     parser.add_argument("--num-train", type=int, default=480, help="training videos")
     parser.add_argument("--num-val", type=int, default=160, help="held-out videos")
+    parser.add_argument("--shape", default="disk", help="the moving shape whose direction is the label")
+    parser.add_argument(
+        "--distractors", type=int, default=0, help="other shapes moving other ways (a harder task: 0 to 3)"
+    )
     parser.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
     parser.add_argument("--no-scratch", action="store_true", help="skip the from-scratch comparison runs")
     parser.add_argument("--ship", action="store_true", help="copy the fine-tuned weights into weights/")
@@ -209,7 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     overrides = [] if args.epochs is None else [f"train.epochs={args.epochs}"]
     started = time.perf_counter()
 
-    make_data(out / "data", num_train=args.num_train, num_val=args.num_val)
+    dataset = make_data(
+        out / "data", num_train=args.num_train, num_val=args.num_val, shape=args.shape, distractors=args.distractors
+    )
     runs = ENCODER_RUNS + BASELINE_RUNS + ([] if args.no_scratch else SCRATCH_RUNS)
     results = [train_and_evaluate(run, out=out, overrides=overrides) for run in runs]
     fact_enc = next(r for r in results if r.model == "vivit_fact_enc_micro_4x2" and r.init != "scratch")
@@ -217,13 +242,16 @@ def main(argv: list[str] | None = None) -> int:
 
     table = results_table(results)
     plot_results(results, out / "results.png")
-    (out / "results.md").write_text(table + "\n")
+    init_table = init_comparison(results, out)
+    (out / "results.md").write_text(table + "\n\n" + (init_table + "\n" if init_table else ""))
     (out / "results.json").write_text(
         json.dumps({"runs": [asdict(r) for r in results], "export": exported}, indent=2) + "\n"
     )
     if args.ship:
-        ship(results, recipe_overrides=overrides, dataset={"num_train": args.num_train, "num_val": args.num_val})
+        ship(results, recipe_overrides=overrides, dataset=dataset)
     print(f"\n{table}\n")
+    if init_table:
+        print(f"ViT-initialised vs from scratch at equal steps ({out / 'init_vs_scratch.png'}):\n{init_table}\n")
     print(f"exported: {exported['safetensors']}, {exported['onnx']} (ONNX vs PyTorch max |diff| "
           f"{exported['onnx_max_abs_diff']:.1e})")  # fmt: skip
     print(f"plot: {out / 'results.png'}; per-run curves and confusion matrices under {out / 'runs'}")
