@@ -15,6 +15,7 @@ from vitzoo.bench.presets import SUITES
 from vitzoo.bench.profiling import FUSED_ATTENTION_OPS, MATERIALISED_ATTENTION_OPS, profile_case
 from vitzoo.bench.references import IMPLEMENTATIONS, REFERENCES, architecture
 from vitzoo.bench.report import markdown_report, write_results
+from vitzoo.bench.suite import SuiteResult
 from vitzoo.bench.timing import Timing, choose_reps, time_interleaved
 
 NANO = vitzoo.list_models("*nano*")
@@ -171,6 +172,7 @@ def test_tiny_suite_runs_and_reports(tmp_path):
     assert "HF VivitModel (sdpa)" in report and "torch.mm" in report
     assert len(result.peak_samples) == len(comparisons)
     assert result.peak("fp32") >= max(result.peak_samples)
+    assert SuiteResult.from_json(result.to_json()) == result  # what --report-only rebuilds the reports from
 
 
 def test_peak_allocated_bytes_follows_allocations_and_frees():

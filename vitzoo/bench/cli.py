@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
 from vitzoo.bench.machine import wait_for_quiet
 from vitzoo.bench.presets import SUITES
 from vitzoo.bench.report import markdown_report, write_results
-from vitzoo.bench.suite import run_suite
+from vitzoo.bench.suite import SuiteResult, run_suite
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,12 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         help="first wait (up to --wait-timeout s) until the 1-minute load average is below LOAD",
     )
     parser.add_argument("--wait-timeout", type=float, default=1200.0, help="longest wait for a quiet machine, s")
+    parser.add_argument(
+        "--report-only",
+        metavar="JSON",
+        default=None,
+        help="run nothing: rewrite the markdown and plot in --out from a saved <suite>.json",
+    )
     return parser
 
 
@@ -41,6 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    if args.report_only is not None:
+        result = SuiteResult.from_json(Path(args.report_only).read_text())
+        paths = write_results(result, args.out)
+        log.info("wrote %s", ", ".join(str(p) for p in paths.values()))
+        return 0
     if args.wait_quiet is not None:
         wait_for_quiet(threshold=args.wait_quiet, timeout_s=args.wait_timeout)
     result = run_suite(

@@ -135,6 +135,7 @@ def plot(result: SuiteResult, path: str | Path) -> Path:
         ax.set_xscale("log", base=2)
         if ax is not ax_peak:
             ax.set_yscale("log")
+            ax.yaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
         for axis in (ax.xaxis, ax.yaxis):
             axis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
             axis.set_minor_formatter(matplotlib.ticker.NullFormatter())

@@ -113,6 +113,16 @@ class SuiteResult:
         """The result as JSON text."""
         return json.dumps(asdict(self), indent=1)
 
+    @classmethod
+    def from_json(cls, text: str) -> SuiteResult:
+        """The result saved by :meth:`to_json` (JSON object keys come back as strings: sizes are ints again)."""
+        data = json.loads(text)
+        data["rows"] = [Row(**row) for row in data["rows"]]
+        data["peak_gflops"] = {p: {int(n): g for n, g in sizes.items()} for p, sizes in data["peak_gflops"].items()}
+        data["peak_gflops_end"] = {int(n): g for n, g in data["peak_gflops_end"].items()}
+        data["load_start"], data["load_end"] = tuple(data["load_start"]), tuple(data["load_end"])
+        return cls(**data)
+
 
 def _timing_row(group: str, subject, timing, peak: float) -> Row:
     case = subject.case
