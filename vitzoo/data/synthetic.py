@@ -204,7 +204,7 @@ def write_clip_dataset(
     classes_file = root / "classes.txt"
     classes_file.write_text("".join(f"{c}\n" for c in classes))
     lists = {}
-    with tqdm(total=num_train + num_val, desc=f"dataset {root.name}", unit="video", disable=not progress) as bar:
+    with tqdm(total=num_train + num_val, desc="writing videos", unit="video", disable=not progress) as bar:
         for split_id, (split, count) in enumerate((("train", num_train), ("val", num_val))):
             split_rng = np.random.default_rng([seed, split_id])
             labels = split_rng.permutation(np.arange(count) % len(classes))
