@@ -224,12 +224,16 @@ def main(argv: list[str] | None = None) -> int:
         "--distractors", type=int, default=0, help="other shapes moving other ways (a harder task: 0 to 3)"
     )
     parser.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
+    parser.add_argument(
+        "--seed", type=int, default=None, help="override the recipe's training seed (the dataset stays the same)"
+    )
     parser.add_argument("--no-scratch", action="store_true", help="skip the from-scratch comparison runs")
     parser.add_argument("--ship", action="store_true", help="copy the fine-tuned weights into weights/")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     out: Path = args.out
     overrides = [] if args.epochs is None else [f"train.epochs={args.epochs}"]
+    overrides += [] if args.seed is None else [f"train.seed={args.seed}"]
     started = time.perf_counter()
 
     dataset = make_data(
