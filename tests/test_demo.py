@@ -60,6 +60,10 @@ def test_demo_end_to_end_tiny(tmp_path, monkeypatch):
         vitzoo.create("vit_micro_patch4_32", num_classes=NUM_CLASSES),
         shipped / "vit_micro_patch4_32_shapes.safetensors",
     )
+    vitzoo.save(
+        vitzoo.create("vit_micro_patch4_32", num_classes=NUM_CLASSES, class_token=False, global_pool="avg"),
+        shipped / "vit_micro_patch4_32_shapes_avgpool.safetensors",
+    )
     monkeypatch.setenv("VITZOO_WEIGHTS_DIR", str(shipped))
     out = tmp_path / "demo"
     status = main(["--out", str(out), "--num-train", "16", "--num-val", "4", "--epochs", "1", "--seed", "3"])
@@ -70,6 +74,14 @@ def test_demo_end_to_end_tiny(tmp_path, monkeypatch):
     assert (out / "init_vs_scratch.png").is_file()
     assert "| factorised encoder (Model 2) | scratch | " in (out / "results.md").read_text()
     assert "seed: 3" in (out / "runs" / "vivit_joint_micro_4x2_scratch" / "config.yaml").read_text()
+    # each encoder starts from the shipped ViT with its readout: class token (Models 1, 2) or mean (3, 4)
+    assert (
+        "pretrained: vit_micro_patch4_32_shapes_avgpool"
+        in (out / "runs/vivit_fact_sa_micro_4x2_vit/config.yaml").read_text()
+    )
+    assert (
+        "pretrained: vit_micro_patch4_32_shapes\n" in (out / "runs/vivit_joint_micro_4x2_vit/config.yaml").read_text()
+    )
 
 
 def test_init_comparison_table_reads_equal_step_windows(tmp_path):

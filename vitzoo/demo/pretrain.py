@@ -1,9 +1,12 @@
-"""Pre-train the demo's image ViT on synthetic shapes and ship it in ``weights/``.
+"""Pre-train the demo's image ViTs on synthetic shapes and ship them in ``weights/``.
 
 ``python -m vitzoo.demo.pretrain`` trains ``vit_micro_patch4_32`` to tell which of four shapes an image
 holds and in which quadrant (16 classes, see :mod:`vitzoo.demo.shapes`), writes
-``weights/vit_micro_patch4_32_shapes.safetensors`` and records it in ``weights/manifest.json``. It takes
-a few minutes on 2 CPU cores; the demo uses the shipped file and does not rerun it.
+``weights/vit_micro_patch4_32_shapes.safetensors`` and records it in ``weights/manifest.json``.
+``--avg-pool`` trains the same ViT without a class token, classifying from the average of its patch
+tokens (``..._shapes_avgpool``): the readout of the video encoders that have no class token (ViViT
+Models 3 and 4), which the demo initialises from it. Each takes a few minutes on 2 CPU cores; the demo
+uses the shipped files and does not rerun them.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ log = logging.getLogger(__name__)
 
 ARCH = "vit_micro_patch4_32"
 WEIGHTS_NAME = f"{ARCH}_shapes"
+AVG_POOL_WEIGHTS_NAME = f"{ARCH}_shapes_avgpool"
 RECIPE = dict(
     data="vitzoo.demo.shapes.make_shape_images: 16 classes (4 shapes x 4 quadrants), 32 px",
     num_train=8000,
@@ -46,10 +50,11 @@ def shape_dataset(num: int, *, seed: int, mean: tuple[float, ...], std: tuple[fl
     return TensorDataset((images - m) / s, labels)
 
 
-def pretrain(*, out_dir: Path, recipe: dict = RECIPE) -> Path:
-    """Train the image ViT, save it to ``out_dir`` and add it to the manifest there."""
+def pretrain(*, out_dir: Path, recipe: dict = RECIPE, avg_pool: bool = False) -> Path:
+    """Train the image ViT (``avg_pool``: without a class token), save it to ``out_dir``, add it to the manifest."""
     torch.manual_seed(recipe["seed"])
-    model = vitzoo.create(ARCH, num_classes=NUM_CLASSES)
+    readout = dict(class_token=False, global_pool="avg") if avg_pool else {}
+    model = vitzoo.create(ARCH, num_classes=NUM_CLASSES, **readout)
     cfg = model.cfg
     train = shape_dataset(recipe["num_train"], seed=1, mean=cfg.mean, std=cfg.std)
     val = shape_dataset(recipe["num_val"], seed=2, mean=cfg.mean, std=cfg.std)
@@ -67,12 +72,12 @@ def pretrain(*, out_dir: Path, recipe: dict = RECIPE) -> Path:
             seed=recipe["seed"],
         )
     final = result.evaluations[-1]
-    path = vitzoo.save(model, out_dir / f"{WEIGHTS_NAME}.safetensors")
+    path = vitzoo.save(model, out_dir / f"{AVG_POOL_WEIGHTS_NAME if avg_pool else WEIGHTS_NAME}.safetensors")
     manifest.record(
         path,
-        recipe={**recipe, "classes": [f"{s}@q{q}" for s in SHAPES for q in range(4)]},
+        recipe={**recipe, **readout, "classes": [f"{s}@q{q}" for s in SHAPES for q in range(4)]},
         metrics={"val_top1": round(final.top1, 4), "val_top5": round(final.top5, 4), "num_val": final.num_samples},
-        reproduce="python -m vitzoo.demo.pretrain",
+        reproduce="python -m vitzoo.demo.pretrain" + (" --avg-pool" if avg_pool else ""),
     )
     log.info("saved %s (val top-1 %.1f%%)", path, 100 * final.top1)
     return path
@@ -82,9 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     """Command-line entry: ``python -m vitzoo.demo.pretrain [--out weights/]``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=weights_dir(), help="folder to write the weights into")
+    parser.add_argument("--avg-pool", action="store_true", help="no class token: classify from the mean patch token")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    pretrain(out_dir=args.out)
+    pretrain(out_dir=args.out, avg_pool=args.avg_pool)
     return 0
 
 

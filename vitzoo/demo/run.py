@@ -34,13 +34,20 @@ CONFIGS_ENV = "VITZOO_CONFIGS_DIR"
 RECIPE = "demo_motion_micro.yaml"
 
 
+# The shipped image ViTs (``python -m vitzoo.demo.pretrain [--avg-pool]``): each encoder starts from the one
+# whose readout it shares: a class token (Models 1, 2) or the mean of the patch tokens (Models 3, 4).
+CLASS_TOKEN_VIT = "vit_micro_patch4_32_shapes"
+AVG_POOL_VIT = "vit_micro_patch4_32_shapes_avgpool"
+
+
 @dataclass(frozen=True)
 class DemoRun:
-    """One training run of the demo: a registered model, from the shipped ViT or from scratch."""
+    """One training run of the demo: a registered model, from a shipped ViT (``init``) or from scratch."""
 
     label: str
     model: str
     pretrained: bool = True
+    init: str = CLASS_TOKEN_VIT  # weights/ name of the ViT it starts from when ``pretrained``
 
     @property
     def tag(self) -> str:
@@ -51,8 +58,8 @@ class DemoRun:
 ENCODER_RUNS = [
     DemoRun("joint (Model 1)", "vivit_joint_micro_4x2"),
     DemoRun("factorised encoder (Model 2)", "vivit_fact_enc_micro_4x2"),
-    DemoRun("factorised self-attention (Model 3)", "vivit_fact_sa_micro_4x2"),
-    DemoRun("factorised dot-product (Model 4)", "vivit_fact_dot_micro_4x2"),
+    DemoRun("factorised self-attention (Model 3)", "vivit_fact_sa_micro_4x2", init=AVG_POOL_VIT),
+    DemoRun("factorised dot-product (Model 4)", "vivit_fact_dot_micro_4x2", init=AVG_POOL_VIT),
 ]
 BASELINE_RUNS = [DemoRun("frame-averaging ViT (baseline)", "frame_avg_micro_patch4_32")]
 SCRATCH_RUNS = [DemoRun(r.label, r.model, pretrained=False) for r in ENCODER_RUNS]
@@ -104,9 +111,9 @@ def make_data(root: Path, *, num_train: int, num_val: int, shape: str, distracto
 def train_and_evaluate(run: DemoRun, *, out: Path, overrides: list[str]) -> RunResult:
     """Fine-tune (or resume, or reuse) one run, then evaluate its final weights with multi-view testing."""
     run_dir = out / "runs" / run.tag
-    sets = [f"model.name={run.model}", f"data.root={out / 'data'}", f"output_dir={run_dir}", *overrides]
-    if not run.pretrained:
-        sets.append("model.pretrained=null")
+    init = run.init if run.pretrained else "null"
+    sets = [f"model.name={run.model}", f"model.pretrained={init}", f"data.root={out / 'data'}", f"output_dir={run_dir}"]
+    sets += overrides
     recipe = load_run_config(configs_dir() / RECIPE, sets)
     timing = run_dir / "train_seconds.json"
     if not timing.is_file():
@@ -122,7 +129,7 @@ def train_and_evaluate(run: DemoRun, *, out: Path, overrides: list[str]) -> RunR
     return RunResult(
         label=run.label,
         model=run.model,
-        init="ViT (shipped)" if run.pretrained else "scratch",
+        init=("ViT, avg-pool" if run.init == AVG_POOL_VIT else "ViT, class token") if run.pretrained else "scratch",
         top1=result.top1,
         top5=result.top5,
         views=result.num_views,
@@ -196,6 +203,7 @@ def ship(results: list[RunResult], *, recipe_overrides: list[str], dataset: dict
     """Copy the fine-tuned ViT-initialised encoders into ``weights/`` and record them in the manifest."""
     from vitzoo.demo import manifest
 
+    inits = {run.model: run.init for run in ENCODER_RUNS}
     for r in results:
         if r.init == "scratch" or not r.model.startswith("vivit_"):
             continue
@@ -205,7 +213,7 @@ def ship(results: list[RunResult], *, recipe_overrides: list[str], dataset: dict
             dest,
             recipe={
                 "config": f"configs/{RECIPE}",
-                "overrides": [f"model.name={r.model}", *recipe_overrides],
+                "overrides": [f"model.name={r.model}", f"model.pretrained={inits[r.model]}", *recipe_overrides],
                 "dataset": dataset,
             },  # fmt: skip
             metrics={"val_top1": round(r.top1, 4), "val_top5": round(r.top5, 4), "views": r.views},
