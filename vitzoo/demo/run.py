@@ -3,11 +3,13 @@
 1. Generate the moving-disk dataset (real mp4 files; the label is the direction of motion, which no single
    frame shows).
 2. Initialise each ViViT encoder (joint, factorised encoder, factorised self-attention, factorised dot-product)
-   from the image ViT this project pre-trained and ships in ``weights/``; fine-tune each through the decord
+   from the image ViT this project pre-trained and ships in ``weights/`` with the same readout (class token
+   for Models 1 and 2, mean of the patch tokens for Models 3 and 4); fine-tune each through the decord
    loader with the recipe ``configs/demo_motion_micro.yaml``; train a frame-averaging ViT baseline and the same
    encoders from scratch for the same number of steps.
 3. Evaluate every run with multi-view testing (temporal clips x spatial crops), export the factorised encoder
-   as safetensors and ONNX (checked against PyTorch in onnxruntime), and print the results table.
+   as safetensors and ONNX (checked against PyTorch in onnxruntime), and print the results table and the
+   ViT-initialised vs scratch comparison at equal steps (:mod:`vitzoo.demo.curves`).
 
 Runs that already finished in ``--out`` are reused, so an interrupted demo continues where it stopped.
 """
