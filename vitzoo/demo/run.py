@@ -181,13 +181,16 @@ def init_comparison(results: list[RunResult], out: Path) -> str:
     from vitzoo.demo.curves import comparison_table, plot_loss_curves
 
     done = {(r.model, r.init == "scratch"): r for r in results}
-    both = [run for run in ENCODER_RUNS if (run.model, False) in done and (run.model, True) in done]
+    both = [
+        (vit, scratch)
+        for vit, scratch in zip(ENCODER_RUNS, SCRATCH_RUNS, strict=True)
+        if (vit.model, False) in done and (scratch.model, True) in done
+    ]
     if not both:
         return ""
-    scratch_tag = lambda run: DemoRun(run.label, run.model, pretrained=False).tag
-    pairs = [(run.label, out / "runs" / run.tag, out / "runs" / scratch_tag(run)) for run in both]
+    pairs = [(vit.label, out / "runs" / vit.tag, out / "runs" / scratch.tag) for vit, scratch in both]
     plot_loss_curves(pairs, out / "init_vs_scratch.png")
-    return comparison_table(pairs, steps=done[(both[0].model, False)].steps)
+    return comparison_table(pairs, steps=done[(both[0][0].model, False)].steps)
 
 
 def export_model(weights: str, out: Path) -> dict[str, str | float]:
