@@ -88,16 +88,16 @@ def test_resample_temporal_linear():
 
 def test_resample_spacetime_roundtrip_shape():
     pe = torch.randn(1, 1 + 2 * 9, 5)
-    out = resample_spacetime_pos_embed(pe, old_shape=(2, 3), new_shape=(4, 2), num_prefix_tokens=1)
+    out = resample_spacetime_pos_embed(pe, old_shape=(2, 3, 3), new_shape=(4, 2, 2), num_prefix_tokens=1)
     assert out.shape == (1, 1 + 4 * 4, 5)
 
 
 @pytest.mark.parametrize(
     "keys, length, expected",
     [
-        ({"cls_token"}, 1 + 16, (4, 1, True)),
-        ({"cls_token"}, 16, (4, 1, False)),  # timm no_embed_class
-        (set(), 16, (4, 0, True)),
+        ({"cls_token"}, 1 + 16, ((4, 4), 1, True)),
+        ({"cls_token"}, 16, ((4, 4), 1, False)),  # timm no_embed_class
+        (set(), 16, ((4, 4), 0, True)),
     ],
 )
 def test_infer_vit_layout(keys, length, expected):
@@ -114,9 +114,9 @@ def test_infer_vit_layout_rejects_non_square():
 def test_spatial_pos_embed_drops_or_creates_prefix():
     layout = infer_vit_layout({"pos_embed": torch.zeros(1, 17, 8), "cls_token": torch.zeros(1, 1, 8)})
     pe = torch.randn(1, 17, 8)
-    assert spatial_pos_embed(pe, layout, new_grid=4, keep_prefix=False).shape == (1, 16, 8)
-    kept = spatial_pos_embed(pe, layout, new_grid=2, keep_prefix=True)
+    assert spatial_pos_embed(pe, layout, new_grid=(4, 4), keep_prefix=False).shape == (1, 16, 8)
+    kept = spatial_pos_embed(pe, layout, new_grid=(2, 2), keep_prefix=True)
     assert kept.shape == (1, 5, 8) and torch.equal(kept[:, 0], pe[:, 0])
     no_cls = infer_vit_layout({"pos_embed": torch.zeros(1, 16, 8)})
-    created = spatial_pos_embed(torch.randn(1, 16, 8), no_cls, new_grid=4, keep_prefix=True)
+    created = spatial_pos_embed(torch.randn(1, 16, 8), no_cls, new_grid=(4, 4), keep_prefix=True)
     assert created.shape == (1, 17, 8) and torch.all(created[:, 0] == 0)

@@ -56,13 +56,23 @@ def test_vit_pos_embed_resampled_for_new_img_size(tmp_path, caplog):
     assert model(torch.randn(1, 3, 48, 48)).shape == (1, 1000)
 
 
-def test_mismatch_reports_keys_by_name(tmp_path):
+def test_mismatch_says_which_architecture_fact_differs(tmp_path):
     path = vitzoo.save(vitzoo.create("vit_nano_patch8_32", qk_norm=True), tmp_path / "m.safetensors")
-    with pytest.raises(ValueError, match=r"unexpected keys \['blocks.0.attn.k_norm.bias'"):
+    with pytest.raises(ValueError, match=r"has qk_norm=True but the model qk_norm=False; .*override qk_norm=True"):
         vitzoo.create("vit_nano_patch8_32", pretrained=path)
     path2 = vitzoo.save(vitzoo.create("vit_nano_patch8_32", mlp_ratio=2.0), tmp_path / "m2.safetensors")
-    with pytest.raises(ValueError, match=r"mis-shaped keys \['blocks.0.mlp.fc1.bias: \(128,\) vs model \(256,\)"):
+    with pytest.raises(ValueError, match=r"has mlp_ratio=2.0 but the model mlp_ratio=4.0"):
         vitzoo.create("vit_nano_patch8_32", pretrained=path2)
+
+
+def test_mismatch_without_config_names_keys_with_counts(tmp_path):
+    """A bare state dict (no vitzoo config) whose facts agree but whose keys do not: counts and first names."""
+    from safetensors.torch import save_file
+
+    state = vitzoo.create("vit_nano_patch8_32", qk_norm=True).state_dict()
+    save_file(state, str(tmp_path / "bare.safetensors"))
+    with pytest.raises(ValueError, match=r"8 unexpected keys \(blocks.0.attn.k_norm.bias, .*, \.\.\. 5 more\)"):
+        vitzoo.create("vit_nano_patch8_32", pretrained=tmp_path / "bare.safetensors")
 
 
 class _Evil:

@@ -67,9 +67,9 @@ def test_tubelet_embed_token_order_is_time_then_row_major_space():
         emb.proj.bias.zero_()
     x = torch.zeros(1, 1, 4, 8, 8)
     x[0, 0, 2, 4, 0] = 7.0  # tubelet 1, patch row 1, col 0
-    tokens = emb(x)  # (B, T', N, D)
-    assert tokens.shape == (1, 2, 4, 1)
-    assert tokens[0, 1, 2, 0] == 7.0 and tokens.abs().sum() == 7.0
+    tokens = emb(x)  # (B, T', h, w, D)
+    assert tokens.shape == (1, 2, 2, 2, 1)
+    assert tokens[0, 1, 1, 0, 0] == 7.0 and tokens.abs().sum() == 7.0
 
 
 @pytest.mark.parametrize("act", ["gelu", "gelu_tanh", "quick_gelu"])

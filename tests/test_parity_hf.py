@@ -125,8 +125,10 @@ def test_timesformer_logits_match(overrides, attn):
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_backbone_pooled_features_match(family, caplog):
-    """``VivitModel`` / ``TimesformerModel``: vitzoo's ``forward_features`` is HF's final class token."""
+def test_backbone_features_match(family, caplog):
+    """``VivitModel`` / ``TimesformerModel``: vitzoo's ``forward_features`` tokens are HF's ``last_hidden_state``
+    (TimeSformer's patch tokens reordered from HF's location-major to vitzoo's time-major layout) and the pooled
+    features are HF's final class token."""
     overrides = VIVIT_CASES["default"] if family == "vivit" else TIMESFORMER_CASES["default"]
     hf = hf_model(family, overrides, backbone=True)
     with caplog.at_level(logging.INFO, logger="vitzoo"):
@@ -137,9 +139,14 @@ def test_backbone_pooled_features_match(family, caplog):
         assert "pooler" in caplog.text and "dropped" in caplog.text
     x = hf_clip(hf)
     with torch.no_grad():
-        ref = hf(pixel_values=x).last_hidden_state[:, 0]
-        out = ours.forward_features(to_vitzoo(x))
-    assert max_diff(out, ref) <= TOL
+        ref = hf(pixel_values=x).last_hidden_state  # (B, 1 + L, D)
+        tokens = ours.forward_features(to_vitzoo(x))
+        pooled = ours.forward_head(tokens, pre_logits=True)
+    if family == "timesformer":
+        ref = torch.cat([ref[:, :1], rearrange(ref[:, 1:], "b (n t) d -> b (t n) d", t=hf.config.num_frames)], dim=1)
+    assert tokens.shape == ref.shape
+    assert max_diff(tokens, ref) <= TOL
+    assert max_diff(pooled, ref[:, 0]) <= TOL
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -4,26 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from zoo_helpers import random_input, tiny_input_overrides
 
 import vitzoo
 from vitzoo.registry import MODELS, Registry
-
-
-def tiny_input_overrides(name: str) -> dict:
-    """Shrink a registered model to a tiny input and one block, keeping its architecture family."""
-    cfg = vitzoo.model_config(name)
-    patch = min(cfg.patch_size, 8)
-    over = dict(img_size=2 * patch, patch_size=patch, depth=1, num_classes=3)
-    if hasattr(cfg, "num_frames"):
-        over.update(num_frames=2 * cfg.tubelet_size, temporal_depth=1)
-    return over
-
-
-def random_input(model, batch: int = 2) -> torch.Tensor:
-    if hasattr(model, "input_shape"):
-        return torch.randn(batch, *model.input_shape)
-    c = model.cfg
-    return torch.randn(batch, c.in_chans, c.img_size, c.img_size)
 
 
 def test_list_models_sorted_and_glob():

@@ -54,6 +54,12 @@ def _per_frame(vit, clip):
     return rearrange(vit.forward_features(frames), "(b t) l d -> b t l d", b=clip.shape[0])
 
 
+def _features(model, clip):
+    """Pooled features ``(B, D)`` and final tokens ``(B, 1 + T*N, D)`` of ``clip``."""
+    tokens = model.forward_features(clip)
+    return model.forward_head(tokens, pre_logits=True), tokens
+
+
 def _patch_tokens(tokens, num_frames):
     """vitzoo's divided-encoder tokens ``(B, 1 + T*N, D)`` -> patch tokens ``(B, T, N, D)``."""
     return rearrange(tokens[:, 1:], "b (t n) d -> b t n d", t=num_frames)
@@ -100,7 +106,7 @@ def test_static_clip_reduces_exactly_to_the_vit(vit_file):
     frame = torch.randn(2, 3, 32, 32)
     clip = frame[:, :, None].expand(-1, -1, 4, -1, -1)  # (B, C, T, H, W), every frame the same
     with torch.no_grad():
-        feats, tokens = model.forward_features(clip, return_tokens=True)
+        feats, tokens = _features(model, clip)
         ref = vit.forward_features(frame)  # (B, 1 + N, D)
         assert (_patch_tokens(tokens, 4) - ref[:, None, 1:]).abs().max().item() <= 1e-5
         assert (feats - ref[:, 0]).abs().max().item() <= 1e-5
@@ -112,7 +118,7 @@ def test_patch_tokens_equal_the_vit_per_frame_only_at_depth_one(vit_file):
     model = _timesformer(vit_file)
     clip = torch.randn(2, 3, 4, 32, 32)
     with torch.no_grad():
-        _, tokens = model.forward_features(clip, return_tokens=True)
+        _, tokens = _features(model, clip)
         ref = _per_frame(vit, clip)  # (B, T, 1 + N, D)
     diff = (_patch_tokens(tokens, 4) - ref[:, :, 1:]).abs().max().item()
     if model.cfg.depth == 1:
@@ -126,7 +132,7 @@ def test_class_token_is_the_average_not_the_per_frame_one(vit_file):
     model = _timesformer(vit_file)
     clip = torch.randn(1, 3, 4, 32, 32)
     with torch.no_grad():
-        feats = model.forward_features(clip)  # (1, D)
+        feats, _ = _features(model, clip)  # (1, D)
         per_frame_cls = _per_frame(vit, clip)[0, :, 0]  # (T, D)
     assert (feats - per_frame_cls).abs().amax(dim=-1).min().item() > 1e-3
 
@@ -136,8 +142,8 @@ def test_frame_order_equivariance_at_init(vit_file):
     clip = torch.randn(2, 3, 4, 32, 32)
     order = torch.tensor([2, 0, 3, 1])
     with torch.no_grad():
-        feats, tokens = model.forward_features(clip, return_tokens=True)
-        feats_p, tokens_p = model.forward_features(clip[:, :, order], return_tokens=True)
+        feats, tokens = _features(model, clip)
+        feats_p, tokens_p = _features(model, clip[:, :, order])
     assert (feats_p - feats).abs().max().item() <= 1e-5
     assert (_patch_tokens(tokens_p, 4) - _patch_tokens(tokens, 4)[:, order]).abs().max().item() <= 1e-5
 

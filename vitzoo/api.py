@@ -9,8 +9,15 @@ from pathlib import Path
 from torch import nn
 
 from vitzoo import models
-from vitzoo.checkpoints.io import CONFIG_KEY, model_metadata, read_metadata, read_state_dict, save_state_dict
-from vitzoo.checkpoints.load import load_checked, load_pretrained
+from vitzoo.checkpoints.io import (
+    ARCH_KEY,
+    CONFIG_KEY,
+    model_metadata,
+    read_metadata,
+    read_state_dict,
+    save_state_dict,
+)
+from vitzoo.checkpoints.load import check_file_shapes, load_checked, load_pretrained
 from vitzoo.config import from_json, replace
 from vitzoo.registry import MODELS
 
@@ -59,14 +66,21 @@ def save(model: nn.Module, path: str | os.PathLike) -> Path:
 
 
 def load(path: str | os.PathLike) -> nn.Module:
-    """Rebuild a model saved by :func:`save` from its metadata alone, weights loaded, in eval mode."""
+    """Rebuild a model saved by :func:`save` from its metadata alone, weights loaded, in eval mode.
+
+    Before anything is built, the config the file claims is checked against the tensor shapes in its header
+    (:func:`vitzoo.checkpoints.check_file_shapes`): a file from someone else cannot make vitzoo allocate a
+    model its tensors do not describe.
+    """
     meta = read_metadata(path)
     if CONFIG_KEY not in meta:
         raise ValueError(
             f"{path} has no vitzoo config in its metadata; build the model with "
             "vitzoo.create(name, pretrained=path) instead"
         )
-    model = models.build_model(from_json(meta[CONFIG_KEY]))
-    model.arch_name = meta.get("vitzoo.arch", "")
+    cfg = from_json(meta[CONFIG_KEY])
+    check_file_shapes(path, cfg)
+    model = models.build_model(cfg)
+    model.arch_name = meta.get(ARCH_KEY, "")
     load_checked(model, read_state_dict(path), source=str(path))
     return model.eval()

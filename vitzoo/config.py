@@ -2,26 +2,80 @@
 
 A config fully describes an architecture: ``vitzoo.save`` writes it as JSON into the safetensors
 metadata, and ``vitzoo.load`` rebuilds the model from it without being told the architecture name.
+Every family's config derives from :class:`BaseConfig` (input size, channels, head, normalisation) and is
+registered by the family's model class (``vitzoo.registry.FAMILIES``), so :func:`from_json` finds it by name.
+Overrides go through :func:`vitzoo.schema.replace`: unknown names and wrongly typed values raise
+:class:`~vitzoo.schema.ConfigError` with close matches.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
+import typing
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
+
+from vitzoo import schema
+from vitzoo.registry import CONFIGS
 
 IMAGENET_INCEPTION_MEAN = (0.5, 0.5, 0.5)
 IMAGENET_INCEPTION_STD = (0.5, 0.5, 0.5)
 
-ACTIVATIONS = ("gelu", "gelu_tanh", "quick_gelu")
-GLOBAL_POOLS = ("token", "avg")
+Activation = Literal["gelu", "gelu_tanh", "quick_gelu"]  # gelu_tanh: the tanh approximation HF ViViT uses
+GlobalPool = Literal["token", "avg"]
+TemporalInit = Literal["zero", "copy"]
+ACTIVATIONS = typing.get_args(Activation)
+GLOBAL_POOLS = typing.get_args(GlobalPool)
+
+# Field names renamed since a config was first written: old name -> new name (old files and keywords keep working).
+RENAMED_FIELDS = {"dynamic_img_size": "dynamic_size"}
+
+
+def pair(size: int | tuple[int, int]) -> tuple[int, int]:
+    """``(H, W)`` from an int (square) or an ``(H, W)`` pair."""
+    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
+
+@dataclass
+class BaseConfig:
+    """Fields every model family has: the input, the classifier and the input normalisation.
+
+    ``img_size`` is an int (square frames) or ``(H, W)``. With ``dynamic_size`` a model accepts other input
+    sizes (that divide into its patches / tubelets) by interpolating its position tables at run time;
+    without it, other sizes raise and ``model.resample(...)`` adapts the model permanently.
+    """
+
+    img_size: int | tuple[int, int] = 224
+    in_chans: int = 3
+    num_classes: int = 1000  # 0: no head, the model returns pooled features (B, num_features)
+    drop_rate: float = 0.0  # dropout before the classifier
+    dynamic_size: bool = False
+    mean: tuple[float, float, float] = IMAGENET_INCEPTION_MEAN
+    std: tuple[float, float, float] = IMAGENET_INCEPTION_STD
+
+    @property
+    def img_hw(self) -> tuple[int, int]:
+        """Frame size ``(H, W)``."""
+        return pair(self.img_size)
+
+    @property
+    def dynamic_img_size(self) -> bool:
+        """timm's name for :attr:`dynamic_size`."""
+        return self.dynamic_size
+
+    def validate(self) -> None:
+        """Raise :class:`~vitzoo.schema.ConfigError` for inconsistent values."""
+        if min(self.img_hw) < 1 or self.in_chans < 1 or self.num_classes < 0:
+            raise schema.ConfigError(
+                f"img_size={self.img_size}, in_chans={self.in_chans}, num_classes={self.num_classes}: "
+                "sizes and channels must be >= 1, num_classes >= 0"
+            )
 
 
 @dataclass
 class TransformerConfig:
-    """Hyper-parameters shared by every transformer block stack."""
+    """Hyper-parameters shared by every block stack of a plain (non-hierarchical) transformer."""
 
     embed_dim: int = 768
     depth: int = 12
@@ -30,45 +84,38 @@ class TransformerConfig:
     qkv_bias: bool = True
     qk_norm: bool = False
     init_values: float | None = None  # LayerScale init; None disables LayerScale
-    act: str = "gelu"  # one of ACTIVATIONS ("gelu_tanh" is the tanh approximation HF ViViT uses)
+    act: Activation = "gelu"
     norm_eps: float = 1e-6
     attn_drop_rate: float = 0.0
     proj_drop_rate: float = 0.0
     drop_path_rate: float = 0.0
 
     def validate(self) -> None:
-        """Raise ``ValueError`` for inconsistent values."""
+        """Raise :class:`~vitzoo.schema.ConfigError` for inconsistent values."""
         if self.embed_dim % self.num_heads:
-            raise ValueError(f"embed_dim={self.embed_dim} is not divisible by num_heads={self.num_heads}")
-        if self.act not in ACTIVATIONS:
-            raise ValueError(f"act={self.act!r}; expected one of {ACTIVATIONS}")
+            raise schema.ConfigError(f"embed_dim={self.embed_dim} is not divisible by num_heads={self.num_heads}")
         if self.depth < 1:
-            raise ValueError(f"depth must be >= 1, got {self.depth}")
+            raise schema.ConfigError(f"depth must be >= 1, got {self.depth}")
 
 
+@CONFIGS.register("ViTConfig")
 @dataclass
-class ViTConfig(TransformerConfig):
+class ViTConfig(BaseConfig, TransformerConfig):
     """An image ViT (key layout identical to timm's ``VisionTransformer``)."""
 
-    img_size: int = 224
     patch_size: int = 16
-    in_chans: int = 3
-    num_classes: int = 1000
     class_token: bool = True
-    global_pool: str = "token"  # "token" (class token) or "avg" (mean of patch tokens)
+    global_pool: GlobalPool = "token"  # "token" (class token) or "avg" (mean of patch tokens)
     fc_norm: bool | None = None  # None: timm's rule, norm after pooling iff global_pool == "avg"
     no_embed_class: bool = False  # positional embedding covers patch tokens only
     pre_norm: bool = False  # LayerNorm before the blocks (CLIP style)
-    drop_rate: float = 0.0  # dropout before the classifier
     pos_drop_rate: float = 0.0
-    dynamic_img_size: bool = False  # interpolate positional embeddings to the input's grid at run time
-    mean: tuple[float, float, float] = IMAGENET_INCEPTION_MEAN
-    std: tuple[float, float, float] = IMAGENET_INCEPTION_STD
 
     @property
-    def grid_size(self) -> int:
-        """Number of patches along one side of the image."""
-        return self.img_size // self.patch_size
+    def grid_hw(self) -> tuple[int, int]:
+        """Patch grid ``(h, w)`` of a frame."""
+        h, w = self.img_hw
+        return h // self.patch_size, w // self.patch_size
 
     @property
     def use_fc_norm(self) -> bool:
@@ -76,15 +123,16 @@ class ViTConfig(TransformerConfig):
         return self.global_pool == "avg" if self.fc_norm is None else self.fc_norm
 
     def validate(self) -> None:
-        super().validate()
-        if self.img_size % self.patch_size:
-            raise ValueError(f"img_size={self.img_size} is not divisible by patch_size={self.patch_size}")
-        if self.global_pool not in GLOBAL_POOLS:
-            raise ValueError(f"global_pool={self.global_pool!r}; expected one of {GLOBAL_POOLS}")
+        BaseConfig.validate(self)
+        TransformerConfig.validate(self)
+        h, w = self.img_hw
+        if h % self.patch_size or w % self.patch_size:
+            raise schema.ConfigError(f"img_size={self.img_size} is not divisible by patch_size={self.patch_size}")
         if self.global_pool == "token" and not self.class_token:
-            raise ValueError("global_pool='token' needs class_token=True")
+            raise schema.ConfigError("global_pool='token' needs class_token=True (or set global_pool='avg')")
 
 
+@CONFIGS.register("VideoConfig")
 @dataclass
 class VideoConfig(ViTConfig):
     """A video transformer: tubelet embedding, one of the registered encoders, a linear head.
@@ -97,56 +145,55 @@ class VideoConfig(ViTConfig):
     tubelet_size: int = 2
     temporal_depth: int = 4  # factorised encoder / VTN: layers of the temporal transformer
     temporal_num_heads: int | None = None  # None: same as num_heads
-    temporal_init: str = "zero"  # factorised self-attention: "zero" or "copy" (ViT attention copied)
-    mean: tuple[float, float, float] = IMAGENET_INCEPTION_MEAN
-    std: tuple[float, float, float] = IMAGENET_INCEPTION_STD
+    temporal_init: TemporalInit = "zero"  # factorised self-attention: "zero" or "copy" (ViT attention copied)
 
     @property
     def num_tubelets(self) -> int:
         """Number of token time steps after the tubelet embedding."""
         return self.num_frames // self.tubelet_size
 
+    @property
+    def grid_thw(self) -> tuple[int, int, int]:
+        """Token grid ``(T', h, w)`` of a clip."""
+        return (self.num_tubelets, *self.grid_hw)
+
+    @property
+    def use_fc_norm(self) -> bool:
+        """Norm after pooling only when ``fc_norm=True`` (video encoders normalise their tokens by default)."""
+        return bool(self.fc_norm)
+
     def validate(self) -> None:
         super().validate()
-        if self.num_frames % self.tubelet_size:
-            raise ValueError(f"num_frames={self.num_frames} is not divisible by tubelet_size={self.tubelet_size}")
-        if self.temporal_init not in ("zero", "copy"):
-            raise ValueError(f"temporal_init={self.temporal_init!r}; expected 'zero' or 'copy'")
+        if self.num_frames < 1 or self.num_frames % self.tubelet_size:
+            raise schema.ConfigError(
+                f"num_frames={self.num_frames} is not a positive multiple of tubelet_size={self.tubelet_size}"
+            )
 
 
-CONFIG_CLASSES: dict[str, type[ViTConfig]] = {"ViTConfig": ViTConfig, "VideoConfig": VideoConfig}
+def _renamed(fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` with old field names (``dynamic_img_size``) translated to their current names."""
+    out = dict(fields)
+    for old, new in RENAMED_FIELDS.items():
+        if old in out:
+            value = out.pop(old)
+            if new in out and out[new] != value:
+                raise schema.ConfigError(f"both {old}={value!r} and {new}={out[new]!r} given; use {new}")
+            out[new] = value
+    return out
 
 
-def replace(cfg: ViTConfig, **overrides: Any) -> ViTConfig:
-    """Return a validated copy of ``cfg`` with ``overrides``; unknown names raise ``TypeError``."""
-    names = {f.name for f in dataclasses.fields(cfg)}
-    unknown = sorted(set(overrides) - names)
-    if unknown:
-        hints = {k: difflib.get_close_matches(k, names, n=3) for k in unknown}
-        detail = "; ".join(f"{k!r} (did you mean {', '.join(v)}?)" if v else repr(k) for k, v in hints.items())
-        raise TypeError(f"{type(cfg).__name__} has no option {detail}")
-    new = dataclasses.replace(cfg, **overrides)
-    new.validate()
-    return new
+def replace(cfg: BaseConfig, **overrides: Any) -> BaseConfig:
+    """A validated copy of ``cfg`` with ``overrides``; unknown names or bad values raise ``ConfigError``."""
+    return schema.replace(cfg, **_renamed(overrides))
 
 
-def to_json(cfg: ViTConfig) -> str:
+def to_json(cfg: BaseConfig) -> str:
     """Serialise a config (with its class name) to JSON."""
     return json.dumps({"class": type(cfg).__name__, "fields": dataclasses.asdict(cfg)}, sort_keys=True)
 
 
-def from_json(text: str) -> ViTConfig:
-    """Inverse of :func:`to_json`; tuples are restored for tuple-typed fields."""
+def from_json(text: str) -> BaseConfig:
+    """Inverse of :func:`to_json` (fields type-checked; names of older vitzoo versions translated)."""
     data = json.loads(text)
-    cls = CONFIG_CLASSES[data["class"]]
-    fields = data["fields"]
-    for name in ("mean", "std"):
-        if name in fields:
-            fields[name] = tuple(fields[name])
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = set(fields) - known
-    if unknown:
-        raise ValueError(f"config has fields this vitzoo version does not know: {sorted(unknown)}")
-    cfg = cls(**fields)
-    cfg.validate()
-    return cfg
+    cls = CONFIGS.get(data["class"])
+    return schema.build(cls, _renamed(data["fields"]), validate=True)

@@ -15,8 +15,8 @@
 * ``.pt2``: ``torch.export.save`` of the exported program (dynamic batch), the config JSON in its extra files;
   reload with ``torch.export.load(path).module()``.
 
-The example input is built from the model's own config: ``model.input_shape`` = ``(C, T, H, W)`` for video
-models, ``(in_chans, img_size, img_size)`` for ViTs. The model is exported in eval mode (dropout off).
+The example input is built from what the model says it takes: ``model.input_shape`` (``(C, H, W)`` for images,
+``(C, T, H, W)`` for videos). The model is exported in eval mode (dropout off).
 """
 
 from __future__ import annotations
@@ -40,17 +40,11 @@ _EXTERNAL_DATA_BYTES = 1_800_000_000  # ONNX protobufs cannot exceed 2 GiB: larg
 
 
 def input_shape(model: nn.Module) -> tuple[int, ...]:
-    """Shape of one input sample: ``model.input_shape`` (video), else ``(in_chans, img_size, img_size)`` (ViT)."""
+    """Shape of one input sample, as the model says: ``model.input_shape``."""
     shape = getattr(model, "input_shape", None)
-    if shape is not None:
-        return tuple(shape)
-    cfg = getattr(model, "cfg", None)
-    if cfg is not None and hasattr(cfg, "img_size") and hasattr(cfg, "in_chans"):
-        return (cfg.in_chans, cfg.img_size, cfg.img_size)
-    raise TypeError(
-        f"cannot tell the input shape of {type(model).__name__}: expected a vitzoo model "
-        "(with .input_shape or a ViT config)"
-    )
+    if shape is None:
+        raise TypeError(f"cannot tell the input shape of {type(model).__name__}: expected a vitzoo model")
+    return tuple(shape)
 
 
 def example_input(model: nn.Module, batch_size: int = 2, *, seed: int = 0) -> torch.Tensor:
@@ -69,7 +63,7 @@ def format_for(path: str | os.PathLike) -> str:
 
 
 def _input_name(model: nn.Module) -> str:
-    return "clips" if len(input_shape(model)) == 4 else "images"
+    return "clips" if model.modality == "video" else "images"
 
 
 def _config_json(model: nn.Module) -> dict[str, str]:

@@ -6,10 +6,11 @@ programming error and raises. Lookups of unknown names raise ``KeyError`` with c
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
+
+from vitzoo.schema import did_you_mean
 
 T = TypeVar("T")
 
@@ -47,10 +48,9 @@ class Registry(Generic[T]):
         if name in self._aliases:
             return self._aliases[name]
         known = [*self._entries, *self._aliases]
-        close = difflib.get_close_matches(name, known, n=5, cutoff=0.5)
-        hint = (
-            f"; did you mean {', '.join(close)}?" if close else f"; see vitzoo.list_models() for the {len(known)} names"
-        )
+        hint = did_you_mean(name, known)
+        if hint.startswith(" (known") and len(known) > 30:
+            hint = f" (see vitzoo.list_models() for the {len(known)} names)"
         raise KeyError(f"unknown {self.kind} {name!r}{hint}")
 
     def get(self, name: str) -> T:
@@ -77,6 +77,15 @@ class Registry(Generic[T]):
 
 
 # Every model name maps to a zero-argument function returning a fresh config; every encoder name maps
-# to an encoder class. Both are filled when ``vitzoo.models`` / ``vitzoo.encoders`` are imported.
+# to an encoder class; every config class name maps to the config class (read back by ``vitzoo.config.from_json``)
+# and to the model class it builds (``FAMILIES``). All are filled when ``vitzoo`` is imported.
 MODELS: Registry[Callable] = Registry("model")
 ENCODERS: Registry[type] = Registry("encoder")
+CONFIGS: Registry[type] = Registry("config class")
+FAMILIES: Registry[type] = Registry("model family")
+REFERENCES: Registry = Registry("benchmark reference")  # name -> vitzoo.models.reference.Reference
+
+
+def family(config_cls: type) -> Callable[[T], T]:
+    """Class decorator: the decorated model class is built for configs of class ``config_cls``."""
+    return FAMILIES.register(config_cls.__name__)

@@ -20,8 +20,9 @@ from torch import nn
 
 from vitzoo.api import model_config
 from vitzoo.bench.flops import model_flops, num_tokens
-from vitzoo.bench.references import IMPLEMENTATIONS
-from vitzoo.config import VideoConfig, ViTConfig
+from vitzoo.bench.references import implementation, implementation_names
+from vitzoo.config import BaseConfig
+from vitzoo.models import family_of
 
 MODES = ("infer", "train")
 PRECISIONS = ("fp32", "bf16")
@@ -47,8 +48,8 @@ class Case:
     overrides: tuple[tuple[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
-        if self.impl not in IMPLEMENTATIONS:
-            raise ValueError(f"unknown implementation {self.impl!r}; known: {sorted(IMPLEMENTATIONS)}")
+        if self.impl not in implementation_names():
+            raise ValueError(f"unknown implementation {self.impl!r}; known: {sorted(implementation_names())}")
         if self.mode not in MODES:
             raise ValueError(f"mode={self.mode!r}; expected one of {MODES}")
         if self.precision not in PRECISIONS:
@@ -56,7 +57,7 @@ class Case:
         if self.batch < 1:
             raise ValueError(f"batch must be >= 1, got {self.batch}")
 
-    def config(self) -> ViTConfig:
+    def config(self) -> BaseConfig:
         """The validated vitzoo config every implementation of this case is built from."""
         overrides = dict(self.overrides)
         if self.num_frames is not None:
@@ -86,7 +87,7 @@ class Subject:
     """A built case: ``step()`` runs one timed unit (an inference call or a training step) on ``batch`` items."""
 
     case: Case
-    config: ViTConfig
+    config: BaseConfig
     model: nn.Module
     inputs: torch.Tensor
     step: Callable[[], None]
@@ -95,14 +96,10 @@ class Subject:
     params: int
 
 
-def make_input(cfg: ViTConfig, batch: int, layout: str | None, *, seed: int = 0) -> torch.Tensor:
+def make_input(cfg: BaseConfig, batch: int, layout: str | None, *, seed: int = 0) -> torch.Tensor:
     """A random batch in vitzoo's layout, rearranged to ``layout`` and made contiguous."""
     gen = torch.Generator().manual_seed(seed)
-    if isinstance(cfg, VideoConfig):
-        shape = (batch, cfg.in_chans, cfg.num_frames, cfg.img_size, cfg.img_size)
-    else:
-        shape = (batch, cfg.in_chans, cfg.img_size, cfg.img_size)
-    x = torch.randn(shape, generator=gen)
+    x = torch.randn(batch, *family_of(cfg).input_shape_for(cfg), generator=gen)
     return rearrange(x, layout).contiguous() if layout else x
 
 
@@ -114,7 +111,7 @@ def _autocast(precision: str) -> contextlib.AbstractContextManager:
 
 def build_subject(case: Case, *, seed: int = 0) -> Subject:
     """Build the model and input of ``case`` and a ``step()`` closure for it."""
-    impl = IMPLEMENTATIONS[case.impl]
+    impl = implementation(case.impl)
     cfg = case.config()
     torch.manual_seed(seed)
     model = impl.build(cfg)

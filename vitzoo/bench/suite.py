@@ -1,7 +1,7 @@
 """The benchmark suite: vitzoo against the reference implementations at identical configs.
 
 A :class:`Comparison` is one config run by vitzoo and by every reference for its architecture (see
-``vitzoo.bench.references.REFERENCES``), timed interleaved in this process; memory is measured per
+``vitzoo.bench.references.references_for``), timed interleaved in this process; memory is measured per
 case in a fresh process (``vitzoo.bench.memory``). :func:`run_suite` returns a :class:`SuiteResult`
 whose rows carry time, throughput, analytic FLOPs, the fraction of the machine's measured matmul
 peak, step memory, and, on reference rows, vitzoo's speed-up and memory ratio against them.
@@ -25,7 +25,7 @@ from vitzoo.api import model_config
 from vitzoo.bench.cases import Case, build_subject
 from vitzoo.bench.machine import load_average, machine_info, matmul_peak
 from vitzoo.bench.memory import measure_peak_memory
-from vitzoo.bench.references import IMPLEMENTATIONS, REFERENCES, architecture
+from vitzoo.bench.references import implementation, references_for
 from vitzoo.bench.timing import time_interleaved
 
 log = logging.getLogger(__name__)
@@ -45,10 +45,10 @@ def compare(model: str, *, group: str, impls: tuple[str, ...] | None = None, **c
     The references' required overrides (e.g. ``qkv_bias=False`` for vit-pytorch) are applied to all
     cases, so every implementation builds the same config. ``case_fields`` are :class:`Case` fields.
     """
-    refs = REFERENCES[architecture(model_config(model))] if impls is None else impls
+    refs = references_for(model_config(model)) if impls is None else impls
     overrides: dict[str, Any] = {}
     for name in refs:
-        overrides.update(IMPLEMENTATIONS[name].overrides)
+        overrides.update(implementation(name).overrides)
     frozen = tuple(sorted(overrides.items()))
     cases = tuple(Case(model, impl=name, overrides=frozen, **case_fields) for name in ("vitzoo", *refs))
     return Comparison(group=group, cases=cases)
@@ -132,7 +132,7 @@ def _timing_row(group: str, subject, timing, peak: float) -> Row:
         group=group,
         model=case.model,
         impl=case.impl,
-        library=IMPLEMENTATIONS[case.impl].label,
+        library=implementation(case.impl).label,
         mode=case.mode,
         precision=case.precision,
         variant=case.variant,
@@ -155,7 +155,7 @@ def _timing_row(group: str, subject, timing, peak: float) -> Row:
 def _error_row(group: str, case: Case, error: Exception) -> Row:
     nan = math.nan
     return Row(
-        group=group, model=case.model, impl=case.impl, library=IMPLEMENTATIONS[case.impl].label, mode=case.mode,
+        group=group, model=case.model, impl=case.impl, library=implementation(case.impl).label, mode=case.mode,
         precision=case.precision, variant=case.variant, batch=case.batch, frames=case.num_frames, tokens=0,
         params_m=nan, gflop=nan, median_s=nan, min_s=nan, max_s=nan, reps=0, first_s=nan, items_per_s=nan,
         gflop_per_s=nan, peak_fraction=nan, error=f"{type(error).__name__}: {error}",

@@ -29,6 +29,11 @@ def _activation_name(act: nn.Module) -> str:
     raise NotImplementedError(f"timm activation {type(act).__name__} is not supported by vitzoo")
 
 
+def _size(hw: tuple[int, int]) -> int | tuple[int, int]:
+    """An int for square sizes (as vitzoo's registered configs write them), else ``(H, W)``."""
+    return hw[0] if hw[0] == hw[1] else (int(hw[0]), int(hw[1]))
+
+
 def config_from_timm_module(model: nn.Module) -> ViTConfig:
     """Read a :class:`ViTConfig` off a timm ``VisionTransformer`` instance."""
     if type(model).__name__ != "VisionTransformer":
@@ -39,8 +44,7 @@ def config_from_timm_module(model: nn.Module) -> ViTConfig:
         f"global_pool={model.global_pool!r}": model.global_pool not in ("token", "avg"),
         "pos_embed='none'": model.pos_embed is None,
         "patch dropout": not isinstance(model.patch_drop, nn.Identity),
-        "non-square images or patches": len(set(model.patch_embed.img_size)) > 1
-        or len(set(model.patch_embed.patch_size)) > 1,
+        "non-square patches": len(set(model.patch_embed.patch_size)) > 1,
         "a norm inside the patch embedding": not isinstance(
             getattr(model.patch_embed, "norm", nn.Identity()), nn.Identity
         ),
@@ -58,7 +62,7 @@ def config_from_timm_module(model: nn.Module) -> ViTConfig:
         raise NotImplementedError(f"timm ViT uses features vitzoo does not implement: {', '.join(found)}")
     dim = model.embed_dim
     return ViTConfig(
-        img_size=model.patch_embed.img_size[0],
+        img_size=_size(model.patch_embed.img_size),
         patch_size=model.patch_embed.patch_size[0],
         in_chans=model.patch_embed.proj.in_channels,
         num_classes=model.num_classes,
@@ -76,7 +80,7 @@ def config_from_timm_module(model: nn.Module) -> ViTConfig:
         fc_norm=not isinstance(model.fc_norm, nn.Identity),
         no_embed_class=model.no_embed_class,
         pre_norm=not isinstance(model.norm_pre, nn.Identity),
-        dynamic_img_size=model.dynamic_img_size,
+        dynamic_size=model.dynamic_img_size,
     )
 
 
@@ -89,7 +93,7 @@ def config_from_timm_state_dict(state_dict: dict[str, torch.Tensor], *, num_head
     has_fc_norm = "fc_norm.weight" in state_dict
     class_token = layout.num_prefix_tokens == 1
     cfg = ViTConfig(
-        img_size=layout.grid * patch,
+        img_size=_size((layout.grid[0] * patch, layout.grid[1] * patch)),
         patch_size=patch,
         in_chans=chans,
         num_classes=state_dict["head.weight"].shape[0] if "head.weight" in state_dict else 0,
@@ -107,9 +111,9 @@ def config_from_timm_state_dict(state_dict: dict[str, torch.Tensor], *, num_head
         pre_norm="norm_pre.weight" in state_dict,
     )
     log.info(
-        "inferred from the state dict: %d px / patch %d, dim %d, depth %d, %s, pool %s, qk_norm %s, "
+        "inferred from the state dict: %s px / patch %d, dim %d, depth %d, %s, pool %s, qk_norm %s, "
         "LayerScale %s (activation assumed exact GELU, LayerNorm eps assumed 1e-6)",
-        cfg.img_size, patch, dim, depth, "class token" if class_token else "no class token",
+        "x".join(map(str, cfg.img_hw)), patch, dim, depth, "class token" if class_token else "no class token",
         cfg.global_pool, cfg.qk_norm, cfg.init_values is not None,
     )  # fmt: skip
     return cfg

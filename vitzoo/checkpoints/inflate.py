@@ -49,34 +49,44 @@ def tile_temporal_pos_embed(pos_embed: torch.Tensor, *, num_tubelets: int, num_p
 class ViTLayout:
     """What a ViT state dict says about its token layout."""
 
-    grid: int
+    grid: tuple[int, int]  # patch grid (h, w)
     num_prefix_tokens: int  # 1 with a class token
     pos_embed_has_prefix: bool  # False for timm's no_embed_class models
 
 
-def infer_vit_layout(state_dict: dict[str, torch.Tensor]) -> ViTLayout:
-    """Read grid size and prefix handling from ``cls_token`` and ``pos_embed`` shapes.
+def infer_vit_layout(state_dict: dict[str, torch.Tensor], grid: tuple[int, int] | None = None) -> ViTLayout:
+    """Read the patch grid and prefix handling from ``cls_token`` and ``pos_embed`` shapes.
 
-    Raises ``ValueError`` if the positional table fits no square grid.
+    ``grid`` is the source's ``(h, w)`` patch grid when known (a vitzoo file says it in its config); otherwise the
+    table must fit a square grid. Raises ``ValueError`` if the positional table fits neither.
     """
     if "pos_embed" not in state_dict:
         raise ValueError("not a ViT state dict: no 'pos_embed' key")
     prefix = 1 if "cls_token" in state_dict else 0
     length = state_dict["pos_embed"].shape[1]
     for has_prefix, n in ((True, length - prefix), (False, length)):
+        if not (has_prefix or prefix):
+            continue
+        if grid is not None:
+            if grid[0] * grid[1] == n:
+                return ViTLayout(grid=tuple(grid), num_prefix_tokens=prefix, pos_embed_has_prefix=has_prefix)
+            continue
         g = math.isqrt(n)
-        if g * g == n and (has_prefix or prefix):
-            return ViTLayout(grid=g, num_prefix_tokens=prefix, pos_embed_has_prefix=has_prefix)
-    raise ValueError(f"pos_embed of length {length} with {prefix} prefix tokens fits no square grid")
+        if g * g == n:
+            return ViTLayout(grid=(g, g), num_prefix_tokens=prefix, pos_embed_has_prefix=has_prefix)
+    shape = f"the {grid[0]}x{grid[1]} grid" if grid is not None else "any square grid"
+    raise ValueError(f"pos_embed of length {length} with {prefix} prefix tokens does not fit {shape}")
 
 
-def spatial_pos_embed(pos_embed: torch.Tensor, layout: ViTLayout, *, new_grid: int, keep_prefix: bool) -> torch.Tensor:
-    """A ViT's positional table resampled to ``new_grid``; the class-token entry kept only if asked.
+def spatial_pos_embed(
+    pos_embed: torch.Tensor, layout: ViTLayout, *, new_grid: tuple[int, int], keep_prefix: bool
+) -> torch.Tensor:
+    """A ViT's positional table resampled to ``new_grid = (h, w)``; the class-token entry kept only if asked.
 
     A prefix entry is created as zeros when ``keep_prefix`` is asked of a table that has none.
     """
     prefix = layout.num_prefix_tokens if layout.pos_embed_has_prefix else 0
-    pe = resample_pos_embed(pos_embed, old_grid=(layout.grid,) * 2, new_grid=(new_grid,) * 2, num_prefix_tokens=prefix)
+    pe = resample_pos_embed(pos_embed, old_grid=layout.grid, new_grid=tuple(new_grid), num_prefix_tokens=prefix)
     cls_part, patches = pe[:, :prefix], pe[:, prefix:]
     if not keep_prefix:
         return patches  # (1, N, D)

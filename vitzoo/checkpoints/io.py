@@ -60,19 +60,40 @@ def save_state_dict(
     return path
 
 
+def _open_safetensors(path: str | os.PathLike):
+    """``safe_open`` with errors that name the file and say what it is not."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise ValueError(
+            f"{path} is not a .safetensors file; read it with vitzoo.create(name, pretrained=...) "
+            "(torch pickles are loaded with weights_only=True)"
+        )
+    if not path.is_file():
+        raise FileNotFoundError(f"no weight file {path}")
+    try:
+        return safe_open(str(path), framework="pt")
+    except Exception as exc:  # safetensors raises its own error types for bad headers
+        raise ValueError(f"{path} is not a readable safetensors file ({type(exc).__name__}: {exc})") from None
+
+
 def read_metadata(path: str | os.PathLike) -> dict[str, str]:
     """The string metadata of a safetensors file."""
-    with safe_open(str(path), framework="pt") as f:
+    with _open_safetensors(path) as f:
         return dict(f.metadata() or {})
+
+
+def read_shapes(path: str | os.PathLike) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of every tensor in a safetensors file, from its header alone (no tensor is read)."""
+    with _open_safetensors(path) as f:
+        return {key: tuple(f.get_slice(key).get_shape()) for key in f.keys()}  # noqa: SIM118 (safe_open is not iterable)
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Tensors of a weight file: safetensors, or a ``weights_only`` torch pickle (``.pt/.pth/.bin``)."""
     path = Path(path)
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return load_file(str(path))
+        with _open_safetensors(path) as f:
+            return {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118 (safe_open is not iterable)
     if path.suffix in (".pt", ".pth", ".bin"):
         obj = torch.load(path, map_location="cpu", weights_only=True)
         for key in ("model", "state_dict", "module"):

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
+from vitzoo.checkpoints.fit import explain_mismatch, key_summary
 from vitzoo.checkpoints.inflate import infer_vit_layout
-from vitzoo.checkpoints.io import describe, read_state_dict, resolve_weights
+from vitzoo.checkpoints.io import ARCH_KEY, CONFIG_KEY, read_metadata, read_shapes, read_state_dict, resolve_weights
 from vitzoo.checkpoints.vit_to_video import vit_to_video
+from vitzoo.config import from_json
 from vitzoo.layers.pos_embed import resample_pos_embed
 
 log = logging.getLogger(__name__)
@@ -35,23 +40,38 @@ def drop_mismatched_head(state_dict: dict[str, torch.Tensor], model: nn.Module) 
     return state_dict
 
 
-def adapt_vit_pos_embed(state_dict: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
+def adapt_vit_pos_embed(
+    state_dict: dict[str, torch.Tensor], model: nn.Module, source_grid: tuple[int, int] | None = None
+) -> dict[str, torch.Tensor]:
     """Resample an image checkpoint's positional table to the model's grid when they differ."""
     target = model.state_dict()["pos_embed"]
     if state_dict["pos_embed"].shape == target.shape:
         return state_dict
-    layout = infer_vit_layout(state_dict)
+    layout = infer_vit_layout(state_dict, source_grid)
     prefix = layout.num_prefix_tokens if layout.pos_embed_has_prefix else 0
-    grid = model.cfg.grid_size
-    log.info("pos_embed resampled from a %dx%d to a %dx%d grid", layout.grid, layout.grid, grid, grid)
-    pe = resample_pos_embed(
-        state_dict["pos_embed"], old_grid=(layout.grid,) * 2, new_grid=(grid,) * 2, num_prefix_tokens=prefix
-    )
+    grid = model.cfg.grid_hw
+    log.info("pos_embed resampled from a %dx%d to a %dx%d grid", *layout.grid, *grid)
+    pe = resample_pos_embed(state_dict["pos_embed"], old_grid=layout.grid, new_grid=grid, num_prefix_tokens=prefix)
     return {**state_dict, "pos_embed": pe}
 
 
-def load_checked(model: nn.Module, state_dict: dict[str, torch.Tensor], *, source: str = "state dict") -> None:
-    """``load_state_dict`` that raises one ``ValueError`` naming every missing, unexpected and mis-shaped key."""
+def strip_wrapper_prefix(state_dict: dict[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:
+    """Remove the ``module.`` prefix that ``DistributedDataParallel`` (or ``DataParallel``) puts on every key."""
+    if state_dict and all(k.startswith("module.") for k in state_dict):
+        log.info("%s was saved from a DistributedDataParallel wrapper: 'module.' prefix removed from every key", source)
+        return {k[len("module.") :]: v for k, v in state_dict.items()}
+    return state_dict
+
+
+def load_checked(
+    model: nn.Module, state_dict: dict[str, torch.Tensor], *, source: str = "state dict", source_cfg: Any = None
+) -> None:
+    """``load_state_dict`` that raises one ``ValueError`` line saying why a checkpoint does not fit.
+
+    Differing architecture facts (width, depth, heads, patch or tubelet size, ...) are named with both values
+    and the registered models that would fit (see :mod:`vitzoo.checkpoints.fit`); otherwise the counts and
+    first names of the missing, unexpected and mis-shaped keys.
+    """
     target = model.state_dict()
     missing = sorted(set(target) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(target))
@@ -61,10 +81,60 @@ def load_checked(model: nn.Module, state_dict: dict[str, torch.Tensor], *, sourc
         if state_dict[k].shape != target[k].shape
     )
     if missing or unexpected or misshaped:
-        raise ValueError(
-            f"cannot load {source}: missing keys {missing}; unexpected keys {unexpected}; mis-shaped keys {misshaped}"
-        )
+        why = explain_mismatch(state_dict, model.cfg, source_cfg=source_cfg) if hasattr(model, "cfg") else None
+        if why is None and unexpected and all(k.startswith("module.") for k in unexpected):
+            why = "its keys start with 'module.' (saved from a DistributedDataParallel wrapper): save model.module"
+        raise ValueError(f"cannot load {source}: {why or key_summary(missing, unexpected, misshaped)}")
     model.load_state_dict(state_dict, strict=True)
+
+
+def check_file_shapes(path: str | os.PathLike, cfg: Any) -> None:
+    """Raise one ``ValueError`` line unless the tensors in ``path``'s header are exactly those ``cfg``'s model has.
+
+    Reads only the header: first the architecture facts (width, depth, patch, ...) against the config, then
+    every tensor shape against a model built on the ``meta`` device (no memory is allocated for it).
+    """
+    from vitzoo.models import build_model  # models import this package; resolved at call time
+
+    shapes = read_shapes(path)
+    skeletons = {k: torch.empty(shape, device="meta") for k, shape in shapes.items()}
+    with torch.device("meta"):
+        why = explain_mismatch(skeletons, cfg)
+        if why is None:
+            expected = {k: tuple(v.shape) for k, v in build_model(cfg).state_dict().items()}
+    if why is None and expected != shapes:
+        missing = sorted(set(expected) - set(shapes))
+        unexpected = sorted(set(shapes) - set(expected))
+        misshaped = sorted(
+            f"{k}: {shapes[k]} vs {expected[k]}" for k in set(shapes) & set(expected) if shapes[k] != expected[k]
+        )
+        why = key_summary(missing, unexpected, misshaped)
+    if why is not None:
+        raise ValueError(f"{path}: its tensors do not match the config it claims: {why}")
+
+
+def _source_config(path: Path) -> Any:
+    """The config stored in a vitzoo safetensors file, or None."""
+    meta = read_metadata(path) if path.suffix == ".safetensors" else {}
+    return from_json(meta[CONFIG_KEY]) if CONFIG_KEY in meta else None
+
+
+def _resized(state: dict[str, torch.Tensor], source_cfg: Any, model: nn.Module, source: str) -> dict[str, torch.Tensor]:
+    """A same-family checkpoint built for another input size, resampled to the model's (``model.resample``)."""
+    from vitzoo.models import build_model  # models import this package; resolved at call time
+
+    video = model.modality == "video"
+    sizes, source_sizes = (
+        {"img_size": cfg.img_hw, **({"num_frames": cfg.num_frames} if video else {})} for cfg in (model.cfg, source_cfg)
+    )
+    if sizes == source_sizes:
+        return state
+    head = state.get("head.weight")
+    tmp = build_model(dataclasses.replace(source_cfg, num_classes=head.shape[0] if head is not None else 0))
+    load_checked(tmp, state, source=source, source_cfg=source_cfg)
+    tmp.resample(**sizes)
+    log.info("%s resampled from %s to %s", source, source_sizes, sizes)
+    return tmp.state_dict()
 
 
 def load_pretrained(model: nn.Module, source: str | os.PathLike, *, tubelet_init: str = "central") -> nn.Module:
@@ -72,26 +142,35 @@ def load_pretrained(model: nn.Module, source: str | os.PathLike, *, tubelet_init
 
     An image checkpoint loaded into a video model goes through :func:`vit_to_video` (the tubelet
     inflation / resampling chain); an image checkpoint into a ViT gets its positional table resampled
-    if needed. A head with another class count is re-initialised. Anything else that does not fit raises.
+    if needed; a vitzoo checkpoint of the same family built for another input size is resampled to the
+    model's. A head with another class count is re-initialised. Anything else that does not fit raises
+    one line saying why (see :func:`load_checked`).
     """
     path = resolve_weights(source)
-    state = read_state_dict(path)
-    info = describe(path) if path.suffix == ".safetensors" else {}
-    origin = (
-        f"vitzoo checkpoint of {info['arch'] or 'an unnamed model'}" if info else "checkpoint without vitzoo metadata"
-    )
-    log.info("loading %s (%s)", path, origin)
+    state = strip_wrapper_prefix(read_state_dict(path), str(path))
+    source_cfg = _source_config(path)
+    arch = read_metadata(path).get(ARCH_KEY) if source_cfg is not None else None
+    log.info("loading %s (%s)", path, f"vitzoo checkpoint of {arch or 'an unnamed model'}" if source_cfg else
+             "checkpoint without vitzoo metadata")  # fmt: skip
     state = drop_mismatched_head(state, model)
-    video_model = hasattr(model, "encoder")
+    source_grid = getattr(source_cfg, "grid_hw", None)
+    video_model = model.modality == "video"
     if video_model and is_image_checkpoint(state):
         log.info("%s: patch_embed.proj.weight is a 2-D kernel: initialising the video model from an image ViT", path)
-        state, report = vit_to_video(state, model, tubelet_init=tubelet_init)
+        state, report = vit_to_video(
+            state, model, tubelet_init=tubelet_init, source_grid=source_grid, source_cfg=source_cfg, source=str(path)
+        )
         report.log()
     elif not video_model:
         if not is_image_checkpoint(state):
             raise ValueError(f"{path} is not an image ViT checkpoint (no 2-D patch_embed.proj.weight)")
-        state = adapt_vit_pos_embed(state, model)
+        state = adapt_vit_pos_embed(state, model, source_grid)
+    elif source_cfg is not None and type(source_cfg) is type(model.cfg):
+        why = explain_mismatch(state, model.cfg, source_cfg=source_cfg)
+        if why is not None:
+            raise ValueError(f"cannot load {path}: {why}")
+        state = _resized(state, source_cfg, model, str(path))
     if "head.weight" not in state and "head.weight" in model.state_dict():
         state = {**state, **{k: v for k, v in model.state_dict().items() if k.startswith("head.")}}
-    load_checked(model, state, source=str(path))
+    load_checked(model, state, source=str(path), source_cfg=source_cfg if type(source_cfg) is type(model.cfg) else None)
     return model

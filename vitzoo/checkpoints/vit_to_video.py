@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
 
+from vitzoo.checkpoints.fit import explain_mismatch
 from vitzoo.checkpoints.inflate import (
     infer_vit_layout,
     inflate_patch_embed,
@@ -23,6 +25,9 @@ from vitzoo.checkpoints.inflate import (
 )
 
 log = logging.getLogger(__name__)
+
+# What an image ViT must share with the video encoder's trunk to initialise it.
+VIT_FACTS = ("embed_dim", "depth", "num_heads", "patch_size", "in_chans", "mlp_ratio")
 
 
 @dataclass
@@ -47,18 +52,31 @@ class InitReport:
 
 
 def vit_to_video(
-    vit_state: dict[str, torch.Tensor], model: nn.Module, *, tubelet_init: str = "central"
+    vit_state: dict[str, torch.Tensor],
+    model: nn.Module,
+    *,
+    tubelet_init: str = "central",
+    source_grid: tuple[int, int] | None = None,
+    source_cfg: Any = None,
+    source: str = "the ViT checkpoint",
 ) -> tuple[dict[str, torch.Tensor], InitReport]:
     """A complete state dict for ``model`` (a ``VideoTransformer``) initialised from ``vit_state``.
 
     Keys the ViT cannot provide keep ``model``'s current (fresh) values and are reported as ``new``.
+    ``source_grid`` is the ViT's ``(h, w)`` patch grid when known (else its table must be square);
+    ``source_cfg`` its config when known. A ViT of another width, depth, head count, patch size or MLP
+    width than the encoder's trunk raises one line saying so (and which registered models would fit).
     """
     cfg, spec = model.cfg, model.encoder.vit_init
     target = model.state_dict()
-    layout = infer_vit_layout(vit_state)
+    trunk = f"encoder.{spec.trunk}." if spec.trunk else "encoder."
+    why = explain_mismatch(vit_state, cfg, source_cfg=source_cfg, compare=VIT_FACTS)
+    if why is not None:
+        raise ValueError(f"cannot initialise {type(model).__name__} ({cfg.encoder}) from {source}: {why}")
+    layout = infer_vit_layout(vit_state, source_grid)
     log.info(
         "source ViT: %dx%d patch grid, %s class token, positional table %s it",
-        layout.grid, layout.grid, "with" if layout.num_prefix_tokens else "without",
+        *layout.grid, "with" if layout.num_prefix_tokens else "without",
         "covering" if layout.pos_embed_has_prefix else "not covering",
     )  # fmt: skip
     out: dict[str, torch.Tensor] = {}
@@ -79,10 +97,10 @@ def vit_to_video(
     if "patch_embed.proj.bias" in vit_state:
         take("patch_embed.proj.bias", "patch_embed.proj.bias")
 
-    trunk = f"encoder.{spec.trunk}." if spec.trunk else "encoder."
     pos_key = f"{trunk}pos_embed"
-    has_prefix = target[pos_key].shape[1] % (cfg.grid_size**2) == 1
-    pe = spatial_pos_embed(vit_state["pos_embed"], layout, new_grid=cfg.grid_size, keep_prefix=has_prefix)
+    h, w = cfg.grid_hw
+    has_prefix = target[pos_key].shape[1] % (h * w) == 1
+    pe = spatial_pos_embed(vit_state["pos_embed"], layout, new_grid=(h, w), keep_prefix=has_prefix)
     if spec.pos_embed == "tile":
         pe = tile_temporal_pos_embed(pe, num_tubelets=cfg.num_tubelets, num_prefix_tokens=int(has_prefix))
     take("pos_embed", pos_key, pe, "resampled")

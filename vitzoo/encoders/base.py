@@ -1,18 +1,30 @@
-"""The encoder contract shared by every video encoder.
+"""The encoder contract shared by the plain (non-hierarchical) video encoders.
 
-An encoder takes tubelet tokens ``(B, T, N, D)`` (no positional embedding yet: each encoder owns its
-own, since the variants embed position differently) and returns pooled features ``(B, D)``, plus its
-final token sequence when asked. Variants differ only by which encoder class the config names.
+An encoder takes the tubelet token grid ``(B, T, h, w, D)`` (no positional embedding yet: each encoder owns its
+own, since the variants embed position differently) and returns its final tokens ``(B, P + L, D)``: ``P =
+num_prefix_tokens`` class tokens, then ``L`` grid tokens flattened ``(t h w)``. The model pools them as the
+encoder says (``global_pool``). Variants differ only by which encoder class the config names.
+
+Each encoder declares its facts next to its code: how an image ViT initialises it (``vit_init``), its
+analytic FLOPs (``flops``), its position tables and how they are resampled to another token grid
+(``resampled_tables``). The grid is read from the input, never recovered from a token count. With
+``cfg.dynamic_size`` the tables are interpolated at run time for any grid, exactly as :meth:`resample`
+would do permanently.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
+from einops import rearrange
 from torch import nn
 
 from vitzoo.config import VideoConfig
+from vitzoo.flops import Flops
+
+Grid = tuple[int, int, int]  # (T, h, w) tokens
 
 
 @dataclass(frozen=True)
@@ -38,38 +50,89 @@ class ViTInit:
     block_zero: tuple[str, ...] = ()
 
 
-class VideoEncoder(nn.Module):
-    """Base class: shape checking and the gradient-checkpointing switch."""
+def grid_map(tokens: torch.Tensor, grid: Grid) -> torch.Tensor:
+    """Grid tokens ``(B, T*h*w, D)`` (time-major) -> the map ``(B, T, h, w, D)``."""
+    t, h, w = grid
+    return rearrange(tokens, "b (t h w) d -> b t h w d", t=t, h=h, w=w)
 
-    vit_init: ViTInit = ViTInit()
+
+def token_taps(
+    kept: list[torch.Tensor], grid: Grid, num_prefix_tokens: int, norm: nn.Module | None
+) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+    """Block outputs ``(B, P + T*h*w, D)`` -> ``(map (B, T, h, w, D), prefix (B, P, D) or None)``, normed if asked."""
+    p = num_prefix_tokens
+    taps = []
+    for tokens in kept:
+        tokens = norm(tokens) if norm is not None else tokens
+        taps.append((grid_map(tokens[:, p:], grid), tokens[:, :p] if p else None))
+    return taps
+
+
+def set_parameter(module: nn.Module, path: str, value: torch.Tensor) -> None:
+    """Replace the parameter at dotted ``path`` below ``module`` with a new parameter holding ``value``."""
+    *parents, name = path.split(".")
+    for part in parents:
+        module = getattr(module, part)
+    setattr(module, name, nn.Parameter(value))
+
+
+class VideoEncoder(nn.Module):
+    """Base class: the token grid the position tables are built for, dynamic sizes, checkpointing switch."""
+
+    vit_init: ClassVar[ViTInit] = ViTInit()
 
     def __init__(self, cfg: VideoConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.num_tubelets = cfg.num_tubelets
-        self.num_patches = cfg.grid_size**2
+        self.grid: Grid = cfg.grid_thw  # the grid the position tables are sized for
         self.grad_checkpointing = False
+        self.num_features = cfg.embed_dim
+        self.num_prefix_tokens = int(cfg.class_token)
+        self.global_pool = cfg.global_pool
 
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        """Recompute block activations in backward (every submodule with such a switch)."""
-        for module in self.modules():
-            if hasattr(module, "grad_checkpointing"):
-                module.grad_checkpointing = enable
-
-    def check_tokens(self, x: torch.Tensor) -> None:
-        """Raise ``ValueError`` unless ``x`` is ``(B, T, N, D)`` with this encoder's T, N and D."""
-        expected = (self.num_tubelets, self.num_patches, self.cfg.embed_dim)
-        if x.ndim != 4 or tuple(x.shape[1:]) != expected:
-            raise ValueError(
-                f"{type(self).__name__} expects tokens (B, T, N, D) = (B, {', '.join(map(str, expected))}), "
-                f"got {tuple(x.shape)}; call model.resample(num_frames=..., img_size=...) for other sizes"
-            )
-
-    def forward(self, x: torch.Tensor, *, return_tokens: bool = False):
-        """Tokens ``(B, T, N, D)`` -> features ``(B, D)``, or ``(features, tokens)``."""
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Token grid ``(B, T, h, w, D)`` -> final tokens ``(B, P + L, D)``."""
         raise NotImplementedError
 
+    # ----------------------------------------------------------------------------------- position tables
+    def resampled_tables(self, grid: Grid) -> dict[str, torch.Tensor]:
+        """Every position table (dotted parameter path -> tensor) resampled from :attr:`grid` to ``grid``."""
+        raise NotImplementedError
+
+    def tables(self, grid: Grid) -> dict[str, torch.Tensor]:
+        """Position tables resampled for an input on ``grid`` (``dynamic_size``); empty at the built grid, where
+        the parameters themselves are used (callers fall back to them, or pass None to a submodule, so that no
+        parameter is ever a module-call argument: hooks such as ``FlopCounterMode``'s fail on those)."""
+        if grid == self.grid:
+            return {}
+        if not self.cfg.dynamic_size:
+            raise ValueError(
+                f"{type(self).__name__} is built for a {self.grid} token grid, got {grid}; build the model with "
+                "dynamic_size=True or call model.resample(num_frames=..., img_size=...)"
+            )
+        return self.resampled_tables(grid)
+
     @torch.no_grad()
-    def resample(self, *, num_tubelets: int, grid: int) -> None:
-        """Resample the positional embeddings to ``num_tubelets`` time steps and a ``grid x grid`` layout."""
+    def resample(self, grid: Grid) -> None:
+        """Permanently resample the position tables to the token grid ``grid = (T, h, w)``."""
+        for path, value in self.resampled_tables(grid).items():
+            set_parameter(self, path, value.detach().clone())
+        self.grid = tuple(grid)
+
+    # ----------------------------------------------------------------------------------- intermediates
+    @property
+    def num_taps(self) -> int:
+        """How many blocks :meth:`forward_taps` can return."""
+        raise NotImplementedError
+
+    def forward_taps(
+        self, x: torch.Tensor, take: set[int], *, norm: bool, stop_at: int | None
+    ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, torch.Tensor | None]]]:
+        """Final tokens and, for each block in ``take``, its output as a map ``(B, T, h, w, D)`` with its prefix."""
+        raise NotImplementedError
+
+    # ----------------------------------------------------------------------------------- facts
+    @staticmethod
+    def flops(cfg: VideoConfig) -> Flops:
+        """Analytic forward FLOPs of the encoder on one clip (embedding and head excluded)."""
         raise NotImplementedError

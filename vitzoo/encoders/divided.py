@@ -20,7 +20,7 @@ recipe) the temporal attention and its norm are copies of the spatial ones, with
 fresh random values. ``temporal_fc`` is never zeroed together with the attention's output projection: both
 at zero would leave the temporal branch without gradient.
 
-Tokens are ``(B, 1 + T*N, D)`` between blocks (and from ``return_tokens``): the class token, then the patch
+Tokens are ``(B, 1 + T*N, D)`` between blocks (and from ``forward_features``): the class token, then the patch
 tokens time-major. HF keeps them ``(h, w, t)``; no weight depends on that order (the tables are indexed by
 location and by frame), so the HF converter copies them unchanged.
 """
@@ -33,9 +33,11 @@ from einops import rearrange, repeat
 from torch import nn
 
 from vitzoo.config import VideoConfig
-from vitzoo.encoders.base import VideoEncoder, ViTInit
+from vitzoo.encoders.base import Grid, VideoEncoder, ViTInit, token_taps
 from vitzoo.encoders.temporal_block import TemporalBranchBlock
+from vitzoo.flops import Flops, attention_only_flops, matmul_flops
 from vitzoo.layers import make_blocks
+from vitzoo.layers.block import collect_blocks
 from vitzoo.layers.init import init_vit_weights
 from vitzoo.layers.pos_embed import learned_embedding, resample_pos_embed, resample_temporal_pos_embed
 from vitzoo.registry import ENCODERS
@@ -58,19 +60,20 @@ class DividedSpaceTimeBlock(TemporalBranchBlock):
 
     def forward(self, x: torch.Tensor, num_tubelets: int) -> torch.Tensor:
         """``(B, 1 + T*N, D)`` (class token, then time-major patch tokens) -> the same shape."""
-        b, t = x.shape[0], num_tubelets
+        t = num_tubelets
         cls = x[:, :1]  # (B, 1, D)
         patches = rearrange(x[:, 1:], "b (t n) d -> b t n d", t=t)  # (B, T, N, D)
+        n = patches.shape[2]
 
         xt = rearrange(patches, "b t n d -> (b n) t d")  # (B*N, T, D): attend across time at each location
         res = self.temporal_drop_path(self.temporal_attn(self.temporal_norm(xt)))
-        res = rearrange(res, "(b n) t d -> b t n d", b=b)  # (B, T, N, D)
+        res = rearrange(res, "(b n) t d -> b t n d", n=n)  # (B, T, N, D)
         patches = patches + self.temporal_ls(self.temporal_fc(res))
 
         frame_cls = repeat(cls, "b one d -> (b t) one d", t=t)  # (B*T, 1, D): the class token in every frame
         xs = torch.cat([frame_cls, rearrange(patches, "b t n d -> (b t) n d")], dim=1)  # (B*T, 1 + N, D)
         res = self.drop_path1(self.ls1(self.attn(self.norm1(xs))))
-        res = rearrange(res, "(b t) l d -> b t l d", b=b)  # (B, T, 1 + N, D)
+        res = rearrange(res, "(b t) l d -> b t l d", t=t)  # (B, T, 1 + N, D)
         cls = cls + res[:, :, :1].mean(dim=1)  # (B, 1, D): the T class-token updates averaged
         patches = patches + res[:, :, 1:]
 
@@ -93,41 +96,62 @@ class DividedSpaceTimeEncoder(VideoEncoder):
         if not cfg.class_token:
             raise ValueError("the divided space-time encoder (TimeSformer) needs class_token=True")
         dim = cfg.embed_dim
+        t, h, w = self.grid
         self.cls_token = learned_embedding(1, 1, dim)
-        self.pos_embed = learned_embedding(1, 1 + self.num_patches, dim)
-        self.time_embed = nn.Parameter(torch.zeros(1, self.num_tubelets, dim))
+        self.pos_embed = learned_embedding(1, 1 + h * w, dim)
+        self.time_embed = nn.Parameter(torch.zeros(1, t, dim))
         self.pos_drop = nn.Dropout(cfg.pos_drop_rate)
         self.time_drop = nn.Dropout(cfg.pos_drop_rate)
         self.blocks = make_blocks(cfg, block_cls=DividedSpaceTimeBlock)
-        self.norm = nn.LayerNorm(dim, eps=cfg.norm_eps)
+        self.norm = nn.Identity() if cfg.use_fc_norm else nn.LayerNorm(dim, eps=cfg.norm_eps)
         self.apply(init_vit_weights)
         for blk in self.blocks:  # after the generic init, which would overwrite it
             blk.init_temporal()
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """Tubelet tokens ``(B, T, N, D)`` -> class token and positioned patch tokens ``(B, 1 + T*N, D)``."""
-        cls = (self.cls_token + self.pos_embed[:, :1]).expand(x.shape[0], -1, -1)  # (B, 1, D)
-        patches = x + self.pos_embed[:, None, 1:]  # (B, T, N, D)
+        """Tubelet tokens ``(B, T, h, w, D)`` -> class token and positioned patch tokens ``(B, 1 + T*h*w, D)``."""
+        tables = self.tables(tuple(x.shape[1:4]))
+        pos_embed = tables.get("pos_embed", self.pos_embed)  # (1, 1 + N, D)
+        time_embed = tables.get("time_embed", self.time_embed)  # (1, T, D)
+        x = rearrange(x, "b t h w d -> b t (h w) d")  # (B, T, N, D)
+        cls = (self.cls_token + pos_embed[:, :1]).expand(x.shape[0], -1, -1)  # (B, 1, D)
+        patches = x + pos_embed[:, None, 1:]  # (B, T, N, D)
         cls, patches = self.pos_drop(cls), self.pos_drop(patches)
-        patches = self.time_drop(patches + self.time_embed[:, :, None])  # (B, T, N, D)
+        patches = self.time_drop(patches + time_embed[:, :, None])  # (B, T, N, D)
         return torch.cat([cls, rearrange(patches, "b t n d -> b (t n) d")], dim=1)  # (B, 1 + T*N, D)
 
-    def forward(self, x: torch.Tensor, *, return_tokens: bool = False):
-        self.check_tokens(x)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         t = x.shape[1]
         x = self.embed(x)
         checkpointing = self.grad_checkpointing and self.training and torch.is_grad_enabled()
         for blk in self.blocks:
             x = torch.utils.checkpoint.checkpoint(blk, x, t, use_reentrant=False) if checkpointing else blk(x, t)
-        x = self.norm(x)  # (B, 1 + T*N, D)
-        pooled = x[:, 0] if self.cfg.global_pool == "token" else x[:, 1:].mean(dim=1)  # (B, D)
-        return (pooled, x) if return_tokens else pooled
+        return self.norm(x)  # (B, 1 + T*N, D)
 
-    @torch.no_grad()
-    def resample(self, *, num_tubelets: int, grid: int) -> None:
-        old_grid = int(round(self.num_patches**0.5))
-        self.pos_embed = nn.Parameter(
-            resample_pos_embed(self.pos_embed.data, old_grid=(old_grid,) * 2, new_grid=(grid,) * 2, num_prefix_tokens=1)
-        )
-        self.time_embed = nn.Parameter(resample_temporal_pos_embed(self.time_embed.data, new_len=num_tubelets))
-        self.num_tubelets, self.num_patches = num_tubelets, grid * grid
+    def resampled_tables(self, grid: Grid) -> dict[str, torch.Tensor]:
+        pe = resample_pos_embed(self.pos_embed, old_grid=self.grid[1:], new_grid=tuple(grid[1:]), num_prefix_tokens=1)
+        return {"pos_embed": pe, "time_embed": resample_temporal_pos_embed(self.time_embed, new_len=grid[0])}
+
+    @property
+    def num_taps(self) -> int:
+        return len(self.blocks)
+
+    def forward_taps(self, x: torch.Tensor, take: set[int], *, norm: bool, stop_at: int | None):
+        grid = tuple(x.shape[1:4])
+        final, kept = collect_blocks(self.blocks, self.embed(x), take, grid[0], stop_at=stop_at)
+        return self.norm(final), token_taps(kept, grid, 1, self.norm if norm else None)
+
+    @staticmethod
+    def flops(cfg: VideoConfig) -> Flops:
+        """TimeSformer divided space-time attention (Bertasius et al., 2021), as in its reference code.
+
+        Per block: temporal attention over ``T`` frames at each of ``N`` locations followed by the extra
+        ``temporal_fc`` (``D x D``); spatial attention over ``1 + N`` tokens per frame (the class token is
+        copied into every frame); the MLP over all ``1 + T*N`` tokens.
+        """
+        t, h, w = cfg.grid_thw
+        n, d = h * w, cfg.embed_dim
+        temporal = attention_only_flops(cfg, groups=n, length=t) + Flops(proj=matmul_flops(t * n, d, d))
+        spatial = attention_only_flops(cfg, groups=t, length=n + 1)
+        mlp = Flops(mlp=2 * matmul_flops(t * n + 1, int(d * cfg.mlp_ratio), d))
+        return (temporal + spatial + mlp).scaled(cfg.depth)

@@ -8,12 +8,15 @@ reused directly with no new parts.
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from einops import rearrange
 
 from vitzoo.config import VideoConfig
 from vitzoo.encoders.base import ViTInit
 from vitzoo.encoders.separable import SeparableEncoder
+from vitzoo.flops import Flops, attention_flops, block_flops
 from vitzoo.layers import Attention, Block
 from vitzoo.layers.block import make_attention
 from vitzoo.registry import ENCODERS
@@ -25,15 +28,15 @@ class FactorisedDotProductAttention(Attention):
     def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
         if attn_mask is not None:
             raise ValueError("FactorisedDotProductAttention builds its own space/time grouping; no mask")
-        b, t, n, _ = x.shape
+        t, n = x.shape[1:3]
         half = self.num_heads // 2
         q, k, v = self.project_qkv(x)  # (B, T, H, N, d) each
         to_space = lambda z: rearrange(z[:, :, :half], "b t h n d -> (b t) h n d")  # noqa: E731
         to_time = lambda z: rearrange(z[:, :, half:], "b t h n d -> (b n) h t d")  # noqa: E731
         space = self.attend(to_space(q), to_space(k), to_space(v))  # (B*T, H/2, N, d)
         time = self.attend(to_time(q), to_time(k), to_time(v))  # (B*N, H/2, T, d)
-        space = rearrange(space, "(b t) h n d -> b t n h d", b=b)
-        time = rearrange(time, "(b n) h t d -> b t n h d", b=b, n=n)
+        space = rearrange(space, "(b t) h n d -> b t n h d", t=t)
+        time = rearrange(time, "(b n) h t d -> b t n h d", n=n)
         out = torch.cat([space, time], dim=3)  # (B, T, N, H, d): the only copy; merging (h d) below is a view
         return self.proj_drop(self.proj(rearrange(out, "b t n h d -> b t n (h d)")))  # (B, T, N, D)
 
@@ -54,3 +57,12 @@ class FactorisedDotProductEncoder(SeparableEncoder):
     vit_init = ViTInit(zero=("temporal_pos_embed",))
 
     block_cls = FactorisedDotProductBlock
+
+    @staticmethod
+    def flops(cfg: VideoConfig) -> Flops:
+        """A ViT block on all ``T*h*w`` tokens whose attention is half in space (``D/2`` wide), half in time."""
+        t, h, w = cfg.grid_thw
+        n, d = h * w, cfg.embed_dim
+        attention = attention_flops(groups=t, length=n, dim=d // 2) + attention_flops(groups=n, length=t, dim=d // 2)
+        block = dataclasses.replace(block_flops(cfg, tokens=t * n, groups=1, length=t * n), attention=attention)
+        return block.scaled(cfg.depth)

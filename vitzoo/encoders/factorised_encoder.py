@@ -1,20 +1,21 @@
 """ViViT Model 2: factorised encoder. A spatial ViT per time step, then a temporal transformer.
 
-The spatial stage sees the ``N`` tokens of one tubelet slice (plus its class token) and summarises
+The spatial stage sees the ``h*w`` tokens of one tubelet slice (plus its class token) and summarises
 them (class token, or mean with ``global_pool="avg"``); the temporal stage then encodes the ``T``
 frame summaries with its own class token. VTN (Neimark et al., 2021) is this encoder with ``t = 1``
-tubelets; see ``vitzoo/models/video_zoo.py``.
+tubelets; see ``vitzoo/models/video_zoo.py``. The final tokens are the temporal stage's, ``(B, P + T, D)``
+(a ``(T, 1, 1)`` grid); :meth:`forward_taps` counts the spatial blocks first, then the temporal ones.
 """
 
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from vitzoo.config import VideoConfig, replace
-from vitzoo.encoders.base import ViTInit
+from vitzoo.encoders.base import Grid, ViTInit, token_taps
 from vitzoo.encoders.per_frame import PerFrameEncoder
 from vitzoo.encoders.token_transformer import TokenTransformer
+from vitzoo.flops import Flops, block_flops
 from vitzoo.layers.pos_embed import resample_temporal_pos_embed
 from vitzoo.registry import ENCODERS
 
@@ -29,20 +30,43 @@ class FactorisedEncoder(PerFrameEncoder):
         super().__init__(cfg)
         temporal_cfg = cfg if cfg.temporal_num_heads is None else replace(cfg, num_heads=cfg.temporal_num_heads)
         self.temporal = TokenTransformer(
-            temporal_cfg, num_tokens=self.num_tubelets, depth=cfg.temporal_depth, class_token=cfg.class_token
+            temporal_cfg,
+            num_tokens=self.grid[0],
+            depth=cfg.temporal_depth,
+            class_token=cfg.class_token,
+            final_norm=not cfg.use_fc_norm,
         )
 
-    def forward(self, x: torch.Tensor, *, return_tokens: bool = False):
-        self.check_tokens(x)
-        frames = self.forward_spatial(x)  # (B, T, D)
-        x = self.temporal(frames)  # (B, P + T, D)
-        pooled = self.temporal.pool(x, self.cfg.global_pool)  # (B, D)
-        return (pooled, x) if return_tokens else pooled
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tables = self.tables(tuple(x.shape[1:4]))
+        frames = self.forward_spatial(x, tables)  # (B, T, D)
+        return self.temporal(frames, tables.get("temporal.pos_embed"))  # (B, P + T, D)
 
-    @torch.no_grad()
-    def resample(self, *, num_tubelets: int, grid: int) -> None:
-        super().resample(num_tubelets=num_tubelets, grid=grid)
+    def resampled_tables(self, grid: Grid) -> dict[str, torch.Tensor]:
         tp = self.temporal
-        tp.pos_embed = nn.Parameter(
-            resample_temporal_pos_embed(tp.pos_embed.data, new_len=num_tubelets, num_prefix_tokens=tp.num_prefix_tokens)
-        )
+        pe = resample_temporal_pos_embed(tp.pos_embed, new_len=grid[0], num_prefix_tokens=tp.num_prefix_tokens)
+        return {**super().resampled_tables(grid), "temporal.pos_embed": pe}
+
+    @property
+    def num_taps(self) -> int:
+        return len(self.spatial.blocks) + len(self.temporal.blocks)
+
+    def forward_taps(self, x: torch.Tensor, take: set[int], *, norm: bool, stop_at: int | None):
+        t = x.shape[1]
+        depth = len(self.spatial.blocks)
+        frames, taps = self.spatial_taps(x, take, norm=norm, stop_at=stop_at)  # (B, T, D)
+        if stop_at is not None and stop_at < depth:
+            return frames, taps
+        tp = self.temporal
+        pos_embed = self.tables(tuple(x.shape[1:4])).get("temporal.pos_embed")
+        later = {i - depth for i in take if i >= depth}
+        final, kept = tp.forward_taps(frames, pos_embed, later, stop_at=None if stop_at is None else stop_at - depth)
+        return final, taps + token_taps(kept, (t, 1, 1), tp.num_prefix_tokens, tp.norm if norm else None)
+
+    @staticmethod
+    def flops(cfg: VideoConfig) -> Flops:
+        """``T`` spatial sequences of ``P + h*w`` tokens, then one temporal sequence of ``P + T``."""
+        t, p = cfg.num_tubelets, int(cfg.class_token)
+        temporal_cfg = cfg if cfg.temporal_num_heads is None else replace(cfg, num_heads=cfg.temporal_num_heads)
+        temporal = block_flops(temporal_cfg, tokens=t + p, groups=1, length=t + p).scaled(cfg.temporal_depth)
+        return PerFrameEncoder.flops(cfg) + temporal

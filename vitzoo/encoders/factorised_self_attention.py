@@ -18,6 +18,7 @@ from vitzoo.config import VideoConfig
 from vitzoo.encoders.base import ViTInit
 from vitzoo.encoders.separable import SeparableEncoder
 from vitzoo.encoders.temporal_block import TemporalBranchBlock
+from vitzoo.flops import Flops, attention_only_flops, block_flops
 from vitzoo.registry import ENCODERS
 
 
@@ -39,12 +40,12 @@ class FactorisedSelfAttentionBlock(TemporalBranchBlock):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # One name for the residual stream: each regrouped copy frees the one before (inference peak memory).
-        b, t = x.shape[:2]
+        t, n = x.shape[1:3]
         x = rearrange(x, "b t n d -> (b t) n d")  # (B*T, N, D): attend within each time step
         x = x + self.drop_path1(self.ls1(self.attn(self.norm1(x))))
-        x = rearrange(x, "(b t) n d -> (b n) t d", b=b, t=t).contiguous()  # (B*N, T, D): attend across time
+        x = rearrange(x, "(b t) n d -> (b n) t d", t=t).contiguous()  # (B*N, T, D): attend across time
         x = x + self.temporal_drop_path(self.temporal_ls(self.temporal_attn(self.temporal_norm(x))))
-        x = rearrange(x, "(b n) t d -> b t n d", b=b).contiguous()  # (B, T, N, D)
+        x = rearrange(x, "(b n) t d -> b t n d", n=n).contiguous()  # (B, T, N, D)
         return x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
 
 
@@ -59,3 +60,11 @@ class FactorisedSelfAttentionEncoder(SeparableEncoder):
     )
 
     block_cls = FactorisedSelfAttentionBlock
+
+    @staticmethod
+    def flops(cfg: VideoConfig) -> Flops:
+        """Per block: attention within each of ``T`` frames and the MLP, then attention within each location."""
+        t, h, w = cfg.grid_thw
+        n = h * w
+        block = block_flops(cfg, tokens=t * n, groups=t, length=n) + attention_only_flops(cfg, groups=n, length=t)
+        return block.scaled(cfg.depth)

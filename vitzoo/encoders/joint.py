@@ -1,49 +1,62 @@
-"""ViViT Model 1: joint spatio-temporal attention. Every token attends to all ``T*N`` tokens."""
+"""ViViT Model 1: joint spatio-temporal attention. Every token attends to all ``T*h*w`` tokens."""
 
 from __future__ import annotations
 
 import torch
 from einops import rearrange
-from torch import nn
 
 from vitzoo.config import VideoConfig
-from vitzoo.encoders.base import VideoEncoder, ViTInit
+from vitzoo.encoders.base import Grid, VideoEncoder, ViTInit, token_taps
 from vitzoo.encoders.token_transformer import TokenTransformer
+from vitzoo.flops import Flops, block_flops
 from vitzoo.layers.pos_embed import resample_spacetime_pos_embed
 from vitzoo.registry import ENCODERS
 
 
 @ENCODERS.register("joint")
 class JointEncoder(VideoEncoder):
-    """A plain ViT over the flattened space-time sequence (``transformer.pos_embed`` is ``(1, P + T*N, D)``)."""
+    """A plain ViT over the flattened space-time sequence (``transformer.pos_embed`` is ``(1, P + T*h*w, D)``)."""
 
     vit_init = ViTInit(trunk="transformer", pos_embed="tile")
 
     def __init__(self, cfg: VideoConfig) -> None:
         super().__init__(cfg)
+        t, h, w = self.grid
         self.transformer = TokenTransformer(
             cfg,
-            num_tokens=self.num_tubelets * self.num_patches,
+            num_tokens=t * h * w,
             depth=cfg.depth,
             class_token=cfg.class_token,
             pos_drop=cfg.pos_drop_rate,
+            final_norm=not cfg.use_fc_norm,
         )
 
-    def forward(self, x: torch.Tensor, *, return_tokens: bool = False):
-        self.check_tokens(x)
-        x = rearrange(x, "b t n d -> b (t n) d")  # (B, T*N, D)
-        x = self.transformer(x)  # (B, P + T*N, D)
-        pooled = self.transformer.pool(x, self.cfg.global_pool)  # (B, D)
-        return (pooled, x) if return_tokens else pooled
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pos_embed = self.tables(tuple(x.shape[1:4])).get("transformer.pos_embed")
+        x = rearrange(x, "b t h w d -> b (t h w) d")  # (B, T*h*w, D)
+        return self.transformer(x, pos_embed)  # (B, P + T*h*w, D)
 
-    @torch.no_grad()
-    def resample(self, *, num_tubelets: int, grid: int) -> None:
+    def resampled_tables(self, grid: Grid) -> dict[str, torch.Tensor]:
         tr = self.transformer
         pe = resample_spacetime_pos_embed(
-            tr.pos_embed.data,
-            old_shape=(self.num_tubelets, int(round(self.num_patches**0.5))),
-            new_shape=(num_tubelets, grid),
-            num_prefix_tokens=tr.num_prefix_tokens,
+            tr.pos_embed, old_shape=self.grid, new_shape=grid, num_prefix_tokens=tr.num_prefix_tokens
         )
-        tr.pos_embed = nn.Parameter(pe)
-        self.num_tubelets, self.num_patches = num_tubelets, grid * grid
+        return {"transformer.pos_embed": pe}
+
+    @property
+    def num_taps(self) -> int:
+        return len(self.transformer.blocks)
+
+    def forward_taps(self, x: torch.Tensor, take: set[int], *, norm: bool, stop_at: int | None):
+        grid = tuple(x.shape[1:4])
+        pos_embed = self.tables(grid).get("transformer.pos_embed")
+        tr = self.transformer
+        final, kept = tr.forward_taps(rearrange(x, "b t h w d -> b (t h w) d"), pos_embed, take, stop_at=stop_at)
+        return final, token_taps(kept, grid, tr.num_prefix_tokens, tr.norm if norm else None)
+
+    @staticmethod
+    def flops(cfg: VideoConfig) -> Flops:
+        """One sequence of ``P + T*h*w`` tokens through ``depth`` blocks."""
+        t, h, w = cfg.grid_thw
+        length = t * h * w + int(cfg.class_token)
+        return block_flops(cfg, tokens=length, groups=1, length=length).scaled(cfg.depth)

@@ -1,8 +1,8 @@
-"""Shared trunk of ViViT Models 3 and 4: tokens stay ``(B, T, N, D)`` through every block.
+"""Shared trunk of ViViT Models 3 and 4: tokens stay ``(B, T, h*w, D)`` through every block.
 
-Position is embedded separably: a spatial table ``pos_embed (1, N, D)`` (a class-token-free ViT's,
+Position is embedded separably: a spatial table ``pos_embed (1, h*w, D)`` (a class-token-free ViT's,
 when initialised from one) plus a temporal table ``temporal_pos_embed (1, T, D)`` that starts at zero.
-There is no class token; features are the global average of the final tokens.
+There is no class token; the model pools the final tokens by their mean.
 """
 
 from __future__ import annotations
@@ -12,13 +12,14 @@ from einops import rearrange
 from torch import nn
 
 from vitzoo.config import VideoConfig
-from vitzoo.encoders.base import VideoEncoder
+from vitzoo.encoders.base import Grid, VideoEncoder, token_taps
 from vitzoo.layers import make_blocks, run_blocks
+from vitzoo.layers.block import collect_blocks
 from vitzoo.layers.pos_embed import learned_embedding, resample_pos_embed, resample_temporal_pos_embed
 
 
 class SeparableEncoder(VideoEncoder):
-    """Blocks of ``block_cls`` over ``(B, T, N, D)`` with separable positions and average pooling."""
+    """Blocks of ``block_cls`` over ``(B, T, h*w, D)`` with separable positions and average pooling."""
 
     block_cls: type[nn.Module]
 
@@ -29,28 +30,40 @@ class SeparableEncoder(VideoEncoder):
                 f"{type(self).__name__} has no class token: build it with class_token=False, global_pool='avg'"
             )
         dim = cfg.embed_dim
-        self.pos_embed = learned_embedding(1, self.num_patches, dim)
-        self.temporal_pos_embed = nn.Parameter(torch.zeros(1, self.num_tubelets, dim))
+        t, h, w = self.grid
+        self.pos_embed = learned_embedding(1, h * w, dim)
+        self.temporal_pos_embed = nn.Parameter(torch.zeros(1, t, dim))
         self.pos_drop = nn.Dropout(cfg.pos_drop_rate)
         self.blocks = make_blocks(cfg, block_cls=self.block_cls)
-        self.norm = nn.LayerNorm(dim, eps=cfg.norm_eps)  # blocks initialise themselves (see Block)
+        self.norm = nn.Identity() if cfg.use_fc_norm else nn.LayerNorm(dim, eps=cfg.norm_eps)  # blocks init themselves
 
-    def forward(self, x: torch.Tensor, *, return_tokens: bool = False):
-        self.check_tokens(x)
-        x = x + self.pos_embed[:, None] + self.temporal_pos_embed[:, :, None]  # (B, T, N, D)
-        x = self.pos_drop(x)
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Token grid ``(B, T, h, w, D)`` -> positioned tokens ``(B, T, h*w, D)``."""
+        tables = self.tables(tuple(x.shape[1:4]))
+        x = rearrange(x, "b t h w d -> b t (h w) d")  # (B, T, N, D)
+        pos_embed = tables.get("pos_embed", self.pos_embed)  # (1, N, D)
+        temporal_pos_embed = tables.get("temporal_pos_embed", self.temporal_pos_embed)  # (1, T, D)
+        x = x + pos_embed[:, None] + temporal_pos_embed[:, :, None]
+        return self.pos_drop(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.embed(x)  # (B, T, N, D)
         x = run_blocks(self.blocks, x, checkpointing=self.grad_checkpointing and self.training)
-        x = self.norm(x)  # (B, T, N, D)
-        pooled = x.mean(dim=(1, 2))  # (B, D)
-        return (pooled, rearrange(x, "b t n d -> b (t n) d")) if return_tokens else pooled
+        return rearrange(self.norm(x), "b t n d -> b (t n) d")  # (B, T*N, D)
 
-    @torch.no_grad()
-    def resample(self, *, num_tubelets: int, grid: int) -> None:
-        old_grid = int(round(self.num_patches**0.5))
-        self.pos_embed = nn.Parameter(
-            resample_pos_embed(self.pos_embed.data, old_grid=(old_grid,) * 2, new_grid=(grid,) * 2)
-        )
-        self.temporal_pos_embed = nn.Parameter(
-            resample_temporal_pos_embed(self.temporal_pos_embed.data, new_len=num_tubelets)
-        )
-        self.num_tubelets, self.num_patches = num_tubelets, grid * grid
+    def resampled_tables(self, grid: Grid) -> dict[str, torch.Tensor]:
+        return {
+            "pos_embed": resample_pos_embed(self.pos_embed, old_grid=self.grid[1:], new_grid=tuple(grid[1:])),
+            "temporal_pos_embed": resample_temporal_pos_embed(self.temporal_pos_embed, new_len=grid[0]),
+        }
+
+    @property
+    def num_taps(self) -> int:
+        return len(self.blocks)
+
+    def forward_taps(self, x: torch.Tensor, take: set[int], *, norm: bool, stop_at: int | None):
+        grid = tuple(x.shape[1:4])
+        final, kept = collect_blocks(self.blocks, self.embed(x), take, stop_at=stop_at)  # (B, T, N, D) each
+        flat = [rearrange(k, "b t n d -> b (t n) d") for k in kept]
+        taps = token_taps(flat, grid, 0, self.norm if norm else None)
+        return rearrange(self.norm(final), "b t n d -> b (t n) d"), taps

@@ -7,6 +7,7 @@ from torch import nn
 
 from vitzoo.config import TransformerConfig
 from vitzoo.layers import make_blocks, run_blocks
+from vitzoo.layers.block import collect_blocks
 from vitzoo.layers.init import init_vit_weights
 from vitzoo.layers.pos_embed import learned_embedding
 
@@ -15,11 +16,18 @@ class TokenTransformer(nn.Module):
     """``(B, L, D)`` -> ``(B, P + L, D)``: prepend the class token (``P = 1``, if any), add positions, encode.
 
     Parameter names match a timm ViT's (``cls_token``, ``pos_embed``, ``blocks``, ``norm``) so image
-    checkpoints map onto it one to one.
+    checkpoints map onto it one to one. ``pos_embed`` may be passed in (a table resampled for another grid).
     """
 
     def __init__(
-        self, cfg: TransformerConfig, *, num_tokens: int, depth: int, class_token: bool, pos_drop: float = 0.0
+        self,
+        cfg: TransformerConfig,
+        *,
+        num_tokens: int,
+        depth: int,
+        class_token: bool,
+        pos_drop: float = 0.0,
+        final_norm: bool = True,
     ) -> None:
         super().__init__()
         dim = cfg.embed_dim
@@ -29,17 +37,28 @@ class TokenTransformer(nn.Module):
         self.pos_embed = learned_embedding(1, self.num_prefix_tokens + num_tokens, dim)
         self.pos_drop = nn.Dropout(pos_drop)
         self.blocks = make_blocks(cfg, depth)
-        self.norm = nn.LayerNorm(dim, eps=cfg.norm_eps)
+        self.norm = nn.LayerNorm(dim, eps=cfg.norm_eps) if final_norm else nn.Identity()
         self.apply(init_vit_weights)
         if self.cls_token is not None:
             nn.init.normal_(self.cls_token, std=1e-6)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def embed(self, x: torch.Tensor, pos_embed: torch.Tensor | None = None) -> torch.Tensor:
+        """``(B, L, D)`` -> ``(B, P + L, D)`` with the class token prepended and positions added."""
         if self.cls_token is not None:
             x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)  # (B, 1 + L, D)
-        x = self.pos_drop(x + self.pos_embed)
+        return self.pos_drop(x + (self.pos_embed if pos_embed is None else pos_embed))
+
+    def forward(self, x: torch.Tensor, pos_embed: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.embed(x, pos_embed)
         x = run_blocks(self.blocks, x, checkpointing=self.grad_checkpointing and self.training)
         return self.norm(x)
+
+    def forward_taps(
+        self, x: torch.Tensor, pos_embed: torch.Tensor | None, take: set[int], *, stop_at: int | None
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Normed final tokens and the raw outputs of the blocks in ``take`` (see ``collect_blocks``)."""
+        x, kept = collect_blocks(self.blocks, self.embed(x, pos_embed), take, stop_at=stop_at)
+        return self.norm(x), kept
 
     def pool(self, x: torch.Tensor, global_pool: str) -> torch.Tensor:
         """``(B, P + L, D)`` -> ``(B, D)`` by class token (``"token"``) or mean of the other tokens (``"avg"``)."""

@@ -68,6 +68,23 @@ def make_blocks(cfg: TransformerConfig, depth: int | None = None, block_cls: typ
     return nn.Sequential(*(block_cls(cfg, drop_path_rate=r) for r in drop_path_rates(cfg.drop_path_rate, depth)))
 
 
+def collect_blocks(
+    blocks: nn.Sequential, x: torch.Tensor, take: set[int], *args, stop_at: int | None = None
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Apply ``blocks`` (each called as ``blk(x, *args)``), keeping the outputs of the blocks in ``take``.
+
+    Stops after block ``stop_at`` when given. Returns the last output and the kept ones in block order.
+    """
+    kept = []
+    for i, blk in enumerate(blocks):
+        x = blk(x, *args)
+        if i in take:
+            kept.append(x)
+        if i == stop_at:
+            break
+    return x, kept
+
+
 def run_blocks(blocks: nn.Sequential, x: torch.Tensor, *, checkpointing: bool = False) -> torch.Tensor:
     """Apply ``blocks`` in order; with ``checkpointing`` (and grad enabled) recompute activations in backward."""
     if checkpointing and torch.is_grad_enabled():

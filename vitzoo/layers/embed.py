@@ -36,7 +36,7 @@ class PatchEmbed(nn.Module):
 class TubeletEmbed(nn.Module):
     """Non-overlapping ``t x p x p`` tubelets, linearly embedded with a strided Conv3d.
 
-    Input ``(B, C, T, H, W)`` (torchvision's video layout); output ``(B, T/t, N, D)``.
+    Input ``(B, C, T, H, W)`` (torchvision's video layout); output the token grid ``(B, T/t, H/p, W/p, D)``.
     """
 
     def __init__(self, *, tubelet_size: int, patch_size: int, in_chans: int, embed_dim: int) -> None:
@@ -54,5 +54,5 @@ class TubeletEmbed(nn.Module):
         if frames % t or height % p or width % p:
             raise ValueError(f"clip of {frames} frames at {height}x{width} does not divide into {t}x{p}x{p} tubelets")
         x = self.proj(x)  # (B, D, T', h, w)
-        # one copy here so every later residual add and LayerNorm sees contiguous (B, T', N, D) tokens
-        return rearrange(x, "b d t h w -> b t (h w) d").contiguous()  # (B, T', N, D)
+        # one copy here so every later residual add and LayerNorm sees contiguous channels-last tokens
+        return rearrange(x, "b d t h w -> b t h w d").contiguous()  # (B, T', h, w, D)

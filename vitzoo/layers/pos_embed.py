@@ -54,21 +54,23 @@ def resample_temporal_pos_embed(pos_embed: torch.Tensor, *, new_len: int, num_pr
 def resample_spacetime_pos_embed(
     pos_embed: torch.Tensor,
     *,
-    old_shape: tuple[int, int],
-    new_shape: tuple[int, int],
+    old_shape: tuple[int, int, int],
+    new_shape: tuple[int, int, int],
     num_prefix_tokens: int = 0,
 ) -> torch.Tensor:
-    """Resample joint ``(1, P + T*g*g, D)`` embeddings from ``(T, g)`` to ``(T', g')``.
+    """Resample joint ``(1, P + T*h*w, D)`` embeddings from grid ``(T, h, w)`` to ``(T', h', w')``.
 
     Space is resampled bicubically per time step (as :func:`resample_pos_embed`), then time linearly.
     """
-    (t_old, g_old), (t_new, g_new) = old_shape, new_shape
+    (t_old, h_old, w_old), (t_new, h_new, w_new) = old_shape, new_shape
+    if tuple(old_shape) == tuple(new_shape):
+        return pos_embed
     prefix, pe = pos_embed[:, :num_prefix_tokens], pos_embed[:, num_prefix_tokens:]
-    frames = pe.reshape(t_old, g_old * g_old, -1)  # (T, N, D)
+    frames = pe.reshape(t_old, h_old * w_old, -1)  # (T, h*w, D)
     frames = torch.cat(
-        [resample_pos_embed(f[None], old_grid=(g_old, g_old), new_grid=(g_new, g_new)) for f in frames]
-    )  # (T, N', D)
-    per_location = frames.transpose(0, 1)  # (N', T, D)
-    per_location = resample_temporal_pos_embed(per_location, new_len=t_new)  # (N', T', D)
-    pe = per_location.transpose(0, 1).reshape(1, t_new * g_new * g_new, -1)  # (1, T'*N', D)
+        [resample_pos_embed(f[None], old_grid=(h_old, w_old), new_grid=(h_new, w_new)) for f in frames]
+    )  # (T, h'*w', D)
+    per_location = frames.transpose(0, 1)  # (h'*w', T, D)
+    per_location = resample_temporal_pos_embed(per_location, new_len=t_new)  # (h'*w', T', D)
+    pe = per_location.transpose(0, 1).reshape(1, t_new * h_new * w_new, -1)  # (1, T'*h'*w', D)
     return torch.cat([prefix, pe], dim=1)

@@ -1,19 +1,24 @@
-"""Model classes and the registered configurations. Importing registers every model name."""
+"""Model classes and the registered configurations. Importing registers every family and model name."""
 
 from __future__ import annotations
 
-from torch import nn
-
 from vitzoo import encoders  # noqa: F401  (registers the encoder classes)
-from vitzoo.config import VideoConfig, ViTConfig
+from vitzoo.config import BaseConfig
 from vitzoo.models import timesformer_zoo, video_zoo, vit_zoo  # noqa: F401  (register the model names)
+from vitzoo.models.base import ZooModel
 from vitzoo.models.video import VideoTransformer
 from vitzoo.models.vit import VisionTransformer
+from vitzoo.registry import FAMILIES
 
 
-def build_model(cfg: ViTConfig) -> nn.Module:
-    """The model a config describes: :class:`VideoTransformer` for a ``VideoConfig``, else a ViT."""
-    return VideoTransformer(cfg) if isinstance(cfg, VideoConfig) else VisionTransformer(cfg)
+def family_of(cfg: BaseConfig) -> type[ZooModel]:
+    """The model class that builds configs of ``cfg``'s class."""
+    return FAMILIES.get(type(cfg).__name__)
 
 
-__all__ = ["VideoTransformer", "VisionTransformer", "build_model"]
+def build_model(cfg: BaseConfig) -> ZooModel:
+    """The model a config describes (its family's model class)."""
+    return family_of(cfg)(cfg)
+
+
+__all__ = ["VideoTransformer", "VisionTransformer", "ZooModel", "build_model", "family_of"]

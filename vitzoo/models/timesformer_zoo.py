@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from functools import partial
 
+from torch import nn
+
 from vitzoo.config import VideoConfig
+from vitzoo.models.reference import Reference, hf_transformer_fields, plain_transformer, require, square
 from vitzoo.models.sizes import SIZES
-from vitzoo.registry import MODELS
+from vitzoo.registry import MODELS, REFERENCES
 
 # Size -> (patch, frames, image size).
 TIMESFORMER_GEOMETRY = {
@@ -40,3 +43,34 @@ for _size, (_p, _frames, _img) in TIMESFORMER_GEOMETRY.items():
         f"timesformer_{_size}_patch{_p}_{_img}",
         partial(_timesformer, _size, patch_size=_p, num_frames=_frames, img_size=_img),
     )
+
+
+def build_hf_timesformer(cfg: VideoConfig) -> nn.Module:
+    """``transformers``' ``TimesformerForVideoClassification`` (divided space-time attention)."""
+    from transformers import TimesformerConfig, TimesformerForVideoClassification
+
+    require(cfg, "HF TimeSformer", encoder="divided", tubelet_size=1, class_token=True, global_pool="token")
+    plain_transformer(cfg, "HF TimeSformer")
+    hf_cfg = TimesformerConfig(
+        image_size=square(cfg, "HF TimeSformer"),
+        patch_size=cfg.patch_size,
+        num_channels=cfg.in_chans,
+        num_frames=cfg.num_frames,
+        **hf_transformer_fields(cfg),
+        attention_type="divided_space_time",
+        num_labels=cfg.num_classes,
+    )
+    return TimesformerForVideoClassification(hf_cfg)
+
+
+REFERENCES.add(
+    "hf_timesformer",
+    Reference(
+        "hf_timesformer",
+        "HF TimesformerModel",
+        build_hf_timesformer,
+        architectures=("divided",),
+        layout="b c t h w -> b t c h w",
+        logits=lambda out: out.logits,
+    ),
+)

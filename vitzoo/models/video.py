@@ -1,82 +1,88 @@
-"""Video transformers: ``TubeletEmbed -> encoder -> head``. The config's ``encoder`` picks the variant."""
+"""Video transformers: ``TubeletEmbed -> encoder -> pooling -> head``. The config's ``encoder`` picks the variant.
+
+This family's stem is the tubelet embedding (a strided ``Conv3d``): a clip ``(B, C, T, H, W)`` becomes the token
+grid ``(B, T/t, H/p, W/p, D)``, which every encoder keeps as a grid (no token count is turned back into a
+grid). The encoder returns its final tokens; pooling and the head are :class:`~vitzoo.models.base.ZooModel`'s.
+"""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from vitzoo.config import VideoConfig
+from vitzoo.config import VideoConfig, pair
+from vitzoo.flops import Flops, embed_flops, head_flops
 from vitzoo.layers import TubeletEmbed
-from vitzoo.layers.init import init_vit_weights
-from vitzoo.registry import ENCODERS
+from vitzoo.models.base import Tap, ZooModel, linear_head
+from vitzoo.registry import ENCODERS, family
 
 
-class VideoTransformer(nn.Module):
+@family(VideoConfig)
+class VideoTransformer(ZooModel):
     """A video classifier on clips ``(B, C, T, H, W)`` (torchvision's video layout).
 
-    ``forward_features`` returns the encoder's pooled features ``(B, D)``; ``forward_head`` classifies them.
+    ``forward_features`` returns the encoder's final tokens ``(B, P + L, D)``; ``forward_head`` pools and classifies.
     """
 
+    modality = "video"
+
     def __init__(self, cfg: VideoConfig) -> None:
-        super().__init__()
-        cfg.validate()
-        self.cfg = cfg
+        super().__init__(cfg)
         self.patch_embed = TubeletEmbed(
             tubelet_size=cfg.tubelet_size, patch_size=cfg.patch_size, in_chans=cfg.in_chans, embed_dim=cfg.embed_dim
         )
         self.encoder = ENCODERS.get(cfg.encoder)(cfg)
+        self.num_features = self.encoder.num_features
+        self.num_prefix_tokens = self.encoder.num_prefix_tokens
+        self.global_pool = self.encoder.global_pool
+        self.fc_norm = nn.LayerNorm(self.num_features, eps=cfg.norm_eps) if cfg.use_fc_norm else nn.Identity()
         self.head_drop = nn.Dropout(cfg.drop_rate)
-        self.head = nn.Linear(cfg.embed_dim, cfg.num_classes) if cfg.num_classes > 0 else nn.Identity()
-        self.head.apply(init_vit_weights)
+        self.head = linear_head(self.num_features, cfg.num_classes)
 
-    @property
-    def input_shape(self) -> tuple[int, int, int, int]:
-        """Expected ``(C, T, H, W)`` of one clip."""
+    def size_multiple(self) -> tuple[int, int, int]:
         c = self.cfg
-        return (c.in_chans, c.num_frames, c.img_size, c.img_size)
-
-    def set_grad_checkpointing(self, enable: bool = True) -> None:
-        """Recompute encoder block activations during backward to save memory."""
-        self.encoder.set_grad_checkpointing(enable)
-
-    def reset_classifier(self, num_classes: int) -> None:
-        """Replace the head with a freshly initialised one for ``num_classes`` (0: no head)."""
-        self.cfg.num_classes = num_classes
-        self.head = nn.Linear(self.cfg.embed_dim, num_classes) if num_classes > 0 else nn.Identity()
-        self.head.apply(init_vit_weights)
+        return (c.tubelet_size, c.patch_size, c.patch_size)
 
     @torch.no_grad()
-    def resample(self, *, num_frames: int | None = None, img_size: int | None = None) -> None:
+    def resample(self, *, num_frames: int | None = None, img_size: int | tuple[int, int] | None = None) -> None:
         """Permanently adapt the positional embeddings to a new clip length and/or frame size."""
         cfg = self.cfg
         num_frames = cfg.num_frames if num_frames is None else num_frames
         img_size = cfg.img_size if img_size is None else img_size
-        if num_frames % cfg.tubelet_size or img_size % cfg.patch_size:
-            raise ValueError(
-                f"{num_frames} frames at {img_size} px do not divide into "
-                f"{cfg.tubelet_size}x{cfg.patch_size}x{cfg.patch_size} tubelets"
-            )
-        self.encoder.resample(num_tubelets=num_frames // cfg.tubelet_size, grid=img_size // cfg.patch_size)
+        (h, w), t, p = pair(img_size), cfg.tubelet_size, cfg.patch_size
+        if num_frames < 1 or num_frames % t or h % p or w % p:
+            raise ValueError(f"{num_frames} frames at {h}x{w} px do not divide into {t}x{p}x{p} tubelets")
+        self.encoder.resample((num_frames // t, h // p, w // p))
         cfg.num_frames, cfg.img_size = num_frames, img_size
 
-    def check_input(self, x: torch.Tensor) -> None:
-        """Raise ``ValueError`` unless ``x`` is ``(B, C, T, H, W)`` with this model's C, T, H, W."""
-        if x.ndim != 5 or tuple(x.shape[1:]) != self.input_shape:
-            raise ValueError(
-                f"expected clips (B, C, T, H, W) = (B, {', '.join(map(str, self.input_shape))}), got "
-                f"{tuple(x.shape)}; use model.resample(num_frames=..., img_size=...) to change the input size"
-            )
-
-    def forward_features(self, x: torch.Tensor, *, return_tokens: bool = False):
-        """Clips ``(B, C, T, H, W)`` -> pooled features ``(B, D)`` (and the encoder's final tokens)."""
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Clips ``(B, C, T, H, W)`` -> the encoder's final tokens ``(B, P + L, D)``."""
         self.check_input(x)
-        tokens = self.patch_embed(x)  # (B, T', N, D)
-        return self.encoder(tokens, return_tokens=return_tokens)
+        return self.encoder(self.patch_embed(x))  # (B, T', h, w, D) -> (B, P + L, D)
 
-    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Dropout and classify pooled features ``(B, D)``."""
-        x = self.head_drop(x)
-        return x if pre_logits else self.head(x)
+    @property
+    def num_taps(self) -> int:
+        return self.encoder.num_taps
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_head(self.forward_features(x))
+    def forward_taps(
+        self, x: torch.Tensor, take: set[int], *, norm: bool, stop_at: int | None
+    ) -> tuple[torch.Tensor, list[Tap]]:
+        return self.encoder.forward_taps(self.patch_embed(x), take, norm=norm, stop_at=stop_at)
+
+    # ----------------------------------------------------------------------------------- facts
+    @classmethod
+    def num_tokens(cls, cfg: VideoConfig) -> int:
+        t, h, w = cfg.grid_thw
+        return t * h * w
+
+    @classmethod
+    def flops(cls, cfg: VideoConfig) -> Flops:
+        """Tubelet embedding + the encoder's own formula + head."""
+        pixels = cfg.in_chans * cfg.tubelet_size * cfg.patch_size**2
+        embed = embed_flops(tokens=cls.num_tokens(cfg), dim=cfg.embed_dim, pixels_per_token=pixels)
+        encoder = ENCODERS.get(cfg.encoder).flops(cfg)
+        return embed + encoder + head_flops(num_features=cfg.embed_dim, num_classes=cfg.num_classes)
+
+    @classmethod
+    def architecture(cls, cfg: VideoConfig) -> str:
+        return cfg.encoder

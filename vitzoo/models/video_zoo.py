@@ -19,9 +19,12 @@ from __future__ import annotations
 
 from functools import partial
 
+from torch import nn
+
 from vitzoo.config import VideoConfig
+from vitzoo.models.reference import Reference, hf_transformer_fields, plain_transformer, require, square
 from vitzoo.models.sizes import SIZES
-from vitzoo.registry import MODELS
+from vitzoo.registry import MODELS, REFERENCES
 
 # Encoder name -> options fixed by the variant (pooling follows the paper for each model).
 VIVIT_ENCODERS = {
@@ -86,3 +89,74 @@ for _size, (_p, _img, _frames) in {"nano": (8, 32, 4), "micro": (4, 32, 8)}.item
         f"frame_avg_{_size}_patch{_p}_{_img}",
         partial(_video, "frame_avg", _size, patch_size=_p, tubelet_size=1, num_frames=_frames, img_size=_img),
     )
+
+
+# ------------------------------------------------------------------------------------------- benchmark references
+VIT_PYTORCH_VARIANTS = {"fact_enc": "factorized_encoder", "fact_sa": "factorized_self_attention"}
+
+
+def build_hf_vivit(cfg: VideoConfig) -> nn.Module:
+    """``transformers``' ``VivitForVideoClassification`` (joint attention) with SDPA attention."""
+    from transformers import VivitConfig, VivitForVideoClassification
+
+    require(cfg, "HF ViViT", encoder="joint", class_token=True, global_pool="token")
+    plain_transformer(cfg, "HF ViViT")
+    hf_cfg = VivitConfig(
+        image_size=square(cfg, "HF ViViT"),
+        num_frames=cfg.num_frames,
+        tubelet_size=[cfg.tubelet_size, cfg.patch_size, cfg.patch_size],
+        num_channels=cfg.in_chans,
+        **hf_transformer_fields(cfg),
+        num_labels=cfg.num_classes,
+    )
+    return VivitForVideoClassification._from_config(hf_cfg, attn_implementation="sdpa")
+
+
+def build_vit_pytorch_vivit(cfg: VideoConfig) -> nn.Module:
+    """vit-pytorch's ``ViViT`` (factorised encoder or factorised self-attention)."""
+    from vit_pytorch.vivit import ViViT
+
+    if cfg.encoder not in VIT_PYTORCH_VARIANTS:
+        raise ValueError(f"vit-pytorch ViViT implements {sorted(VIT_PYTORCH_VARIANTS)}, not {cfg.encoder!r}")
+    require(cfg, "vit-pytorch ViViT", act="gelu", qkv_bias=False, temporal_num_heads=None)
+    plain_transformer(cfg, "vit-pytorch ViViT")
+    fact_sa = cfg.encoder == "fact_sa"
+    return ViViT(
+        image_size=square(cfg, "vit-pytorch ViViT"),
+        image_patch_size=cfg.patch_size,
+        frames=cfg.num_frames,
+        frame_patch_size=cfg.tubelet_size,
+        num_classes=cfg.num_classes,
+        dim=cfg.embed_dim,
+        spatial_depth=cfg.depth,
+        temporal_depth=cfg.depth if fact_sa else cfg.temporal_depth,
+        heads=cfg.num_heads,
+        dim_head=cfg.embed_dim // cfg.num_heads,
+        mlp_dim=int(cfg.embed_dim * cfg.mlp_ratio),
+        pool="cls" if cfg.global_pool == "token" else "mean",
+        channels=cfg.in_chans,
+        variant=VIT_PYTORCH_VARIANTS[cfg.encoder],
+    )
+
+
+REFERENCES.add(
+    "hf_vivit",
+    Reference(
+        "hf_vivit",
+        "HF VivitModel (sdpa)",
+        build_hf_vivit,
+        architectures=("joint",),
+        layout="b c t h w -> b t c h w",
+        logits=lambda out: out.logits,
+    ),
+)
+REFERENCES.add(
+    "vit_pytorch",
+    Reference(
+        "vit_pytorch",
+        "vit-pytorch ViViT",
+        build_vit_pytorch_vivit,
+        architectures=tuple(VIT_PYTORCH_VARIANTS),
+        overrides={"qkv_bias": False},
+    ),
+)

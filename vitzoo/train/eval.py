@@ -37,7 +37,6 @@ from vitzoo.train.plots import plot_confusion_matrix
 log = logging.getLogger(__name__)
 
 
-
 @dataclass
 class EvalResult:
     """Accuracy (fractions in [0, 1]), mean loss and the confusion matrix of one evaluation."""

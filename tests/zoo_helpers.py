@@ -1,0 +1,22 @@
+"""Helpers shared by the registry-wide tests: shrink any registered model to a tiny input."""
+
+from __future__ import annotations
+
+import torch
+
+import vitzoo
+
+
+def tiny_input_overrides(name: str, *, depth: int = 1) -> dict:
+    """Shrink a registered model to a tiny input and ``depth`` blocks, keeping its architecture family."""
+    cfg = vitzoo.model_config(name)
+    patch = min(cfg.patch_size, 8)
+    over = dict(img_size=2 * patch, patch_size=patch, depth=depth, num_classes=3)
+    if hasattr(cfg, "num_frames"):
+        over.update(num_frames=2 * cfg.tubelet_size, temporal_depth=1)
+    return over
+
+
+def random_input(model, batch: int = 2) -> torch.Tensor:
+    """A random batch of the size the model says it takes."""
+    return torch.randn(batch, *model.input_shape)

@@ -1,0 +1,211 @@
+"""The interface every vitzoo model implements, image or video, in timm's vocabulary.
+
+A model is ``stem -> encoder -> pooling -> head``. The family (the model class) owns its stem and its encoder;
+everything after the encoder is shared here:
+
+* ``forward_features(x)``: unpooled tokens ``(B, P + L, D)``: ``P = num_prefix_tokens`` prefix (class) tokens,
+  then the ``L`` tokens of the final feature grid, flattened ``(t h w)`` (``(h w)`` for images);
+* ``forward_head(x, pre_logits=False)``: pool (class token or mean of the grid tokens), optional norm,
+  dropout, linear head of width :attr:`num_features`; ``forward(x) = forward_head(forward_features(x))``;
+* ``forward_intermediates(x, indices, norm, output_fmt, ...)``: per-block (or per-stage) feature maps,
+  ``NCHW`` / ``NHWC`` for images, ``NCTHW`` / ``NTHWC`` for videos, ``NLC`` tokens for either;
+* ``input_shape`` (``(C, H, W)`` or ``(C, T, H, W)``) and ``modality`` (``"image"`` or ``"video"``): the one way to
+  ask what a model takes; ``num_features``, ``reset_classifier``, ``set_grad_checkpointing``, ``no_weight_decay``.
+
+A family implements ``forward_features``, ``num_taps`` and ``forward_taps`` (the feature maps of the blocks or
+stages asked for), and its facts: ``flops(cfg)`` (analytic FLOPs), ``num_tokens(cfg)`` and ``architecture(cfg)``
+(the key benchmark references are registered under).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+import torch
+from einops import rearrange
+from timm.models._features import feature_take_indices
+from torch import nn
+
+from vitzoo.config import BaseConfig
+from vitzoo.flops import Flops
+from vitzoo.layers.init import init_vit_weights
+from vitzoo.schema import check_choice
+
+# A feature tap: one block's (or stage's) output as a channels-last grid (B, [T,] h, w, D) and its prefix tokens.
+Tap = tuple[torch.Tensor, torch.Tensor | None]
+
+OUTPUT_FORMATS = {"image": ("NCHW", "NHWC", "NLC"), "video": ("NCTHW", "NTHWC", "NLC")}
+# Parameter names (last component) never weight-decayed: position tables and class tokens.
+NO_WEIGHT_DECAY = frozenset({"pos_embed", "cls_token", "time_embed", "temporal_pos_embed"})
+
+
+def linear_head(num_features: int, num_classes: int) -> nn.Module:
+    """A freshly initialised ``Linear(num_features, num_classes)`` (identity for ``num_classes=0``)."""
+    head = nn.Linear(num_features, num_classes) if num_classes > 0 else nn.Identity()
+    head.apply(init_vit_weights)
+    return head
+
+
+def format_map(grid: torch.Tensor, fmt: str) -> torch.Tensor:
+    """A channels-last grid ``(B, *grid, D)`` in ``fmt``: channels first, channels last, or flat tokens ``NLC``."""
+    if fmt == "NLC":
+        return rearrange(grid, "b ... d -> b (...) d")
+    if fmt in ("NCHW", "NCTHW"):
+        return torch.movedim(grid, -1, 1).contiguous()
+    return grid
+
+
+class ZooModel(nn.Module):
+    """Base class of every vitzoo model (see the module docstring).
+
+    Subclasses set, in ``__init__``: ``num_features``, ``num_prefix_tokens``, ``global_pool`` (``"token"`` or
+    ``"avg"``), ``fc_norm``, ``head_drop`` and ``head`` (use :func:`linear_head`).
+    """
+
+    modality: ClassVar[str] = "image"
+    no_weight_decay_names: ClassVar[frozenset[str]] = NO_WEIGHT_DECAY
+    num_features: int
+    num_prefix_tokens: int
+    global_pool: str
+
+    def __init__(self, cfg: BaseConfig) -> None:
+        super().__init__()
+        cfg.validate()
+        self.cfg = cfg
+        self.arch_name = ""
+
+    # ----------------------------------------------------------------------------------- questions
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one input at the configured size: ``(C, H, W)`` for images, ``(C, T, H, W)`` for videos."""
+        return self.input_shape_for(self.cfg)
+
+    @classmethod
+    def input_shape_for(cls, cfg: BaseConfig) -> tuple[int, ...]:
+        """:attr:`input_shape` of the model ``cfg`` describes, without building it."""
+        frames = (cfg.num_frames,) if cls.modality == "video" else ()
+        return (cfg.in_chans, *frames, *cfg.img_hw)
+
+    def size_multiple(self) -> tuple[int, ...]:
+        """Per spatio-temporal axis, what input sizes must be a multiple of (``dynamic_size`` only)."""
+        return (1,) * (len(self.input_shape) - 1)
+
+    def check_input(self, x: torch.Tensor) -> None:
+        """Raise ``ValueError`` unless ``x`` is a batch this model can take (see ``BaseConfig.dynamic_size``)."""
+        expected = self.input_shape
+        axes = "(B, C, T, H, W)" if self.modality == "video" else "(B, C, H, W)"
+        if x.ndim != len(expected) + 1 or x.shape[1] != expected[0]:
+            raise ValueError(
+                f"expected {self.modality} input {axes} = (B, {', '.join(map(str, expected))}), got {tuple(x.shape)}"
+            )
+        sizes = tuple(x.shape[2:])
+        if sizes == expected[1:]:
+            return
+        if not self.cfg.dynamic_size:
+            raise ValueError(
+                f"input {axes} = {tuple(x.shape)} does not match the model's size {expected[1:]}; build it with "
+                "dynamic_size=True to accept other sizes, or call model.resample(...) to change its size"
+            )
+        multiple = self.size_multiple()
+        if any(s < m or s % m for s, m in zip(sizes, multiple, strict=True)):
+            raise ValueError(f"input sizes {sizes} must be positive multiples of {multiple} (patch / tubelet size)")
+
+    # ----------------------------------------------------------------------------------- head
+    def pool(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, P + L, D)`` -> ``(B, D)``: the class token, or the mean of the grid tokens."""
+        if self.global_pool == "token":
+            return x[:, 0]
+        return x[:, self.num_prefix_tokens :].mean(dim=1)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Pool, (fc-)norm, dropout and classify the output of :meth:`forward_features`."""
+        x = self.head_drop(self.fc_norm(self.pool(x)))
+        return x if pre_logits else self.head(x)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Input batch -> unpooled tokens ``(B, P + L, D)``."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))
+
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        """Replace the head with a fresh one for ``num_classes`` (0: no head, ``forward`` returns pooled features)."""
+        if global_pool is not None:
+            raise ValueError("reset_classifier does not change the pooling; set global_pool in the model config")
+        self.cfg.num_classes = num_classes
+        self.head = linear_head(self.num_features, num_classes)
+
+    # ----------------------------------------------------------------------------------- training helpers
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        """Recompute block activations in backward to save memory (every submodule with such a switch)."""
+        for module in self.modules():
+            if hasattr(module, "grad_checkpointing"):
+                module.grad_checkpointing = enable
+
+    def no_weight_decay(self) -> set[str]:
+        """Names of the parameters that should not be weight-decayed (position tables, class tokens)."""
+        return {name for name, _ in self.named_parameters() if name.rsplit(".", 1)[-1] in self.no_weight_decay_names}
+
+    # ----------------------------------------------------------------------------------- intermediates
+    @property
+    def num_taps(self) -> int:
+        """How many blocks (or stages) :meth:`forward_intermediates` can return."""
+        raise NotImplementedError
+
+    def forward_taps(
+        self, x: torch.Tensor, take: set[int], *, norm: bool, stop_at: int | None
+    ) -> tuple[torch.Tensor, list[Tap]]:
+        """Final tokens (as :meth:`forward_features`, or where it stopped) and the taps in ``take``, in order."""
+        raise NotImplementedError
+
+    def forward_intermediates(
+        self,
+        x: torch.Tensor,
+        indices: int | Sequence[int] | None = None,
+        *,
+        return_prefix_tokens: bool = False,
+        norm: bool = False,
+        stop_early: bool = False,
+        output_fmt: str | None = None,
+        intermediates_only: bool = False,
+    ):
+        """Feature maps of the blocks (or stages) named by ``indices`` (timm's interface).
+
+        Args:
+            indices: the last ``n`` blocks for an int, those listed (negative counts from the end), all for None.
+            return_prefix_tokens: each item becomes ``(map, prefix tokens (B, P, D) or None)``.
+            norm: apply the model's final norm to every map.
+            stop_early: stop after the last block asked for (the returned features are then those at that point).
+            output_fmt: ``NCHW`` (default) / ``NHWC`` for images, ``NCTHW`` (default) / ``NTHWC`` for videos,
+                ``NLC`` (flat tokens) for either.
+            intermediates_only: return only the list of maps.
+
+        Returns:
+            ``(features, maps)``, with ``features`` as :meth:`forward_features` returns them, or ``maps``.
+        """
+        fmts = OUTPUT_FORMATS[self.modality]
+        fmt = check_choice("output_fmt", output_fmt or fmts[0], fmts)
+        take, max_index = feature_take_indices(self.num_taps, indices)
+        self.check_input(x)
+        final, taps = self.forward_taps(x, set(take), norm=norm, stop_at=max_index if stop_early else None)
+        maps = [format_map(grid, fmt) for grid, _ in taps]
+        out = [(m, prefix) for m, (_, prefix) in zip(maps, taps, strict=True)] if return_prefix_tokens else maps
+        return out if intermediates_only else (final, out)
+
+    # ----------------------------------------------------------------------------------- family facts
+    @classmethod
+    def flops(cls, cfg: BaseConfig) -> Flops:
+        """Analytic forward FLOPs of one input (see :mod:`vitzoo.flops`)."""
+        raise NotImplementedError(f"{cls.__name__} declares no FLOP formula")
+
+    @classmethod
+    def num_tokens(cls, cfg: BaseConfig) -> int:
+        """Patch / tubelet tokens per input entering the encoder (class tokens excluded)."""
+        raise NotImplementedError
+
+    @classmethod
+    def architecture(cls, cfg: BaseConfig) -> str:
+        """The key that benchmark references are registered under (``vitzoo.registry.REFERENCES``)."""
+        return cls.__name__
