@@ -107,3 +107,9 @@ class TwoViewConsistency(Task):
             total += self.distance(self.project(ctx.model, views[:, 0]), views[:, 1]).sum().double().cpu()
         ctx.model.train(was_training)
         return {"val_distance": float(total) / len(data), "num_samples": len(data)}
+
+
+def label_free_task(*, seed: int = 0, **overrides) -> TwoViewConsistency:
+    """:class:`TwoViewConsistency` on a fresh image nano ViT without a head, the same weights for the same ``seed``."""
+    torch.manual_seed(seed)
+    return TwoViewConsistency(vitzoo.create(IMAGE_NANO, num_classes=0, **overrides))

@@ -13,7 +13,7 @@ import json
 
 import pytest
 import torch
-from helpers import IMAGE_NANO, IMAGE_SHAPE, RandomViews, TwoViewConsistency
+from helpers import IMAGE_SHAPE, RandomViews, TwoViewConsistency, label_free_task
 
 import vitzoo
 from vitzoo.checkpoints.io import read_metadata
@@ -35,8 +35,7 @@ OPTIONS = dict(
 
 
 def _task(seed: int = 0) -> TwoViewConsistency:
-    torch.manual_seed(seed)
-    return TwoViewConsistency(vitzoo.create(IMAGE_NANO, num_classes=0, drop_path_rate=0.1))
+    return label_free_task(seed=seed, drop_path_rate=0.1)
 
 
 def _data(seed: int = 0, n: int = 8) -> RandomViews:

@@ -7,10 +7,8 @@ import csv
 import importlib.util
 
 import pytest
-import torch
-from helpers import IMAGE_NANO, IMAGE_SHAPE, RandomViews, TwoViewConsistency
+from helpers import IMAGE_SHAPE, RandomViews, label_free_task
 
-import vitzoo
 from vitzoo.train import ConfigError, fit_task
 from vitzoo.train.loggers import CsvLogger, JsonlLogger, make_loggers
 
@@ -40,8 +38,7 @@ def test_jsonl_resume_drops_later_records_and_a_fresh_run_starts_empty(tmp_path)
 def test_tensorboard_events_hold_the_task_metrics(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    torch.manual_seed(0)
-    task = TwoViewConsistency(vitzoo.create(IMAGE_NANO, num_classes=0))
+    task = label_free_task()
     fit_task(
         task,
         RandomViews(4, IMAGE_SHAPE),
@@ -69,7 +66,7 @@ def test_tensorboard_missing_is_one_clear_error(tmp_path, monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else real(name, *a))
     with pytest.raises(ConfigError, match=r"pip install 'vitzoo\[tensorboard\]'"):
         make_loggers(tmp_path, tensorboard=True)
-    task = TwoViewConsistency(vitzoo.create(IMAGE_NANO, num_classes=0))
+    task = label_free_task()
     with pytest.raises(ConfigError, match="tensorboard"):  # before any training
         fit_task(task, RandomViews(4, IMAGE_SHAPE), out_dir=tmp_path / "run", tensorboard=True, batch_size=2)
     assert not (tmp_path / "run" / "checkpoints").exists()

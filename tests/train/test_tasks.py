@@ -12,7 +12,7 @@ import yaml
 from helpers import NANO, RandomViews, TwoViewConsistency
 
 from vitzoo.train import ConfigError, TaskData, get_task, load_run_config, register_task
-from vitzoo.train.recipe import train_from_config
+from vitzoo.train.recipe import evaluate_from_config, train_from_config
 from vitzoo.train.tasks import registry, task_names
 
 
@@ -83,3 +83,5 @@ def test_a_registered_label_free_task_trains_from_a_recipe(tmp_path, consistency
     assert result.best_top1 is None
     saved = yaml.safe_load((Path(run.output_dir) / "config.yaml").read_text())
     assert saved["task"] == {"name": "consistency", "options": {"dim": 8}}
+    with pytest.raises(ConfigError, match="evaluates classifiers"):
+        evaluate_from_config(run)

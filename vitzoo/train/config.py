@@ -60,7 +60,9 @@ __all__ = [
 
 @dataclass
 class TrainConfig:
-    """Options of :func:`vitzoo.train.fit` (the ``train:`` section of a recipe).
+    """Options of the training engine, :func:`vitzoo.train.fit_task` and :func:`vitzoo.train.fit` (the ``train:``
+    section of a recipe). ``label_smoothing``, ``mixup_alpha``, ``cutmix_alpha`` and ``eval_average`` are read by
+    the classification task only.
 
     Steps are optimizer updates: one update consumes ``accum_steps`` batches of ``batch_size`` clips on
     each of the ``world_size`` processes, so the effective batch is their product. The learning rate
