@@ -143,7 +143,16 @@ class Engine:
     Build it, optionally :meth:`resume`, :meth:`open_loggers`, then :meth:`run`; :func:`fit_task` does all that.
     """
 
-    def __init__(self, task: Task, train_set: Dataset, val_data: Any, cfg: TrainConfig, out_dir: Path, callbacks):
+    def __init__(
+        self,
+        task: Task,
+        train_set: Dataset,
+        *,
+        cfg: TrainConfig,
+        out_dir: Path,
+        val_data: Any = None,
+        callbacks: Sequence[Callable[[TrainState], None]] = (),
+    ) -> None:
         if not isinstance(task, Task):
             raise TypeError(f"the engine trains a vitzoo.train.Task, got {type(task).__name__}")
         if cfg.tensorboard:
@@ -577,7 +586,7 @@ def fit_task(
         raise TypeError("fit takes datasets, not DataLoaders: it builds its own (seeded, resumable, sharded) loaders")
     cfg = train_config(config, **options)
     out_dir = Path(out_dir)
-    engine = Engine(task, train_set, val_data, cfg, out_dir, callbacks)
+    engine = Engine(task, train_set, cfg=cfg, out_dir=out_dir, val_data=val_data, callbacks=callbacks)
     if resume:
         engine.resume(resume)
     elif engine.ckpt.latest() is not None:
