@@ -1,7 +1,9 @@
 """Run by tests/train/test_distributed.py under ``python -m torch.distributed.run --nproc_per_node=2``.
 
-Trains the nano model on random clips with :func:`vitzoo.train.fit`, unchanged from single-process use;
-rank 0 then saves the final weights and the number of samples each rank saw to ``<out>/result.pt``.
+``classification``: trains the nano model on random clips with :func:`vitzoo.train.fit`, unchanged from
+single-process use. ``label_free``: trains ``helpers.TwoViewConsistency`` (projection head, momentum target
+network without gradients) with :func:`vitzoo.train.fit_task`. Rank 0 then saves the final weights (of the whole
+task for ``label_free``) and the number of updates each rank made to ``<out>/result.pt``.
 """
 
 from __future__ import annotations
@@ -13,36 +15,33 @@ import torch
 import torch.distributed as dist
 
 sys.path.insert(0, str(Path(__file__).parent))
-from helpers import RandomClips, nano_model  # noqa: E402
+from helpers import IMAGE_SHAPE, RandomClips, RandomViews, label_free_task, nano_model  # noqa: E402
 
-from vitzoo.train import fit  # noqa: E402
+from vitzoo.train import fit, fit_task  # noqa: E402
+
+COMMON = dict(epochs=1, batch_size=2, lr=1e-3, warmup_epochs=0, log_every=1, progress=False, plot=False)
 
 
-def main(out: str) -> None:
-    model = nano_model()
-    train_set = RandomClips(16, model.input_shape, 4)
-    val_set = RandomClips(5, model.input_shape, 4, views=2, seed=1)
+def main(out: str, kind: str) -> None:
     seen: list[int] = []
-    fit(
-        model,
-        train_set,
-        val_set=val_set,
-        out_dir=out,
-        epochs=1,
-        batch_size=2,
-        lr=1e-3,
-        warmup_epochs=0,
-        log_every=1,
-        progress=False,
-        plot=False,
-        callbacks=[lambda state: seen.append(state.step)],
-    )
+    callbacks = [lambda state: seen.append(state.step)]
+    if kind == "classification":
+        model = nano_model()
+        train_set = RandomClips(16, model.input_shape, 4)
+        val_set = RandomClips(5, model.input_shape, 4, views=2, seed=1)
+        fit(model, train_set, val_set=val_set, out_dir=out, callbacks=callbacks, **COMMON)
+        weights = model.state_dict()
+    else:
+        task = label_free_task()
+        val = RandomViews(3, IMAGE_SHAPE, seed=1)
+        fit_task(task, RandomViews(16, IMAGE_SHAPE), val_data=val, out_dir=out, callbacks=callbacks, **COMMON)
+        weights = task.state_dict()
     counts = [None] * dist.get_world_size()
     dist.all_gather_object(counts, len(seen))
     if dist.get_rank() == 0:
-        torch.save({"state_dict": model.state_dict(), "updates": counts}, Path(out) / "result.pt")
+        torch.save({"state_dict": weights, "updates": counts}, Path(out) / "result.pt")
     dist.destroy_process_group()
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2])

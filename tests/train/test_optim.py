@@ -116,3 +116,32 @@ def test_scheduler_warmup_cosine_and_lr_scale():
     assert all(a >= b for a, b in zip(lrs[10:-1], lrs[11:], strict=True))  # cosine decays
     assert lrs[total] == pytest.approx(1e-5)
     assert lrs[30] == pytest.approx(1e-5 + 0.5 * (1e-3 - 1e-5))  # half way through the cosine
+
+
+def test_task_modules_learn_at_full_rate_and_frozen_targets_are_left_out():
+    from helpers import TwoViewConsistency
+
+    task = TwoViewConsistency(vitzoo.create("vivit_fact_enc_nano_8x2", num_classes=0))
+    groups = param_groups(task, weight_decay=0.05, layer_decay=0.5)
+    where = {n: g for g in groups for n in g["param_names"]}
+    trainable = {n for n, p in task.named_parameters() if p.requires_grad}
+    assert set(where) == trainable and not any(n.startswith("target.") for n in where)  # the target is not trained
+    model_ids = layer_ids(task.model)
+    for name, group in where.items():
+        if name.startswith("model."):  # layer ids and decay rules of the model, under the model. prefix
+            assert group["layer_id"] == model_ids[name.removeprefix("model.")], name
+        else:  # the projection head: last layer id (full lr), decay on its matrix only
+            assert group["lr_scale"] == 1.0 and group["weight_decay"] == (0.05 if name.endswith("weight") else 0.0)
+    assert where["projector.weight"]["layer_id"] == max(model_ids.values())
+
+
+def test_model_no_weight_decay_names_replace_the_default_rule():
+    model = vitzoo.create("vivit_joint_nano_8x2")
+    model.no_weight_decay = lambda: {"patch_embed.proj.weight"}  # timm's convention: names relative to the model
+    decay = {n: g["weight_decay"] for g in param_groups(model, weight_decay=0.1) for n in g["param_names"]}
+    assert decay["patch_embed.proj.weight"] == 0.0  # listed
+    assert decay["encoder.transformer.pos_embed"] == 0.1  # not listed: the name rule does not apply any more
+    assert all(v == 0.0 for n, v in decay.items() if n.endswith("bias"))  # 1-D parameters never decay
+    model.no_weight_decay = lambda: {"pos_embd"}
+    with pytest.raises(ValueError, match="pos_embd"):
+        param_groups(model, weight_decay=0.1)

@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    train = sub.add_parser("train", help="fine-tune a model from a YAML recipe", description=cmd_train.__doc__)
+    train = sub.add_parser("train", help="train a model for a recipe's task", description=cmd_train.__doc__)
     _add_config_args(train)
     train.add_argument("--resume", action="store_true", help="continue from the last checkpoint in output_dir")
     train.set_defaults(func=cmd_train)
@@ -105,7 +105,8 @@ class UsageError(Exception):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """Fine-tune the recipe's model; checkpoints, metrics and plots go to the recipe's output_dir."""
+    """Train the recipe's model for its task (default: classification); checkpoints, metrics and plots go to the
+    recipe's output_dir."""
     from vitzoo.train.config import load_run_config
     from vitzoo.train.recipe import train_from_config
 
@@ -117,8 +118,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
         return EXIT_INTERRUPTED
     summary = f"step {result.step}, epoch {result.epoch}"
-    if result.best_top1 is not None:
-        summary += f", best top-1 {100 * result.best_top1:.2f}% ({result.best_checkpoint})"
+    if result.best_value is not None:
+        summary += f", best {result.monitor} {result.best_value:.4g} ({result.best_checkpoint})"
     log.info("done: %s; outputs in %s", summary, result.out_dir)
     return 0
 

@@ -1,34 +1,50 @@
-"""Fine-tuning, evaluation and their recipes.
+"""Training (an engine that trains any task), evaluation and their recipes.
 
 >>> from vitzoo.train import fit, evaluate
 >>> result = fit(model, train_set, val_set=val_set, out_dir="runs/demo", epochs=3, lr=1e-3)  # doctest: +SKIP
 >>> print(evaluate(model, val_set))  # doctest: +SKIP
 
-* :func:`fit` (``loop.py``): AdamW + warmup/cosine, layer-wise lr decay, clipping, accumulation, bf16 autocast,
-  gradient checkpointing, EMA, Mixup/CutMix, DDP under ``torchrun``, atomic checkpoints and exact resume.
+* :func:`fit_task` (``engine.py``): trains a :class:`Task` (``task.py``: batch -> loss and metrics, a monitor
+  metric, extra modules): AdamW + warmup/cosine, layer-wise lr decay, clipping, accumulation, bf16 autocast,
+  gradient checkpointing, EMA, DDP under ``torchrun``, atomic checkpoints and exact resume, metric loggers.
+* :func:`fit` (``tasks/classification.py``): fine-tuning a classifier, :class:`ClassificationTask` + the engine
+  (Mixup/CutMix, label smoothing, best top-1).
 * :func:`evaluate` (``eval.py``): multi-view averaging, top-1/top-5, confusion matrix PNG.
-* :class:`TrainConfig`, :class:`RunConfig`, :func:`load_run_config` (``config.py``): the YAML recipes.
+* :class:`TrainConfig`, :class:`RunConfig`, :func:`load_run_config` (``config.py``): the YAML recipes; tasks are
+  named by the registry of :mod:`vitzoo.train.tasks`.
 """
 
-from vitzoo.train.config import ConfigError, DataSpec, ModelSpec, RunConfig, TrainConfig, load_run_config
+from vitzoo.train.config import ConfigError, DataSpec, ModelSpec, RunConfig, TaskSpec, TrainConfig, load_run_config
+from vitzoo.train.engine import FitResult, TrainState, fit_task
 from vitzoo.train.eval import EvalResult, evaluate
-from vitzoo.train.loop import FitResult, TrainState, fit
 from vitzoo.train.optim import build_optimizer, build_scheduler, layer_ids, param_groups
+from vitzoo.train.task import StepOutput, Task, ValidationContext, move_to
+from vitzoo.train.tasks import ClassificationTask, TaskData, fit, get_task, register_task
 
 __all__ = [
+    "ClassificationTask",
     "ConfigError",
     "DataSpec",
     "EvalResult",
     "FitResult",
     "ModelSpec",
     "RunConfig",
+    "StepOutput",
+    "Task",
+    "TaskData",
+    "TaskSpec",
     "TrainConfig",
     "TrainState",
+    "ValidationContext",
     "build_optimizer",
     "build_scheduler",
     "evaluate",
     "fit",
+    "fit_task",
+    "get_task",
     "layer_ids",
     "load_run_config",
+    "move_to",
     "param_groups",
+    "register_task",
 ]

@@ -1,9 +1,10 @@
 """Run configuration: the training options (``TrainConfig``) and the CLI recipe (``RunConfig``) with YAML loading.
 
-A recipe is a YAML file with four top-level entries, each mapping onto one dataclass below::
+A recipe is a YAML file with five top-level entries, each mapping onto one dataclass below::
 
     model:  {name, num_classes, pretrained, tubelet_init, options}   -> ModelSpec
     data:   {root, train, val, classes, layout, sampler, ...}        -> DataSpec
+    task:   {name, options}                                          -> TaskSpec (default: classification)
     train:  {epochs, batch_size, lr, ...}                            -> TrainConfig
     output_dir: runs/<recipe>
 
@@ -12,7 +13,8 @@ Nothing is inferred: every key the file can hold is a dataclass field, unknown k
 (``1e-3`` is accepted for a float field even though YAML 1.1 reads it as a string). Command-line
 overrides use dotted keys, ``--set train.lr=3e-4 --set model.options.drop_path_rate=0.1``, their values
 parsed as YAML scalars. ``model.options`` is a free mapping of model config fields; ``vitzoo.create``
-checks them (unknown names raise with close matches there).
+checks them (unknown names raise with close matches there). ``task.options`` is a free mapping too, checked
+against the options dataclass the task registered (:mod:`vitzoo.train.tasks`).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ __all__ = [
     "DataSpec",
     "ModelSpec",
     "RunConfig",
+    "TaskSpec",
     "TrainConfig",
     "apply_overrides",
     "build",
@@ -57,7 +60,9 @@ __all__ = [
 
 @dataclass
 class TrainConfig:
-    """Options of :func:`vitzoo.train.fit` (the ``train:`` section of a recipe).
+    """Options of the training engine, :func:`vitzoo.train.fit_task` and :func:`vitzoo.train.fit` (the ``train:``
+    section of a recipe). ``label_smoothing``, ``mixup_alpha``, ``cutmix_alpha`` and ``eval_average`` are read by
+    the classification task only.
 
     Steps are optimizer updates: one update consumes ``accum_steps`` batches of ``batch_size`` clips on
     each of the ``world_size`` processes, so the effective batch is their product. The learning rate
@@ -93,6 +98,7 @@ class TrainConfig:
     keep_last: int = 2  # step checkpoints kept (best.safetensors is kept separately)
     log_every: int = 10  # updates between metric lines in metrics.jsonl
     csv: bool = False  # also write metrics.csv
+    tensorboard: bool = False  # also write <output_dir>/tensorboard/ events (needs pip install vitzoo[tensorboard])
     plot: bool = True  # write training_curves.png at the end
     progress: bool = True  # tqdm progress bars (rank 0 only)
 
@@ -128,9 +134,10 @@ class ModelSpec:
     tubelet_init: TubeletInit = "central"  # image -> video kernel inflation: central, average or repeat
     options: dict[str, Any] = field(default_factory=dict)  # model config fields, e.g. {drop_path_rate: 0.1}
 
-    def validate(self) -> None:
+    def validate(self, *, needs_head: bool = True) -> None:
         """Raise :class:`ConfigError` for a missing or unknown name, a bad class count or bad options.
 
+        ``needs_head``: the task trains a classifier, so ``num_classes`` must be >= 1 (else 0, no head, is allowed).
         The options are checked by building the model's config (not the model): unknown fields raise with
         the closest field names.
         """
@@ -138,8 +145,9 @@ class ModelSpec:
 
         if not self.name:
             raise ConfigError("model.name is required (see vitzoo.list_models())")
-        if self.num_classes < 1:
-            raise ConfigError(f"model.num_classes must be >= 1, got {self.num_classes}")
+        if self.num_classes < (1 if needs_head else 0):
+            need = ">= 1 (the task trains a classifier)" if needs_head else ">= 0 (0: no head)"
+            raise ConfigError(f"model.num_classes must be {need}, got {self.num_classes}")
         if "num_classes" in self.options:
             raise ConfigError("set the class count with model.num_classes, not model.options.num_classes")
         try:
@@ -186,17 +194,39 @@ class DataSpec:
 
 
 @dataclass
+class TaskSpec:
+    """What the engine trains the model for (the ``task:`` section): a registered task and its options.
+
+    ``name`` is a key of :func:`vitzoo.train.tasks.task_names` (``classification``, the default, or a
+    self-supervised method once registered); ``options`` are checked against that task's options dataclass.
+    """
+
+    name: str = "classification"
+    options: dict[str, Any] = field(default_factory=dict)  # fields of the task's options dataclass
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` for an unknown task (with close names) or options it does not take."""
+        from vitzoo.train.tasks import get_task
+
+        get_task(self.name).parse_options(self.options)
+
+
+@dataclass
 class RunConfig:
-    """A whole recipe: model, data, training options and the output directory."""
+    """A whole recipe: model, data, task, training options and the output directory."""
 
     model: ModelSpec = field(default_factory=ModelSpec)
     data: DataSpec = field(default_factory=DataSpec)
+    task: TaskSpec = field(default_factory=TaskSpec)
     train: TrainConfig = field(default_factory=TrainConfig)
     output_dir: str = "runs/run"
 
     def validate(self) -> None:
-        """Validate every section."""
-        self.model.validate()
+        """Validate every section (the model's class count against what the task needs)."""
+        from vitzoo.train.tasks import get_task
+
+        self.task.validate()
+        self.model.validate(needs_head=get_task(self.task.name).needs_head)
         self.data.validate()
         self.train.validate()
 
@@ -209,7 +239,7 @@ def load_run_config(path: str | os.PathLike, overrides: list[str] | tuple[str, .
     with open(path) as f:
         data = yaml.safe_load(f) or {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping with model, data, train, output_dir")
+        raise ConfigError(f"{path}: the top level must be a mapping with model, data, task, train, output_dir")
     data = apply_overrides(data, list(overrides), RunConfig)
     try:
         run = build(RunConfig, data)

@@ -117,9 +117,12 @@ def eval_loader(
 
 
 def single_input_ndim(model: nn.Module) -> int:
-    """Dimensions of one batch the model takes: 5 for video models ``(B, C, T, H, W)``, 4 for ViTs."""
+    """Dimensions of one batch the model takes, from ``model.input_shape``: 5 for clips ``(B, C, T, H, W)``, 4 for
+    images ``(B, C, H, W)``."""
     shape = getattr(model, "input_shape", None)
-    return len(shape) + 1 if shape is not None else 4
+    if shape is None:
+        raise TypeError(f"{type(model).__name__} has no input_shape ((C, H, W) or (C, T, H, W)): evaluate needs it")
+    return len(shape) + 1
 
 
 def _dist_info() -> tuple[int, int]:

@@ -17,8 +17,14 @@ This covers ViT (``blocks.i``), joint (``encoder.transformer.blocks.i``), factor
 TimeSformer (``encoder.blocks.i``). Parameter group ``i`` gets ``lr_scale = layer_decay ** (last - i)``;
 timm's schedulers multiply the scheduled lr by it.
 
-Weight decay is off for 1-D parameters (norm weights, biases, LayerScale) and for names containing
-``pos_embed``, ``cls_token`` or ``time_embed``.
+Weight decay is off for 1-D parameters (norm weights, biases, LayerScale) and for the names the model lists in
+``model.no_weight_decay()`` (timm's convention: parameter names relative to the model) when it has that method;
+a model without it falls back to excluding names containing ``pos_embed``, ``cls_token`` or ``time_embed``.
+
+Given a :class:`~vitzoo.train.task.Task`, the rules above apply to ``task.model`` (its parameters are named
+``model.*`` in the groups); the task's own trainable modules (projection heads, predictors) learn at the full
+rate (the last layer id) with weight decay on their matrices only. Parameters that do not require grad (a
+momentum target network) are left out.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from timm.scheduler import CosineLRScheduler
 from torch import nn
 
 from vitzoo.train.config import TrainConfig
+from vitzoo.train.task import Task
 
 log = logging.getLogger(__name__)
 
@@ -77,25 +84,50 @@ def layer_ids(model: nn.Module) -> dict[str, int]:
     return ids
 
 
-def use_weight_decay(name: str, param: torch.Tensor) -> bool:
-    """False for 1-D parameters and positional / class / time embeddings."""
-    return param.ndim > 1 and not any(key in name for key in NO_DECAY_NAMES)
+def use_weight_decay(name: str, param: torch.Tensor, no_decay: frozenset[str] | None = None) -> bool:
+    """False for 1-D parameters and for ``name`` in ``no_decay`` (the model's ``no_weight_decay()``), or, when
+    ``no_decay`` is None, for names containing ``pos_embed`` / ``cls_token`` / ``time_embed``."""
+    if param.ndim <= 1:
+        return False
+    if no_decay is not None:
+        return name not in no_decay
+    return not any(key in name for key in NO_DECAY_NAMES)
 
 
-def param_groups(model: nn.Module, *, weight_decay: float, layer_decay: float | None = None) -> list[dict]:
+def no_weight_decay_names(model: nn.Module) -> frozenset[str] | None:
+    """``model.no_weight_decay()`` as a set of parameter names, or None when the model has no such method."""
+    method = getattr(model, "no_weight_decay", None)
+    if method is None:
+        return None
+    names = frozenset(method())
+    unknown = names - {n for n, _ in model.named_parameters()}
+    if unknown:
+        raise ValueError(f"{type(model).__name__}.no_weight_decay() names no parameter of the model: {sorted(unknown)}")
+    return names
+
+
+def param_groups(module: nn.Module, *, weight_decay: float, layer_decay: float | None = None) -> list[dict]:
     """Parameter groups keyed by (layer id, decay or not), each with ``weight_decay`` and ``lr_scale``.
 
+    ``module`` is a model or a :class:`~vitzoo.train.task.Task` (layer ids and weight-decay exclusions then come
+    from ``task.model``, and the task's other parameters go to the last layer id; see the module docstring).
     Without ``layer_decay`` every ``lr_scale`` is 1 and there are at most two groups. Frozen parameters
     (``requires_grad=False``) are left out.
     """
-    ids = layer_ids(model) if layer_decay is not None else {}
+    model, prefix = (module.model, "model.") if isinstance(module, Task) else (module, "")
+    ids = {prefix + name: i for name, i in layer_ids(model).items()} if layer_decay is not None else {}
+    no_decay = no_weight_decay_names(model)
+    model_names = {prefix + name for name, _ in model.named_parameters()}
     last = max(ids.values(), default=0)
     groups: dict[tuple[int, bool], dict] = {}
-    for name, param in model.named_parameters():
+    for name, param in module.named_parameters():
         if not param.requires_grad:
             continue
         layer = ids.get(name, last)
-        decay = use_weight_decay(name, param)
+        if name in model_names:
+            decay = use_weight_decay(name[len(prefix) :], param, no_decay)
+        else:  # a module of the task outside the model (a projection head): decay its matrices only
+            decay = param.ndim > 1
         key = (layer, decay)
         if key not in groups:
             scale = 1.0 if layer_decay is None else layer_decay ** (last - layer)
@@ -113,9 +145,10 @@ def param_groups(model: nn.Module, *, weight_decay: float, layer_decay: float | 
     return [groups[k] for k in sorted(groups)]
 
 
-def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW (timm's factory) over :func:`param_groups`; ``cfg.lr`` is the peak rate of the last layer."""
-    groups = param_groups(model, weight_decay=cfg.weight_decay, layer_decay=cfg.layer_decay)
+def build_optimizer(module: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW (timm's factory) over :func:`param_groups` of a model or a task; ``cfg.lr`` is the peak rate of the
+    last layer."""
+    groups = param_groups(module, weight_decay=cfg.weight_decay, layer_decay=cfg.layer_decay)
     log.debug("optimizer groups: %s", [(g["layer_id"], g["weight_decay"], g["lr_scale"]) for g in groups])
     for group in groups:  # names are for inspection only; the optimizer state must hold tensors and numbers
         del group["param_names"]

@@ -1,4 +1,4 @@
-"""PNG plots of a run: training curves from ``metrics.jsonl`` and a confusion matrix (matplotlib, Agg backend)."""
+"""PNG plots of a run: training curves from its metric records and a confusion matrix (matplotlib, Agg backend)."""
 
 from __future__ import annotations
 
@@ -28,34 +28,64 @@ def _save(fig: Figure, path: str | os.PathLike) -> Path:
     return path
 
 
-def plot_training_curves(records: Sequence[dict[str, Any]], path: str | os.PathLike) -> Path:
-    """Three panels from metric records (see :mod:`vitzoo.train.metrics`): loss, learning rate, validation top-1/5.
+VAL_NOT_PLOTTED = ("kind", "step", "epoch", "time", "loss", "num_samples")
+TRAIN_NOT_PLOTTED = ("kind", "step", "epoch", "time", "loss", "lr", "clips_per_s")
 
-    Loss and lr are plotted against the update step; validation accuracy against the step it was measured at.
+
+def plot_training_curves(records: Sequence[dict[str, Any]], path: str | os.PathLike) -> Path:
+    """Panels from metric records (see :mod:`vitzoo.train.loggers`): loss, learning rate, validation metrics, and
+    the task's training metrics (epoch means) when it logs any.
+
+    Every value is plotted against the update step it was measured at; the validation panel shows every value
+    ``task.validate`` returned (``top1``/``top5`` of classification) but the loss (in the first panel).
     """
     train = [r for r in records if r.get("kind") == "train"]
     epochs = [r for r in records if r.get("kind") == "epoch"]
     val = [r for r in records if r.get("kind") == "val"]
-    fig = _figure(figsize=(15, 4))
-    ax_loss, ax_lr, ax_val = fig.subplots(1, 3)
+    val_keys = _keys(val, VAL_NOT_PLOTTED)
+    train_keys = _keys(epochs, TRAIN_NOT_PLOTTED)
+    fig = _figure(figsize=(5 * (3 + bool(train_keys)), 4))
+    axes = fig.subplots(1, 3 + bool(train_keys))
+    ax_loss, ax_lr, ax_val = axes[:3]
     if train:
         ax_loss.plot([r["step"] for r in train], [r["loss"] for r in train], label="train (logged steps)", alpha=0.6)
         ax_lr.plot([r["step"] for r in train], [r["lr"] for r in train])
     if epochs:
         ax_loss.plot([r["step"] for r in epochs], [r["loss"] for r in epochs], "o-", label="train (epoch mean)")
-    if val:
-        ax_loss.plot([r["step"] for r in val], [r["loss"] for r in val], "s-", label="validation")
-        ax_val.plot([r["step"] for r in val], [100 * r["top1"] for r in val], "o-", label="top-1")
-        ax_val.plot([r["step"] for r in val], [100 * r["top5"] for r in val], "s--", label="top-5")
-        ax_val.legend()
+    if any("loss" in r for r in val):
+        points = [r for r in val if "loss" in r]
+        ax_loss.plot([r["step"] for r in points], [r["loss"] for r in points], "s-", label="validation")
+    _lines(ax_val, val, val_keys)
     ax_loss.set(title="loss", xlabel="update step")
     ax_loss.legend()
     ax_lr.set(title="learning rate", xlabel="update step")
-    ax_val.set(title="validation accuracy (%)", xlabel="update step", ylim=(0, 105))
-    for ax in (ax_loss, ax_lr, ax_val):
+    ax_val.set(title="validation", xlabel="update step")
+    if train_keys:
+        _lines(axes[3], epochs, train_keys)
+        axes[3].set(title="training metrics (epoch mean)", xlabel="update step")
+    for ax in axes:
         ax.grid(alpha=0.3)
     fig.tight_layout()
     return _save(fig, path)
+
+
+def _keys(records: Sequence[dict[str, Any]], excluded: Sequence[str]) -> list[str]:
+    """Numeric keys of ``records`` but ``excluded``, in order of first appearance."""
+    keys: dict[str, None] = {}
+    for r in records:
+        for k, v in r.items():
+            if k not in excluded and isinstance(v, int | float) and not isinstance(v, bool):
+                keys[k] = None
+    return list(keys)
+
+
+def _lines(ax, records: Sequence[dict[str, Any]], keys: Sequence[str]) -> None:
+    """One line per key (points where the key is present), with a legend."""
+    for key in keys:
+        points = [r for r in records if key in r]
+        ax.plot([r["step"] for r in points], [r[key] for r in points], "o-", label=key)
+    if keys:
+        ax.legend()
 
 
 def plot_confusion_matrix(

@@ -1,6 +1,10 @@
 """From a :class:`RunConfig` to a trained or evaluated model: what ``vitzoo train`` and ``vitzoo eval`` run.
 
-The datasets come from :mod:`vitzoo.data`: ``VideoListDataset`` (``layout: list``, annotation files under
+``train_from_config`` builds the model, the datasets (the task's own when it registered a builder for them, else
+the labelled video datasets below), the task (``task.name`` in the registry of :mod:`vitzoo.train.tasks`), and
+trains it with :func:`vitzoo.train.engine.fit_task`.
+
+The labelled video datasets come from :mod:`vitzoo.data`: ``VideoListDataset`` (``layout: list``, annotation files under
 ``root``) or ``VideoFolderDataset`` (``layout: folders``, ``root/<split>/<class>/<video>``). Clip length and
 frame size are the model's (``num_frames``, ``img_size``) and normalisation its ``mean``/``std``; the
 validation set returns all ``eval_clips x eval_crops`` views of a video, ``(V, C, T, H, W)``.
@@ -17,8 +21,10 @@ from torch.utils.data import Dataset
 
 from vitzoo.train.checkpointing import CheckpointManager, seed_everything
 from vitzoo.train.config import ConfigError, DataSpec, ModelSpec, RunConfig
+from vitzoo.train.engine import FitResult, fit_task
 from vitzoo.train.eval import EvalResult, evaluate
-from vitzoo.train.loop import FitResult, fit
+from vitzoo.train.tasks import TaskData, get_task
+from vitzoo.train.tasks.classification import check_classes
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +80,13 @@ def build_datasets(spec: DataSpec, model: nn.Module) -> tuple[Dataset, Dataset |
     from vitzoo.data import eval_transform, train_transform
 
     cfg = model.cfg
-    if not hasattr(cfg, "num_frames"):
-        raise TypeError(f"{cfg.__class__.__name__}: the video recipes need a video model (VideoConfig)")
+    shape = model.input_shape
+    if len(shape) != 4:
+        name = type(model).__name__
+        raise ConfigError(f"the video recipes need a video model (clips (C, T, H, W)); {name} takes {shape}")
+    _, num_frames, img_size, _ = shape
     train_tf = train_transform(
-        img_size=cfg.img_size,
+        img_size=img_size,
         mean=cfg.mean,
         std=cfg.std,
         scale=spec.train_scale,
@@ -85,42 +94,37 @@ def build_datasets(spec: DataSpec, model: nn.Module) -> tuple[Dataset, Dataset |
         randaugment=spec.randaugment,
     )
     train_set = _dataset(
-        spec, spec.train, sampler=_sampler(spec, cfg.num_frames, train=True), transform=train_tf, multi_view=False
+        spec, spec.train, sampler=_sampler(spec, num_frames, train=True), transform=train_tf, multi_view=False
     )
     val_set = None
     if spec.val is not None:
-        val_tf = eval_transform(img_size=cfg.img_size, mean=cfg.mean, std=cfg.std, num_crops=spec.eval_crops)
-        val_sampler = _sampler(spec, cfg.num_frames, train=False, num_clips=spec.eval_clips)
+        val_tf = eval_transform(img_size=img_size, mean=cfg.mean, std=cfg.std, num_crops=spec.eval_crops)
+        val_sampler = _sampler(spec, num_frames, train=False, num_clips=spec.eval_clips)
         val_set = _dataset(spec, spec.val, sampler=val_sampler, transform=val_tf, multi_view=True)
     return train_set, val_set
 
 
-def _check_classes(dataset: Dataset, num_classes: int, what: str) -> None:
-    found = dataset.num_classes
-    if found > num_classes:
-        raise ConfigError(
-            f"the {what} set has {found} classes but the model has num_classes={num_classes}; "
-            f"set model.num_classes to {found}"
-        )
+def task_data(run: RunConfig, model: nn.Module) -> TaskData:
+    """The labelled video datasets of a recipe (:func:`build_datasets`) as :class:`TaskData`."""
+    train_set, val_set = build_datasets(run.data, model)
+    return TaskData(train=train_set, val=val_set, classes=getattr(train_set, "classes", None))
 
 
 def train_from_config(run: RunConfig, *, resume: bool | str | os.PathLike = False) -> FitResult:
-    """Build the model and datasets of a recipe and :func:`vitzoo.train.fit` them into ``run.output_dir``."""
+    """Build the model, datasets and task of a recipe and train the task into ``run.output_dir``."""
     run.validate()
+    entry = get_task(run.task.name)
     seed_everything(run.train.seed)  # the same initial weights on every rank and every run
     model = build_model(run.model)
-    train_set, val_set = build_datasets(run.data, model)
-    _check_classes(train_set, run.model.num_classes, "training")
-    if val_set is not None:
-        _check_classes(val_set, run.model.num_classes, "validation")
-    return fit(
-        model,
-        train_set,
-        val_set=val_set,
+    data = (entry.datasets or task_data)(run, model)
+    task = entry.build(run, model, data)
+    return fit_task(
+        task,
+        data.train,
+        val_data=data.val,
         config=run.train,
         out_dir=run.output_dir,
         resume=resume,
-        classes=getattr(train_set, "classes", None),
         run_config=run,
     )
 
@@ -151,12 +155,14 @@ def evaluate_from_config(
     from vitzoo.api import load
     from vitzoo.train.distributed import default_device, init_distributed
 
+    if run.task.name != "classification":
+        raise ConfigError(f"vitzoo eval evaluates classifiers; this recipe trains task {run.task.name!r}")
     if run.data.val is None:
         raise ConfigError("the recipe has no validation set (data.val is null); set one with --set data.val=...")
     path = Path(checkpoint) if checkpoint is not None else default_checkpoint(run)
     model = load(path)
     _, val_set = build_datasets(run.data, model)
-    _check_classes(val_set, model.cfg.num_classes, "validation")
+    check_classes(val_set, model.cfg.num_classes, "validation")
     info = init_distributed()
     device = default_device(info, run.train.device)
     out_dir = Path(out_dir) if out_dir is not None else Path(run.output_dir) / "eval" / path.stem

@@ -6,7 +6,9 @@ predictors, a momentum target network. The engine (optimizer, schedule, accumula
 checkpoints, resume, logging) is the same for every task:
 
 * it optimises every parameter of the task that requires grad (the model's and the heads');
-* it calls ``task(batch)`` for each micro-batch (``forward`` is ``training_step``, so DDP can wrap the task);
+* it calls ``task(batch)`` for each micro-batch (``forward`` is ``training_step``, so DDP can wrap the task),
+  the batch already on the device, under bf16 autocast when ``train.amp`` is ``bf16`` (compute losses on
+  ``.float()`` outputs); every parameter that requires grad must get a gradient at every step (DDP);
 * it calls :meth:`Task.on_update` after every optimizer update (momentum targets, schedules);
 * it saves ``task.model`` as the checkpoint's weights (``vitzoo.load`` rebuilds it) and the rest of
   ``task.state_dict()`` (heads, target networks, their buffers) with the training state, and resumes both;
@@ -31,9 +33,10 @@ from torch import nn
 class StepOutput:
     """What one training step returns.
 
-    ``loss`` is the scalar the engine calls ``backward`` on; ``metrics`` are scalars to log (detached; the
-    engine averages them over its log window, the epoch and the processes); ``batch_size`` counts the samples
-    (clips or images, not views) of this micro-batch, for throughput.
+    ``loss`` is the scalar the engine calls ``backward`` on (and logs as ``loss``); ``metrics`` are scalars to log
+    (detached; the engine averages them over its log window, the epoch and the processes), the same names at
+    every step and never ``loss``; ``batch_size`` counts the samples (clips or images, not views) of this
+    micro-batch, for throughput.
     """
 
     loss: torch.Tensor
