@@ -31,7 +31,9 @@ def extract_features(
     """
     if amp not in ("none", "bf16"):
         raise ValueError(f"amp={amp!r}; expected 'none' or 'bf16'")
-    device = torch.device(device) if device is not None else next(model.parameters()).device
+    if device is None:
+        device = next((p.device for p in model.parameters()), torch.device("cpu"))  # the model's device
+    device = torch.device(device)
     loader = data if isinstance(data, DataLoader) else DataLoader(data, batch_size=batch_size, num_workers=num_workers)
     was_training = model.training
     model.eval()

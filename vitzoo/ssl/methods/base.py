@@ -22,7 +22,12 @@ from vitzoo.train.task import Task, ValidationContext
 
 def feature_dim(model: nn.Module) -> int:
     """Width of ``model``'s pooled features: ``model.num_features``, else ``model.cfg.embed_dim``."""
-    return int(getattr(model, "num_features", model.cfg.embed_dim))
+    width = getattr(model, "num_features", None)
+    if width is None:
+        width = getattr(getattr(model, "cfg", None), "embed_dim", None)
+    if width is None:
+        raise ValueError(f"cannot tell the feature width of {type(model).__name__}: give it a num_features attribute")
+    return int(width)
 
 
 def unpack(batch: Any) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -46,9 +46,9 @@ class SimCLR(SSLMethod):
 
     def __init__(self, model: nn.Module, cfg: SimCLRConfig | None = None) -> None:
         cfg = cfg or SimCLRConfig()
-        super().__init__(model, knn_k=cfg.knn_k, knn_temperature=cfg.knn_temperature)
         if cfg.head not in HEADS:
             raise ValueError(f"head={cfg.head!r}; expected one of {HEADS}")
+        super().__init__(model, knn_k=cfg.knn_k, knn_temperature=cfg.knn_temperature)
         self.cfg = cfg
         build = simclr_projection if cfg.head == "v1" else simclr_v2_projection
         self.projector = build(in_dim=self.num_features, hidden_dim=cfg.proj_hidden_dim, out_dim=cfg.proj_out_dim)
