@@ -20,9 +20,13 @@ def global_batch(world: int = 2) -> tuple[torch.Tensor, torch.Tensor, torch.Tens
 
 
 def linear_layer() -> nn.Module:
-    """The same freshly initialised projection on every rank."""
-    torch.manual_seed(1)
-    return nn.Linear(IN_DIM, DIM).double()
+    """The same freshly initialised projection on every rank (a private generator: ranks may be threads)."""
+    layer = nn.Linear(IN_DIM, DIM).double()
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        layer.weight.copy_(torch.randn(DIM, IN_DIM, generator=g, dtype=torch.float64) / IN_DIM**0.5)
+        layer.bias.copy_(torch.randn(DIM, generator=g, dtype=torch.float64))
+    return layer
 
 
 LOSSES = {
