@@ -106,7 +106,7 @@ def test_missing_required_entries(tmp_path):
 
 
 def test_override_walks_into_free_mapping_only_under_options():
-    data = apply_overrides({}, ["model.options.temporal_init=copy", "train.seed=3"])
+    data = apply_overrides({}, ["model.options.temporal_init=copy", "train.seed=3"], RunConfig)
     assert data == {"model": {"options": {"temporal_init": "copy"}}, "train": {"seed": 3}}
     assert build(RunConfig, data).model.options == {"temporal_init": "copy"}
 

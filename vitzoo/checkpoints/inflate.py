@@ -6,13 +6,16 @@ Each function takes and returns tensors (or a state dict) and has a unit test of
 from __future__ import annotations
 
 import math
+import typing
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
 from vitzoo.layers.pos_embed import resample_pos_embed
 
-TUBELET_INITS = ("central", "average", "repeat")
+TubeletInit = Literal["central", "average", "repeat"]
+TUBELET_INITS = typing.get_args(TubeletInit)
 
 
 def inflate_patch_embed(weight: torch.Tensor, *, tubelet_size: int, mode: str = "central") -> torch.Tensor:

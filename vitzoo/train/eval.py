@@ -28,13 +28,14 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
+from vitzoo.schema import check_choice
+from vitzoo.train.config import EVAL_AVERAGES
 from vitzoo.train.distributed import all_reduce
 from vitzoo.train.metrics import confusion_matrix, topk_correct
 from vitzoo.train.plots import plot_confusion_matrix
 
 log = logging.getLogger(__name__)
 
-AVERAGES = ("prob", "logits")
 
 
 @dataclass
@@ -170,8 +171,7 @@ def evaluate(
         out_dir: if given, the main rank writes ``eval.json`` and ``confusion_matrix.png`` there.
         progress: show a tqdm bar (main rank only).
     """
-    if average not in AVERAGES:
-        raise ValueError(f"average={average!r}; expected one of {AVERAGES}")
+    check_choice("average", average, EVAL_AVERAGES)
     module = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
     device = torch.device(device) if device is not None else next(module.parameters()).device
     rank, world_size = _dist_info()
