@@ -9,8 +9,10 @@ import torch
 from ssl_helpers import IMAGE_BACKBONE
 from torch.utils.data import TensorDataset
 
+from vitzoo.schema import ConfigError
 from vitzoo.ssl import build_method, method_config
 from vitzoo.ssl.knn import evaluate_knn
+from vitzoo.ssl.methods import SimCLR, SimCLRConfig
 from vitzoo.ssl.metrics import embedding_std
 from vitzoo.ssl.momentum import cosine_momentum, ema_update
 from vitzoo.train.task import StepOutput, ValidationContext
@@ -132,14 +134,21 @@ def test_extra_state_round_trip():
 
 
 def test_build_method_errors():
-    with pytest.raises(ValueError, match="did you mean 'simclr'"):
+    with pytest.raises(ConfigError, match="did you mean simclr"):
         method_config("simclrr")
-    with pytest.raises(ValueError, match=r"no option\(s\) \['temprature'\]"):
-        method_config("simclr", temprature=0.2)
-    with pytest.raises(ValueError, match="head="):
-        build_method("simclr", torch.nn.Identity(), head="v3")
+    with pytest.raises(ConfigError, match="unknown config key 'method.temprature' .did you mean method.temperature"):
+        method_config("simclr", {"temprature": 0.2}, prefix="method.")
+    with pytest.raises(ConfigError, match="head='v3'; expected one of 'v1', 'v2'"):
+        method_config("simclr", {"head": "v3"})
+    with pytest.raises(ConfigError, match="temperature must be > 0"):
+        method_config("supcon", {"temperature": 0})
+    with pytest.raises(ConfigError, match="base_momentum <= final_momentum"):
+        method_config("byol", {"base_momentum": 0.999, "final_momentum": 0.99})
+    with pytest.raises(ConfigError, match="head="):
+        SimCLR(torch.nn.Identity(), SimCLRConfig(head="v3"))  # direct construction is validated too
     with pytest.raises(ValueError, match="feature width"):
         build_method("simclr", torch.nn.Identity())
+    assert method_config("vicreg", {"expander_dim": "64", "mu_param": 10}).expander_dim == 64  # YAML strings
 
 
 def test_embedding_std_indicates_collapse():

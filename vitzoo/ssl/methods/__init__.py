@@ -7,12 +7,12 @@
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
+from collections.abc import Mapping
 from typing import Any
 
 from torch import nn
 
+from vitzoo.schema import ConfigError, build, did_you_mean
 from vitzoo.ssl.methods.base import SSLMethod, feature_dim, unpack
 from vitzoo.ssl.methods.byol import BYOL, BYOLConfig
 from vitzoo.ssl.methods.config import MethodConfig
@@ -30,24 +30,20 @@ METHODS: dict[str, tuple[type[SSLMethod], type[MethodConfig]]] = {
 }
 
 
-def method_config(name: str, **options: Any) -> MethodConfig:
-    """The config dataclass of method ``name`` with ``options`` set; unknown names or options raise."""
+def method_config(name: str, options: Mapping[str, Any] | None = None, *, prefix: str = "") -> MethodConfig:
+    """The validated config dataclass of method ``name`` built from ``options`` (a mapping, e.g. from YAML).
+
+    Unknown method names, unknown keys, mistyped and out-of-range values raise :class:`vitzoo.schema.ConfigError`
+    with the closest known names; ``prefix`` (e.g. ``"method."``) is prepended to keys in errors.
+    """
     if name not in METHODS:
-        close = difflib.get_close_matches(name, METHODS, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ValueError(f"unknown SSL method {name!r}{hint} (known: {', '.join(METHODS)})")
-    config_cls = METHODS[name][1]
-    fields = {f.name for f in dataclasses.fields(config_cls)}
-    unknown = sorted(set(options) - fields)
-    if unknown:
-        raise ValueError(f"{name} has no option(s) {unknown}; valid: {sorted(fields)}")
-    return config_cls(**options)
+        raise ConfigError(f"unknown SSL method {name!r}{did_you_mean(name, METHODS)}")
+    return build(METHODS[name][1], dict(options or {}), prefix, validate=True)
 
 
 def build_method(name: str, model: nn.Module, **options: Any) -> SSLMethod:
     """Wrap backbone ``model`` (created with ``num_classes=0``) in method ``name`` with config ``options``."""
-    cfg = method_config(name, **options)
-    return METHODS[name][0](model, cfg)
+    return METHODS[name][0](model, method_config(name, options))
 
 
 __all__ = [

@@ -13,10 +13,11 @@ from typing import Any, Literal
 
 from torch import nn
 
+from vitzoo.schema import check_choice
 from vitzoo.ssl.heads import simclr_projection, simclr_v2_projection
 from vitzoo.ssl.losses import NTXentLoss
 from vitzoo.ssl.methods.base import SSLMethod
-from vitzoo.ssl.methods.config import MethodConfig
+from vitzoo.ssl.methods.config import MethodConfig, check_positive
 from vitzoo.train.task import StepOutput
 
 HEADS = ("v1", "v2")
@@ -40,14 +41,21 @@ class SimCLRConfig(MethodConfig):
     proj_out_dim: int = 128
     gather_distributed: bool = True
 
+    def validate(self) -> None:
+        """Raise :class:`~vitzoo.schema.ConfigError` for values out of range."""
+        super().validate()
+        check_positive(
+            temperature=self.temperature, proj_hidden_dim=self.proj_hidden_dim, proj_out_dim=self.proj_out_dim
+        )
+        check_choice("head", self.head, HEADS)
+
 
 class SimCLR(SSLMethod):
     """SimCLR over any backbone (``model(x) -> (B, D)``); ``training_step((views, labels))``, labels unused."""
 
     def __init__(self, model: nn.Module, cfg: SimCLRConfig | None = None) -> None:
         cfg = cfg or SimCLRConfig()
-        if cfg.head not in HEADS:
-            raise ValueError(f"head={cfg.head!r}; expected one of {HEADS}")
+        cfg.validate()
         super().__init__(model, knn_k=cfg.knn_k, knn_temperature=cfg.knn_temperature)
         self.cfg = cfg
         build = simclr_projection if cfg.head == "v1" else simclr_v2_projection

@@ -14,7 +14,7 @@ from torch import nn
 from vitzoo.ssl.heads import simclr_projection
 from vitzoo.ssl.losses import SupConLoss
 from vitzoo.ssl.methods.base import SSLMethod
-from vitzoo.ssl.methods.config import MethodConfig
+from vitzoo.ssl.methods.config import MethodConfig, check_positive
 from vitzoo.train.task import StepOutput
 
 
@@ -34,12 +34,20 @@ class SupConConfig(MethodConfig):
     proj_out_dim: int = 128
     gather_distributed: bool = True
 
+    def validate(self) -> None:
+        """Raise :class:`~vitzoo.schema.ConfigError` for values out of range."""
+        super().validate()
+        check_positive(
+            temperature=self.temperature, proj_hidden_dim=self.proj_hidden_dim, proj_out_dim=self.proj_out_dim
+        )
+
 
 class SupCon(SSLMethod):
     """SupCon over any backbone; ``training_step((views, labels))`` needs integer labels ``(B,)``."""
 
     def __init__(self, model: nn.Module, cfg: SupConConfig | None = None) -> None:
         cfg = cfg or SupConConfig()
+        cfg.validate()
         super().__init__(model, min_views=1, knn_k=cfg.knn_k, knn_temperature=cfg.knn_temperature)
         self.cfg = cfg
         self.projector = simclr_projection(

@@ -13,10 +13,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from vitzoo.schema import ConfigError
 from vitzoo.ssl.heads import vicreg_expander
 from vitzoo.ssl.losses import VICRegLoss
 from vitzoo.ssl.methods.base import SSLMethod
-from vitzoo.ssl.methods.config import MethodConfig
+from vitzoo.ssl.methods.config import MethodConfig, check_positive
 from vitzoo.train.task import StepOutput
 
 
@@ -38,12 +39,22 @@ class VICRegConfig(MethodConfig):
     eps: float = 1e-4
     gather_distributed: bool = True
 
+    def validate(self) -> None:
+        """Raise :class:`~vitzoo.schema.ConfigError` for values out of range."""
+        super().validate()
+        check_positive(expander_dim=self.expander_dim, eps=self.eps)
+        coefficients = {"lambda_param": self.lambda_param, "mu_param": self.mu_param, "nu_param": self.nu_param}
+        for name, value in coefficients.items():
+            if value < 0:
+                raise ConfigError(f"{name} must be >= 0, got {value}")
+
 
 class VICReg(SSLMethod):
     """VICReg over any backbone; ``training_step((views, labels))``, labels unused."""
 
     def __init__(self, model: nn.Module, cfg: VICRegConfig | None = None) -> None:
         cfg = cfg or VICRegConfig()
+        cfg.validate()
         super().__init__(model, knn_k=cfg.knn_k, knn_temperature=cfg.knn_temperature)
         self.cfg = cfg
         self.expander = vicreg_expander(in_dim=self.num_features, hidden_dim=cfg.expander_dim, out_dim=cfg.expander_dim)
