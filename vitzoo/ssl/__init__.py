@@ -14,7 +14,7 @@
 
 from vitzoo.ssl.features import extract_features
 from vitzoo.ssl.knn import KNNResult, evaluate_knn, knn_accuracy, knn_scores
-from vitzoo.ssl.linear_probe import LinearProbeResult, evaluate_linear_probe, linear_probe
+from vitzoo.ssl.linear_probe import LinearProbeResult, evaluate_linear_probe
 from vitzoo.ssl.methods import METHODS, build_method, method_config
 from vitzoo.ssl.temporal import CVRLSampler, linear_decreasing_gap
 from vitzoo.ssl.views import ClipViews, ImageViews, byol_augment, cvrl_augment, simclr_augment, ssl_augment
@@ -35,7 +35,6 @@ __all__ = [
     "knn_accuracy",
     "knn_scores",
     "linear_decreasing_gap",
-    "linear_probe",
     "method_config",
     "simclr_augment",
     "ssl_augment",
