@@ -1,0 +1,73 @@
+"""Views: per-clip spatial augmentation is shared by the frames of a view and differs across views."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torchvision.transforms import v2
+
+from vitzoo.ssl.views import ClipViews, ImageViews, byol_augment, cvrl_augment, simclr_augment
+
+MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
+
+
+def textured(shape: tuple[int, ...], seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, shape, generator=g, dtype=torch.uint8)
+
+
+def test_image_views_shape_and_independent_draws():
+    image = textured((3, 48, 40))
+    views = ImageViews([simclr_augment(img_size=32, mean=MEAN, std=STD)] * 3)(image)
+    assert views.shape == (3, 3, 32, 32) and views.dtype == torch.float32
+    assert not torch.equal(views[0], views[1]) and not torch.equal(views[1], views[2])
+
+
+@pytest.mark.parametrize("augment", [simclr_augment, cvrl_augment])
+def test_clip_views_are_consistent_within_a_clip_and_differ_across_clips(augment):
+    torch.manual_seed(1)
+    frame = textured((3, 48, 40))
+    clips = frame.expand(2, 4, 3, 48, 40).clone()  # (V, T, C, H, W): every frame identical
+    views = ClipViews([augment(img_size=32, mean=MEAN, std=STD)])(clips)  # (V, C, T, H, W)
+    assert views.shape == (2, 3, 4, 32, 32)
+    for v in range(2):
+        for t in range(1, 4):
+            assert torch.equal(views[v, :, t], views[v, :, 0])  # same crop, flip, jitter, blur on every frame
+    assert not torch.equal(views[0], views[1])  # each clip its own draw
+
+
+def test_per_frame_augmentation_would_be_caught():
+    """Negative control: applying the pipeline frame by frame (as images) breaks the consistency check."""
+    torch.manual_seed(1)
+    frame = textured((3, 48, 40))
+    aug = simclr_augment(img_size=32, mean=MEAN, std=STD)
+    frames = torch.stack([aug(frame.clone()).as_subclass(torch.Tensor) for _ in range(4)])  # (T, C, H, W)
+    assert any(not torch.equal(frames[t], frames[0]) for t in range(1, 4))
+
+
+def test_byol_pair_is_asymmetric():
+    first, second = byol_augment(img_size=32, mean=MEAN, std=STD)
+
+    def probability(pipeline, kind):
+        for t in pipeline.transforms:
+            if isinstance(t, v2.RandomApply) and isinstance(t.transforms[0], kind):
+                return t.p
+            if isinstance(t, kind):
+                return t.p
+        raise AssertionError(kind)
+
+    assert probability(first, v2.GaussianBlur) == 1.0 and probability(second, v2.GaussianBlur) == 0.1
+    assert probability(first, v2.RandomSolarize) == 0.0 and probability(second, v2.RandomSolarize) == 0.2
+    assert probability(first, v2.ColorJitter) == 0.8 and probability(first, v2.RandomGrayscale) == 0.2
+    views = ImageViews([first, second])(textured((3, 40, 40)))
+    assert views.shape == (2, 3, 32, 32)
+
+
+def test_clip_views_check_inputs():
+    aug = simclr_augment(img_size=32, mean=MEAN, std=STD)
+    with pytest.raises(ValueError, match="give 1 or one per clip"):
+        ClipViews([aug, aug])(textured((3, 2, 3, 40, 40)))
+    with pytest.raises(ValueError, match=r"\(V, T, C, H, W\)"):
+        ClipViews([aug])(textured((2, 3, 40, 40)))
+    with pytest.raises(ValueError, match="blur_p"):
+        simclr_augment(img_size=32, mean=MEAN, std=STD, blur_p=1.5)

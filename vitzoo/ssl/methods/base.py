@@ -1,0 +1,113 @@
+"""What the self-supervised methods share: batch unpacking, view folding, metrics, kNN validation.
+
+A method is a :class:`vitzoo.train.task.Task` around any vitzoo backbone created with ``num_classes=0``
+(``model(x) -> (B, D)``). A batch is ``(views, labels)`` (or ``views`` alone) with views
+``(B, V, C, H, W)`` for images or ``(B, V, C, T, H, W)`` for video; the ``V`` views are folded into the
+batch for one forward pass, ``(B, V, ...) -> (B V, ...)``, so BatchNorm layers in the heads normalise over
+all views of the batch together. Validation is weighted kNN on frozen features (:mod:`vitzoo.ssl.knn`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from einops import rearrange
+from torch import nn
+
+from vitzoo.ssl.knn import evaluate_knn
+from vitzoo.ssl.metrics import embedding_std
+from vitzoo.train.task import Task, ValidationContext
+
+
+def feature_dim(model: nn.Module) -> int:
+    """Width of ``model``'s pooled features: ``model.num_features``, else ``model.cfg.embed_dim``."""
+    width = getattr(model, "num_features", None)
+    if width is None:
+        width = getattr(getattr(model, "cfg", None), "embed_dim", None)
+    if width is None:
+        raise ValueError(f"cannot tell the feature width of {type(model).__name__}: give it a num_features attribute")
+    return int(width)
+
+
+def unpack(batch: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(views, labels)``, ``[views, labels]`` or ``views`` -> ``(views, labels or None)``."""
+    if isinstance(batch, torch.Tensor):
+        return batch, None
+    if isinstance(batch, tuple | list) and len(batch) == 2:
+        return batch[0], batch[1]
+    raise ValueError(f"expected a batch (views, labels) or views, got {type(batch).__name__}")
+
+
+class SSLMethod(Task):
+    """Base of the self-supervised tasks: :meth:`embed`, :meth:`project`, kNN :meth:`validate`.
+
+    Args:
+        model: the backbone, ``model(x) -> (B, D)``.
+        min_views: views per sample the method needs.
+        knn_k, knn_temperature: the kNN classifier of :meth:`validate`.
+    """
+
+    monitor = "knn_top1"
+    higher_is_better = True
+
+    def __init__(self, model: nn.Module, *, min_views: int = 2, knn_k: int = 200, knn_temperature: float = 0.07):
+        super().__init__(model)
+        self.num_features = feature_dim(model)
+        self.min_views = min_views
+        self.knn_k, self.knn_temperature = knn_k, knn_temperature
+
+    def split(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Unpack a batch and check that its views are ``(B, V, C, [T,] H, W)`` with ``V >= min_views``."""
+        views, labels = unpack(batch)
+        if views.ndim not in (5, 6) or views.shape[1] < self.min_views:
+            raise ValueError(
+                f"expected views (B, V, C, H, W) or (B, V, C, T, H, W) with V >= {self.min_views}, "
+                f"got shape {tuple(views.shape)}"
+            )
+        return views, labels
+
+    def embed(self, views: torch.Tensor, model: nn.Module | None = None) -> torch.Tensor:
+        """Backbone features of every view: ``(B, V, ...) -> (B, V, D)`` (``model`` defaults to ``self.model``)."""
+        model = self.model if model is None else model
+        batch = views.shape[0]
+        features = model(rearrange(views, "b v ... -> (b v) ..."))  # (B V, D)
+        if features.ndim != 2 or features.shape[1] != self.num_features:
+            raise ValueError(
+                f"the backbone returned shape {tuple(features.shape)}, expected (B V, {self.num_features}): "
+                "create it with num_classes=0"
+            )
+        return rearrange(features, "(b v) d -> b v d", b=batch)
+
+    @staticmethod
+    def project(head: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """Apply a head to every view at once: ``(B, V, D) -> (B, V, D')``."""
+        out = head(rearrange(x, "b v d -> (b v) d"))  # (B V, D')
+        return rearrange(out, "(b v) d -> b v d", b=x.shape[0])
+
+    @staticmethod
+    def collapse_metrics(features: torch.Tensor, embeddings: torch.Tensor) -> dict[str, torch.Tensor]:
+        """SimSiam's collapse indicator on backbone features and on the head's embeddings (the loss's input)."""
+        return {"feature_std": embedding_std(features), "embedding_std": embedding_std(embeddings)}
+
+    def validate(self, data: Any, ctx: ValidationContext) -> dict[str, float]:
+        """Weighted kNN accuracy of ``ctx.model``'s features; ``data`` is ``(train_set, val_set)``.
+
+        Both are datasets of single-view ``(input, label)`` samples: the first is the memory bank, the second
+        the queries. Every process computes the same numbers on the whole sets.
+        """
+        if not (isinstance(data, tuple | list) and len(data) == 2):
+            raise ValueError("SSL validation needs data = (train_set, val_set) of labelled single-view samples")
+        result = evaluate_knn(
+            ctx.model,
+            data[0],
+            data[1],
+            k=self.knn_k,
+            temperature=self.knn_temperature,
+            batch_size=ctx.batch_size,
+            device=ctx.device,
+            num_workers=ctx.num_workers,
+            amp=ctx.amp,
+            progress=ctx.progress,
+        )
+        return {"knn_top1": result.top1, "knn_top5": result.top5, "num_samples": float(result.num_samples)}

@@ -1,0 +1,70 @@
+"""SimCLR (Chen et al., 2020, https://arxiv.org/abs/2002.05709), and CVRL for video with rho views.
+
+Every view goes through the backbone and a projection head; NT-Xent
+(:class:`~vitzoo.ssl.losses.NTXentLoss`) pulls the ``V`` views of a sample together and pushes the views of
+other samples (of every process, with ``gather_distributed``) away. CVRL (Qian et al., 2021) is SimCLR on
+clips: feed views from :class:`~vitzoo.ssl.temporal.CVRLSampler` and :func:`~vitzoo.ssl.views.cvrl_augment`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from torch import nn
+
+from vitzoo.schema import check_choice
+from vitzoo.ssl.heads import simclr_projection, simclr_v2_projection
+from vitzoo.ssl.losses import NTXentLoss
+from vitzoo.ssl.methods.base import SSLMethod
+from vitzoo.ssl.methods.config import MethodConfig, check_positive
+from vitzoo.train.task import StepOutput
+
+HEADS = ("v1", "v2")
+
+
+@dataclass
+class SimCLRConfig(MethodConfig):
+    """SimCLR options.
+
+    Attributes:
+        temperature: NT-Xent ``tau`` (0.1).
+        head: ``"v1"`` (2-layer MLP) or ``"v2"`` (3 layers with BatchNorm).
+        proj_hidden_dim: hidden width of the head (None: the backbone's width, as in the papers).
+        proj_out_dim: embedding width the loss sees (128).
+        gather_distributed: negatives from every process (SimCLR's global batch).
+    """
+
+    temperature: float = 0.1
+    head: Literal["v1", "v2"] = "v1"
+    proj_hidden_dim: int | None = None
+    proj_out_dim: int = 128
+    gather_distributed: bool = True
+
+    def validate(self) -> None:
+        """Raise :class:`~vitzoo.schema.ConfigError` for values out of range."""
+        super().validate()
+        check_positive(
+            temperature=self.temperature, proj_hidden_dim=self.proj_hidden_dim, proj_out_dim=self.proj_out_dim
+        )
+        check_choice("head", self.head, HEADS)
+
+
+class SimCLR(SSLMethod):
+    """SimCLR over any backbone (``model(x) -> (B, D)``); ``training_step((views, labels))``, labels unused."""
+
+    def __init__(self, model: nn.Module, cfg: SimCLRConfig | None = None) -> None:
+        cfg = cfg or SimCLRConfig()
+        cfg.validate()
+        super().__init__(model, knn_k=cfg.knn_k, knn_temperature=cfg.knn_temperature)
+        self.cfg = cfg
+        build = simclr_projection if cfg.head == "v1" else simclr_v2_projection
+        self.projector = build(in_dim=self.num_features, hidden_dim=cfg.proj_hidden_dim, out_dim=cfg.proj_out_dim)
+        self.criterion = NTXentLoss(cfg.temperature, gather_distributed=cfg.gather_distributed)
+
+    def training_step(self, batch: Any) -> StepOutput:
+        views, _ = self.split(batch)  # (B, V, C, [T,] H, W)
+        h = self.embed(views)  # (B, V, D)
+        z = self.project(self.projector, h)  # (B, V, P)
+        loss = self.criterion(z)
+        return StepOutput(loss, self.collapse_metrics(h, z), batch_size=views.shape[0])
