@@ -1,11 +1,25 @@
 """Video classification datasets: annotation lists and class-per-folder trees.
 
 A dataset item is ``(clip, label)``: ``clip`` is ``(C, T, H, W)`` float after the transform, or, with
-``multi_view=True``, all views of the video stacked as ``(V, C, T, H, W)`` with
-``V = sampler.num_clips * transform.num_crops`` (clip-major: view ``k * num_crops + j`` is temporal
-clip ``k``, spatial crop ``j``); an evaluator averages its logits over ``V``. With
-``return_info=True`` the item is ``(clip, label, info)``, ``info`` being a dict with ``index`` (the
-requested index), ``source_index`` (the sample actually returned) and ``substituted`` (bool).
+``multi_view=True``, all views of the video stacked as ``(V, C, T, H, W)``. With ``return_info=True`` the
+item is ``(clip, label, info)``, ``info`` being a dict with ``index`` (the requested index),
+``source_index`` (the sample actually returned) and ``substituted`` (bool).
+
+Views (``multi_view=True``). The sampler gives ``K = sampler.num_clips`` temporal clips per video and
+the transform is applied to each clip separately, so every clip is its own view:
+
+* evaluation (``train=False`` sampler, deterministic transform): ``V = K * transform.num_crops``
+  (clip-major: view ``k * num_crops + j`` is temporal clip ``k``, spatial crop ``j``); an evaluator
+  averages its logits over ``V``.
+* training / self-supervised views (``train=True`` sampler, random transform): ``V = K`` views, each
+  from its own randomly placed clip, each with its own random augmentation drawn once and applied to
+  all frames of that view (two views differ; the frames of one view are augmented alike).
+  ``transform`` may also be a sequence of ``V`` transforms, view ``k`` using ``transform[k]``
+  (asymmetric views as in BYOL / SimCLR). With a one-clip sampler and ``V`` transforms, all views
+  share that clip (same frames, different augmentations).
+
+All views of an item come from the same ``(index, seed)`` draw (see Randomness) and the label is
+returned as usual.
 
 Decoders are opened inside ``__getitem__`` and closed before it returns, so no decoder ever exists
 when DataLoader workers are forked, and none outlives its sample.
@@ -16,6 +30,10 @@ length: deterministic), giving up with ``RuntimeError`` after ``max_retries`` co
 ``dataset.num_failures`` is held in shared memory, so it is the total over the main process and all
 DataLoader workers of this process (not over DDP ranks). Substituting keeps batch shapes intact but
 changes what is evaluated: prefer ``"raise"`` for evaluation, or filter on ``info["substituted"]``.
+
+Bad options (an unknown ``on_error``, labels outside ``classes``, several views without
+``multi_view=True``, a transform sequence whose length does not match the sampler's clips, ...) raise
+:class:`~vitzoo.data.errors.DataConfigError` when the dataset is constructed.
 
 Randomness: an index may be an ``(index, seed)`` pair (what :func:`vitzoo.data.make_loader` feeds), in
 which case frame sampling and transforms depend only on that seed, whatever the number of workers.
@@ -35,7 +53,7 @@ from einops import rearrange
 from torch.utils.data import Dataset
 
 from vitzoo.data.annotations import parse_annotation_file, read_class_names, resolve_in_root
-from vitzoo.data.errors import VideoDecodeError
+from vitzoo.data.errors import DataConfigError, VideoDecodeError
 from vitzoo.data.failures import FailureCounter
 from vitzoo.data.sampling import FrameSampler
 from vitzoo.data.video import BACKENDS, VideoReader
@@ -44,6 +62,9 @@ logger = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v")
 ON_ERROR = ("raise", "skip")
+
+
+Transform = Callable[[torch.Tensor], torch.Tensor]
 
 
 def _to_cthw(clip: torch.Tensor) -> torch.Tensor:
@@ -58,25 +79,67 @@ def _load_classes(classes: Sequence[str] | str | Path | None) -> list[str] | Non
     return list(classes)
 
 
+def _check_sampler(sampler) -> int:
+    """The sampler's number of clips per video; a one-line error for something that is not a sampler."""
+    clips = getattr(sampler, "num_clips", None)
+    if not callable(sampler) or not isinstance(clips, int) or clips < 1:
+        shown = repr(sampler) if isinstance(sampler, int | float | str) else f"a {type(sampler).__name__}"
+        raise DataConfigError(
+            f"sampler={shown} is not a frame sampler (a callable with num_frames and num_clips >= 1); "
+            "use SegmentSampler or DenseSampler"
+        )
+    return clips
+
+
+def _transforms(transform, num_clips: int) -> list[Transform | None]:
+    """One transform per clip: ``[transform] * num_clips``, or the given sequence (checked)."""
+    if transform is None or callable(transform):
+        return [transform] * num_clips
+    fix = "use a callable, a non-empty sequence of callables (one per view), or None"
+    if isinstance(transform, str) or not isinstance(transform, Sequence) or not transform:
+        raise DataConfigError(f"transform is a {type(transform).__name__}; {fix}")
+    for i, item in enumerate(transform):
+        if not callable(item):
+            raise DataConfigError(f"transform[{i}] is a {type(item).__name__}, not a transform; {fix}")
+    if num_clips not in (1, len(transform)):
+        raise DataConfigError(
+            f"{len(transform)} transforms (one per view) but the sampler gives num_clips={num_clips} clips; "
+            f"use a sampler with num_clips={len(transform)} (or 1, to share one clip between the views)"
+        )
+    return list(transform)
+
+
+def _check_labels(samples: list[tuple[Path, int]], classes: list[str] | None) -> None:
+    for path, label in samples:
+        if label < 0 or (classes is not None and label >= len(classes)):
+            valid = "labels must be >= 0" if classes is None else f"valid labels are 0..{len(classes) - 1}"
+            raise DataConfigError(f"sample {str(path)!r} has label {label}; {valid}")
+
+
 class VideoClipDataset(Dataset):
     """Clips from a list of ``(video path, label)`` samples (the base of the concrete datasets).
 
     Args:
         samples: ``[(path, label), ...]``.
         sampler: frame sampler (:class:`SegmentSampler`, :class:`DenseSampler`); its ``train`` flag
-            decides whether sampling is random.
+            decides whether sampling is random, its ``num_clips`` how many clips (views) per video.
         transform: ``(T, C, H, W) uint8 -> (C, T, H, W)`` or ``(N, C, T, H, W)``
             (:func:`train_transform`, :func:`eval_transform`); ``None`` returns uint8 ``(C, T, H, W)``.
-        classes: class names in label order (optional, informational).
+            A sequence of transforms applies ``transform[k]`` to view ``k`` (needs ``multi_view=True``;
+            see the module docstring).
+        classes: class names in label order (optional); labels must then be in ``[0, len(classes))``.
         backend: ``"decord"`` or ``"pyav"``.
         num_threads: decoder threads per reader (1 suits DataLoader workers).
         decode_short_side: resize at decode time so the short side has this length (saves work when
             videos are much larger than the model input).
         on_error: ``"raise"`` or ``"skip"`` (see module docstring).
         max_retries: consecutive substitutes tried under ``"skip"`` before giving up.
-        multi_view: return ``(V, C, T, H, W)`` (evaluation); if False, a sample with more than one
-            view is an error.
+        multi_view: return all views stacked, ``(V, C, T, H, W)`` (evaluation, or several training
+            views per video); if False, the sampler must give one clip and the transform one crop.
         return_info: also return the ``info`` dict (see module docstring).
+
+    Raises:
+        DataConfigError: a bad option (see the module docstring).
     """
 
     supports_sample_seeds = True  # accepts (index, seed) keys; see vitzoo.data.loader
@@ -86,7 +149,7 @@ class VideoClipDataset(Dataset):
         samples: Sequence[tuple[str | Path, int]],
         *,
         sampler: FrameSampler,
-        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        transform: Transform | Sequence[Transform] | None = None,
         classes: Sequence[str] | None = None,
         backend: Literal["decord", "pyav"] = "decord",
         num_threads: int = 1,
@@ -97,15 +160,31 @@ class VideoClipDataset(Dataset):
         return_info: bool = False,
     ) -> None:
         if on_error not in ON_ERROR:
-            raise ValueError(f"on_error={on_error!r}; expected one of {ON_ERROR}")
-        if max_retries < 0:
-            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
+            raise DataConfigError(f"on_error={on_error!r}; use one of {ON_ERROR}")
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise DataConfigError(f"max_retries={max_retries!r}; use an integer >= 0")
+        if backend not in BACKENDS:
+            raise DataConfigError(f"backend={backend!r}; use one of {BACKENDS}")
+        if decode_short_side is not None and (not isinstance(decode_short_side, int) or decode_short_side < 1):
+            raise DataConfigError(f"decode_short_side={decode_short_side!r}; use an integer >= 1 or None")
+        if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 0:
+            raise DataConfigError(f"num_threads={num_threads!r}; use an integer >= 0 (0: the decoder decides)")
         if not samples:
-            raise ValueError("the dataset has no samples")
+            raise DataConfigError("the dataset has no samples")
+        num_clips = _check_sampler(sampler)
+        transforms = _transforms(transform, num_clips)
+        num_views = len(transforms) * max(getattr(t, "num_crops", 1) for t in transforms)
+        if num_views > 1 and not multi_view:
+            raise DataConfigError(
+                f"each sample has {num_views} views (sampler num_clips={num_clips}, {len(transforms)} transform(s), "
+                "multi-crop?); construct the dataset with multi_view=True"
+            )
         self.samples = [(Path(p), int(label)) for p, label in samples]
+        self.classes = list(classes) if classes is not None else None
+        _check_labels(self.samples, self.classes)
         self.sampler = sampler
         self.transform = transform
-        self.classes = list(classes) if classes is not None else None
+        self._transforms = transforms
         self.backend = backend
         self.num_threads = num_threads
         self.decode_short_side = decode_short_side
@@ -114,10 +193,6 @@ class VideoClipDataset(Dataset):
         self.multi_view = multi_view
         self.return_info = return_info
         self.failures = FailureCounter()
-        if backend not in BACKENDS:
-            raise ValueError(f"backend={backend!r}; expected one of {BACKENDS}")
-        if decode_short_side is not None and decode_short_side < 1:
-            raise ValueError(f"decode_short_side must be >= 1, got {decode_short_side}")
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -153,16 +228,25 @@ class VideoClipDataset(Dataset):
                 raise VideoDecodeError(path, f"frame sampling failed: {exc}") from exc
             frames = reader.get(indices.reshape(-1), layout="TCHW")  # (K*T, C, H, W) uint8
         clips = rearrange(frames, "(k t) c h w -> k t c h w", k=indices.shape[0])
-        transform = self.transform or _to_cthw
-        views = [transform(clip) for clip in clips]  # each (C, T, H, W) or (N, C, T, H, W)
+        if len(clips) == 1 and len(self._transforms) > 1:  # one clip shared by several views
+            clips = clips.expand(len(self._transforms), *clips.shape[1:])
+        views = [(t or _to_cthw)(clip) for t, clip in zip(self._transforms, clips, strict=True)]
+        # each view: (C, T, H, W), or (N, C, T, H, W) for a multi-crop transform
         if not self.multi_view:
             if len(views) != 1 or views[0].ndim != 4:
-                raise ValueError(
+                raise DataConfigError(
                     "this sample has several views (num_clips > 1 or a multi-crop transform); "
                     "construct the dataset with multi_view=True"
                 )
             return views[0]
-        return torch.cat([v if v.ndim == 5 else v.unsqueeze(0) for v in views])  # (V, C, T, H, W)
+        views = [v if v.ndim == 5 else v.unsqueeze(0) for v in views]  # each (N, C, T, H, W)
+        shapes = {tuple(v.shape[1:]) for v in views}
+        if len(shapes) > 1:
+            raise DataConfigError(
+                f"the views of a sample have different shapes {sorted(shapes)}; give every view's transform "
+                "the same output size (img_size)"
+            )
+        return torch.cat(views)  # (V, C, T, H, W)
 
     def _get(self, index: int, rng: np.random.Generator):
         for attempt in range(self.max_retries + 1):
@@ -253,7 +337,7 @@ class VideoFolderDataset(VideoClipDataset):
     ) -> None:
         self.root = Path(root)
         if not self.root.is_dir():
-            raise ValueError(f"dataset root {self.root} is not a directory")
+            raise DataConfigError(f"dataset root {self.root} is not a directory")
         names = _load_classes(classes)
         if names is None:
             names = sorted(p.name for p in self.root.iterdir() if p.is_dir())
@@ -262,11 +346,11 @@ class VideoFolderDataset(VideoClipDataset):
         for label, name in enumerate(names):
             folder = resolve_in_root(self.root, name)
             if not folder.is_dir():
-                raise ValueError(f"class folder {folder} does not exist")
+                raise DataConfigError(f"class folder {folder} does not exist (class {name!r}); check root and classes")
             videos = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
             if not videos:
                 logger.warning("class folder %s contains no videos with suffixes %s", folder, sorted(suffixes))
             samples += [(p, label) for p in videos]
         if not samples:
-            raise ValueError(f"no videos found under {self.root}")
+            raise DataConfigError(f"no videos with suffixes {sorted(suffixes)} found under {self.root}")
         super().__init__(samples, classes=names, **options)
