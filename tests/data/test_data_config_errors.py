@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from vitzoo.data import (
     AnnotationError,
@@ -10,9 +11,11 @@ from vitzoo.data import (
     DenseSampler,
     SegmentSampler,
     VideoClipDataset,
+    VideoListDataset,
     VideoReader,
     eval_transform,
     make_loader,
+    make_mixup,
     train_transform,
 )
 
@@ -73,6 +76,18 @@ BAD_OPTIONS = {
         "transform[1] is a str",
     ),
     "dataset transform a string": (lambda v: _dataset(v, transform="crop"), "transform is a str"),
+    "dataset repeated classes": (lambda v: _dataset(v, classes=["a", "b", "a"]), "classes repeats ['a']"),
+    "dataset empty classes": (lambda v: _dataset(v, classes=[]), "classes=[]"),
+    "list dataset root missing": (
+        lambda v: VideoListDataset(v.root / "nope", v.root / "x.txt", sampler=SegmentSampler(2)),
+        "nope",
+    ),
+    "mixup num_classes=1": (lambda v: make_mixup(num_classes=1), "num_classes=1"),
+    "mixup alpha<0": (lambda v: make_mixup(num_classes=4, mixup_alpha=-0.1), "mixup_alpha=-0.1"),
+    "mixup prob>1": (lambda v: make_mixup(num_classes=4, prob=1.5), "prob=1.5"),
+    "mixup smoothing=1": (lambda v: make_mixup(num_classes=4, label_smoothing=1.0), "label_smoothing=1.0"),
+    "mixup mode": (lambda v: make_mixup(num_classes=4, mode="sample"), "mode='sample'"),
+    "mixup odd batch": (lambda v: make_mixup(num_classes=4)(torch.zeros(3, 3, 2, 8, 8), torch.zeros(3).long()), "even"),
     "loader batch_size=0": (lambda v: make_loader(_dataset(v), batch_size=0), "batch_size=0"),
     "loader num_workers<0": (lambda v: make_loader(_dataset(v), batch_size=1, num_workers=-1), "num_workers=-1"),
     "loader timeout<0": (lambda v: make_loader(_dataset(v), batch_size=1, timeout=-1), "timeout=-1"),
@@ -99,6 +114,7 @@ def test_good_options_build(videos):
     _train(scale=(1.0, 1.0), ratio=(1.0, 1.0))
     _eval(resize=16)
     make_loader(_dataset(videos), batch_size=1, drop_last=True)
+    make_mixup(num_classes=2, mixup_alpha=0.0, cutmix_alpha=0.0, prob=0.0, label_smoothing=0.0)
     _dataset(videos, sampler=SegmentSampler(2, num_clips=2), transform=[_eval(), _train()], multi_view=True)
 
 

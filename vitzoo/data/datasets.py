@@ -76,7 +76,17 @@ def _load_classes(classes: Sequence[str] | str | Path | None) -> list[str] | Non
         return None
     if isinstance(classes, str | Path):
         return read_class_names(classes)
-    return list(classes)
+    return _check_class_list(classes)
+
+
+def _check_class_list(classes: Sequence[str]) -> list[str]:
+    names = list(classes)
+    if not names:
+        raise DataConfigError("classes=[] lists no classes; give the class names in label order, or None")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise DataConfigError(f"classes repeats {repeated[:5]}; each class name must appear once")
+    return names
 
 
 def _check_sampler(sampler) -> int:
@@ -180,7 +190,7 @@ class VideoClipDataset(Dataset):
                 "multi-crop?); construct the dataset with multi_view=True"
             )
         self.samples = [(Path(p), int(label)) for p, label in samples]
-        self.classes = list(classes) if classes is not None else None
+        self.classes = _check_class_list(classes) if classes is not None else None
         _check_labels(self.samples, self.classes)
         self.sampler = sampler
         self.transform = transform
@@ -311,6 +321,10 @@ class VideoListDataset(VideoClipDataset):
         **options,
     ) -> None:
         self.root = Path(root)
+        if not self.root.is_dir():
+            raise DataConfigError(
+                f"dataset root {self.root} is not a directory; the annotation paths are relative to it"
+            )
         names = _load_classes(classes)
         samples = parse_annotation_file(annotation_file, root=self.root, classes=names)
         super().__init__(samples, classes=names, **options)

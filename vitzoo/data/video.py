@@ -246,7 +246,10 @@ class VideoReader:
         layout = layout or self.layout
         if layout not in LAYOUTS:
             raise DataConfigError(f"VideoReader.get: layout={layout!r}; use one of {LAYOUTS}")
-        idx = np.asarray(indices.cpu() if isinstance(indices, torch.Tensor) else indices, dtype=np.int64)
+        raw = np.asarray(indices.cpu() if isinstance(indices, torch.Tensor) else indices)
+        if raw.dtype.kind not in "iu" and not (raw.dtype.kind == "f" and np.all(raw == np.round(raw))):
+            raise ValueError(f"indices must be integers, got {raw.dtype} values such as {raw.ravel()[:4].tolist()}")
+        idx = raw.astype(np.int64)
         if idx.ndim != 1 or idx.size == 0:
             raise ValueError(f"indices must be a non-empty 1-D sequence, got shape {idx.shape}")
         decoder = self._dec
