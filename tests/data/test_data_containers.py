@@ -168,3 +168,61 @@ def test_rotated_and_resized_backends_agree(rotated, resize):
         assert a.frame_shape == b.frame_shape == ((32, 16) if "short_side" in resize else (30, 20))
         diff = (a.get([0, 3]).int() - b.get([0, 3]).int()).abs()
     assert diff.float().mean() < 2.0
+
+
+# -- mp4 edit lists (trimmed without re-encoding) -----------------------------------------------------------
+def _remux_shifted(src, dst, frames: int) -> None:
+    """Copy ``src`` with timestamps moved ``frames`` frames earlier: its edit list then hides the first ones."""
+    import av
+
+    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
+        stream = inp.streams.video[0]
+        copy = out.add_stream_from_template(stream)
+        shift = round(frames / (FPS * stream.time_base))
+        for packet in inp.demux(stream):
+            if packet.dts is None:  # the flush packet
+                continue
+            packet.pts, packet.dts, packet.stream = packet.pts - shift, packet.dts - shift, copy
+            out.mux(packet)
+
+
+def _cut_edit_list(path, keep: float) -> None:
+    """Shorten the (single, version 0) edit-list entry to ``keep`` of its duration: the last frames are hidden."""
+    data = bytearray(path.read_bytes())
+    box = data.find(b"elst")
+    assert data[box + 4] == 0 and data[box + 8 : box + 12] == b"\x00\x00\x00\x01"
+    duration = int.from_bytes(data[box + 12 : box + 16], "big")
+    data[box + 12 : box + 16] = round(duration * keep).to_bytes(4, "big")
+    path.write_bytes(bytes(data))
+
+
+@pytest.fixture(scope="module")
+def trimmed(tmp_path_factory) -> dict[str, object]:
+    """20-frame mp4s whose edit list hides frames 0-1 (``start``), 12-19 (``end``), or 0-1 and 11-19 (``both``)."""
+    root = tmp_path_factory.mktemp("trimmed")
+    source = write_video(root / "source.mp4", index_coded_frames(20, HEIGHT, 64), FPS)
+    files = {"start": root / "start.mp4", "end": root / "end.mp4", "both": root / "both.mp4"}
+    _remux_shifted(source, files["start"], 2)
+    files["end"].write_bytes(source.read_bytes())
+    _cut_edit_list(files["end"], 0.6)
+    _remux_shifted(source, files["both"], 2)
+    _cut_edit_list(files["both"], 0.5)
+    return files
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(("trim", "shown"), [("start", range(2, 20)), ("end", range(12)), ("both", range(2, 11))])
+def test_edit_list_hidden_frames_are_not_offered(trimmed, trim, shown, backend):
+    """Frames an edit list hides are not counted, and every index gives the frame a player shows there.
+
+    decord on its own counts hidden frames and answers their indices with repeats of other frames; with
+    a trimmed start its indices also shift depending on how it gets there, so those files are refused.
+    """
+    if backend == "decord" and trim != "end":
+        with pytest.raises(VideoDecodeError, match="backend='pyav'"):
+            VideoReader(trimmed[trim], backend=backend).open()
+        return
+    with VideoReader(trimmed[trim], backend=backend) as reader:
+        assert reader.num_frames == len(shown)
+        assert [read_frame_index(f) for f in reader.get(np.arange(reader.num_frames))] == list(shown)
+        assert [read_frame_index(f) for f in reader.get([len(shown) - 1, 0])] == [shown[-1], shown[0]]

@@ -1,13 +1,13 @@
 """Decoder backends behind :class:`vitzoo.data.VideoReader`: decord (default) and PyAV (reference).
 
-A backend is opened on one file and then holds ``timing`` (the frames present: count, average frame
-rate and duration from their timestamps, see :mod:`vitzoo.data.timing`) and ``declared`` (what the
-container's header states, for the truncation check); it returns RGB frames as a ``(N, H, W, 3)``
-uint8 numpy array for sorted-or-not frame indices, turned upright as a player shows them (rotation
-metadata applied the same way by both), and is closed explicitly. Backends raise whatever their
-library raises; :mod:`vitzoo.data.video` turns that into :class:`VideoDecodeError`. Both libraries
-are imported lazily so that ``import vitzoo.data`` needs neither (the decord backend also uses PyAV
-to read the container header).
+A backend is opened on one file and then holds ``timing`` (the frames shown: count, average frame
+rate and duration from their timestamps) and ``declared`` (what the container's header states, for
+the truncation check), both from :mod:`vitzoo.data.probe`, so the two backends agree. It returns RGB
+frames as a ``(N, H, W, 3)`` uint8 numpy array for sorted-or-not frame indices, turned upright as a
+player shows them (rotation metadata applied the same way by both), and is closed explicitly.
+Backends raise whatever their library raises; :mod:`vitzoo.data.video` turns that into
+:class:`VideoDecodeError`. Both libraries are imported lazily so that ``import vitzoo.data`` needs
+neither (the decord backend also uses PyAV, to probe the file).
 """
 
 from __future__ import annotations
@@ -17,9 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vitzoo.data.timing import Timing, declared_from_pyav, probe_declared, timing_from_starts
-
-_NO_TIMESTAMP = -1e9  # seconds; decord reports frames without a timestamp as about -3.7e17
+from vitzoo.data.probe import probe_container, probe_file, timing_from_starts
 
 
 def short_side_size(height: int, width: int, short_side: int) -> tuple[int, int]:
@@ -45,8 +43,13 @@ class DecordBackend:
     then reopened at the computed size.
 
     decord applies a rotation stored in the file (display matrix) and ``width``/``height`` are the
-    size after rotation. It does not expose what the header declares, so that is read with PyAV
-    (:func:`~vitzoo.data.timing.probe_declared`, the header only, a few milliseconds).
+    size after rotation. It exposes neither the header's numbers nor which packets an mp4 edit list
+    discards, so the file is also probed with PyAV (:func:`~vitzoo.data.probe.probe_file`: packets
+    only, cached per process). decord counts the packets an edit list discards as frames. Discarded at
+    the end (a trimmed end), they are simply not offered: ``num_frames = len(decord reader) -
+    discarded`` (decord answers those indices with repeats of other frames). Discarded at the start
+    (a trimmed start), decord's frame indices shift by different amounts depending on whether it
+    seeks or decodes forward, so such a file is refused, naming ``backend="pyav"`` as the fix.
 
     decord 0.6's ``get_batch`` fails (``DECORDArrayCopyFromTo: The size must exactly match``) for some
     output widths (2, 3, 4, 6, 8, 12, 16, 24, 48, 72 in our tests, native or resized, whatever the
@@ -80,8 +83,18 @@ class DecordBackend:
                 self._vr = None  # free the probe before opening again
                 self._vr = self._open(target)
                 self._shape, self._row_padded = target, False
-        self.timing = self._timing()
-        self.declared = probe_declared(path)
+        probe = probe_file(path)
+        if probe.discarded_early:
+            raise ValueError(
+                f"an mp4 edit list hides {probe.discarded_early} frame(s) at the start of the video (a trim "
+                "without re-encoding); decord returns wrong frames for such files, read it with backend='pyav'"
+            )
+        self.declared = probe.declared
+        shown = len(self._vr) - probe.discarded
+        if shown == probe.timing.num_frames:
+            self.timing = probe.timing
+        else:  # decord's FFmpeg sees other packets than PyAV's: trust decord's count, keep the average rate
+            self.timing = timing_from_starts(max(shown, 0), None, None, probe.timing.fps)
 
     def _open(self, size: tuple[int, int] | None):
         height, width = size if size is not None else (-1, -1)
@@ -93,19 +106,9 @@ class DecordBackend:
             num_threads=self._num_threads,
         )
 
-    def _timing(self) -> Timing:
-        count = len(self._vr)
-        starts, last = None, None
-        if count > 0:
-            stamps = np.asarray(self._vr.get_frame_timestamp(list(range(count))), dtype=np.float64)  # (N, 2)
-            if np.all(stamps > _NO_TIMESTAMP):  # files without timestamps (avi with B-frames) give -3.7e17
-                starts = stamps[:, 0]
-                last = float(np.diff(stamps[np.argmax(starts)]).item())
-        return timing_from_starts(count, starts, last, float(self._vr.get_avg_fps()))
-
     @property
     def num_frames(self) -> int:
-        """Frames present (decord indexes every packet when it opens the file)."""
+        """Frames shown (decord's count of packets, less those an edit list discards)."""
         return self.timing.num_frames
 
     @property
@@ -145,14 +148,16 @@ class DecordBackend:
 class PyAVBackend:
     """PyAV (FFmpeg) decoder. Simple and exact rather than fast: it decodes forward from the start.
 
-    Opening reads every packet once (no decoding) to count the frames present and collect their
-    timestamps. A request whose first index is at or after the current decode position continues
-    decoding; any other request seeks back to the start of the file. Decode-time resizing uses
-    libswscale with bicubic interpolation, the same filter decord's FFmpeg scale filter uses by
-    default. A rotation stored in the file (display matrix) is applied like decord does: the frame is
-    turned by the matrix's angle rounded to quarter turns (mirroring is ignored by both), and
-    ``width``/``height``/``short_side`` refer to the turned frame. The angle is read from the first
-    decoded frame, so :attr:`frame_shape` decodes frame 0 if no frame has been decoded yet.
+    Opening reads every packet once (no decoding) to count the frames shown and collect their
+    timestamps (:func:`~vitzoo.data.probe.probe_container`); FFmpeg's decoder drops the packets an
+    mp4 edit list discards, so frame ``k`` is the ``k``-th frame shown. A request whose first index
+    is at or after the current decode position continues decoding; any other request seeks back to
+    the start of the file. Decode-time resizing uses libswscale with bicubic interpolation, the same
+    filter decord's FFmpeg scale filter uses by default. A rotation stored in the file (display
+    matrix) is applied like decord does: the frame is turned by the matrix's angle rounded to quarter
+    turns (mirroring is ignored by both), and ``width``/``height``/``short_side`` refer to the turned
+    frame. The angle is read from the first decoded frame, so :attr:`frame_shape` decodes frame 0 if
+    no frame has been decoded yet.
     """
 
     name = "pyav"
@@ -181,29 +186,13 @@ class PyAVBackend:
             self._native = (int(ctx.height), int(ctx.width))  # as stored, before any rotation
             self._size, self._short_side = size, short_side
             self._turns: int | None = None  # quarter turns counter-clockwise, known after the first decode
-            self.declared = declared_from_pyav(self._container, self._stream)
-            rate = self._stream.average_rate or self._stream.guessed_rate or self._stream.base_rate
-            self.timing = self._scan(float(rate) if rate else 0.0)
+            probe = probe_container(self._container, self._stream)
+            self.timing, self.declared = probe.timing, probe.declared
             self._frames = None  # iterator over decoded frames, restarted by _rewind()
             self._next_index = 0
         except BaseException:
             self._container.close()
             raise
-
-    def _scan(self, nominal_fps: float) -> Timing:
-        """Count the video packets present and collect their timestamps (demuxing only)."""
-        pts, durations = [], []
-        for packet in self._container.demux(self._stream):
-            if packet.size and not packet.is_discard:  # discarded: outside an edit list, never shown
-                pts.append(packet.pts)
-                durations.append(packet.duration or 0)
-        self._container.seek(0)
-        base = float(self._stream.time_base or 0)
-        starts, last = None, None
-        if pts and base > 0 and None not in pts:
-            starts = np.asarray(pts, dtype=np.float64) * base
-            last = durations[int(np.argmax(starts))] * base
-        return timing_from_starts(len(pts), starts, last, nominal_fps)
 
     def _rewind(self) -> None:
         self._container.seek(0)
@@ -212,7 +201,7 @@ class PyAVBackend:
 
     @property
     def num_frames(self) -> int:
-        """Frames present (video packets in the file)."""
+        """Frames shown (video packets, less those an edit list discards)."""
         return self.timing.num_frames
 
     @property

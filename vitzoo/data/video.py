@@ -14,7 +14,7 @@ What the reader guarantees, with either backend (decord or PyAV) and any contain
   backend reads the header with PyAV for the declared numbers.
 * **Durations and frame rates from timestamps.** ``duration`` is the time from the first frame's start
   to the last frame's end and ``fps`` is the average rate ``num_frames / duration``, so
-  variable-frame-rate files report their real length (see :mod:`vitzoo.data.timing`); constant-rate
+  variable-frame-rate files report their real length (see :mod:`vitzoo.data.probe`); constant-rate
   files keep their nominal rate exactly.
 * **Rotation applied like a player.** A rotation stored in the file (mp4 display matrix, e.g. phone
   videos) is applied by both backends, so frames are upright and the same pixels come from either
@@ -44,7 +44,7 @@ from einops import rearrange
 
 from vitzoo.data.backends import BACKEND_CLASSES
 from vitzoo.data.errors import DataConfigError, VideoDecodeError
-from vitzoo.data.timing import truncation_cause
+from vitzoo.data.probe import truncation_cause
 
 BACKENDS = tuple(BACKEND_CLASSES)
 LAYOUTS = ("THWC", "TCHW")
@@ -220,7 +220,7 @@ class VideoReader:
 
     @property
     def frame_shape(self) -> tuple[int, int]:
-        """``(height, width)`` of decoded frames, after any decode-time resize."""
+        """``(height, width)`` of decoded frames, after rotation and any decode-time resize."""
         try:
             return tuple(self._dec.frame_shape)
         except VideoDecodeError:

@@ -1,14 +1,16 @@
-"""Frame count, duration and average frame rate from frame timestamps; the truncation check.
+"""What a video file holds and what its header declares, read from its packets (no decoding).
 
-Both decoder backends describe a file the same way:
+Both decoder backends describe a file the same way (:class:`Probe`), from one pass over the video
+packets with PyAV:
 
-* the frames **present**: how many there are and the presentation time of each (from the packets, no
-  decoding), which give the duration and the average frame rate (:func:`timing_from_starts`);
-* what the container's header **declares** (:class:`Declared`): a frame count (mp4, mov, avi) or a
-  duration of the video stream (mkv and webm store one).
+* the frames **shown**: every video packet except those an mp4 edit list marks as discarded (cut
+  from the start or end of the track; players never show them). Their presentation times give the
+  duration and the average frame rate (:func:`timing_from_starts`).
+* what the header **declares** (:class:`Declared`): a frame count (mp4, mov, avi) or a duration of
+  the video stream (mkv and webm store one).
 
-A file whose frames present fall short of what its header declares is truncated
-(:func:`truncation_cause`); :class:`vitzoo.data.VideoReader` refuses it when it is opened.
+A file whose frames fall short of what its header declares is truncated (:func:`truncation_cause`);
+:class:`vitzoo.data.VideoReader` refuses it when it is opened.
 
 Why timestamps: the frame rate a container states (``r_frame_rate``, mkv's default duration) is
 nominal; in a variable-frame-rate file it can be far from the real one (a 3 s, 32-frame mkv states
@@ -82,26 +84,70 @@ def declared_from_pyav(container, stream) -> Declared:
     return Declared(frames=frames, duration=duration if duration and duration > 0 else None)
 
 
-def probe_declared(path: str | Path) -> Declared:
-    """Open ``path`` with PyAV just to read what its header declares (raises what PyAV raises).
+@dataclass(frozen=True)
+class Probe:
+    """One pass over a file's video packets.
 
-    Opening costs a few milliseconds (FFmpeg probes the first packets), so answers are cached per
-    process, keyed by path, size and modification time (a rewritten file is probed again); later
-    epochs then cost nothing.
+    Attributes:
+        timing: the frames shown (discarded packets excluded).
+        declared: the header's numbers, its frame count less the discarded packets.
+        discarded: video packets an edit list marks as never shown.
+        discarded_early: those of them that are not after the last frame shown (cut from the start).
+    """
+
+    timing: Timing
+    declared: Declared
+    discarded: int = 0
+    discarded_early: int = 0
+
+
+def probe_container(container, stream) -> Probe:
+    """:class:`Probe` of an open PyAV input container's video ``stream``; demuxes every packet, then seeks to 0."""
+    declared = declared_from_pyav(container, stream)
+    pts, durations, discarded_pts = [], [], []
+    for packet in container.demux(stream):
+        if not packet.size:
+            continue
+        if packet.is_discard:  # outside an mp4 edit list: never shown, yet counted in the header
+            discarded_pts.append(packet.pts)
+            continue
+        pts.append(packet.pts)
+        durations.append(packet.duration or 0)
+    container.seek(0)
+    discarded = len(discarded_pts)
+    last_shown = max((p for p in pts if p is not None), default=None)
+    early = sum(1 for p in discarded_pts if p is None or last_shown is None or p < last_shown)
+    if discarded and declared.frames is not None:
+        declared = Declared(frames=declared.frames - discarded, duration=declared.duration)
+    base = float(stream.time_base or 0)
+    starts, last = None, None
+    if pts and base > 0 and None not in pts:
+        starts = np.asarray(pts, dtype=np.float64) * base
+        last = durations[int(np.argmax(starts))] * base
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    timing = timing_from_starts(len(pts), starts, last, float(rate) if rate else 0.0)
+    return Probe(timing=timing, declared=declared, discarded=discarded, discarded_early=early)
+
+
+def probe_file(path: str | Path) -> Probe:
+    """:func:`probe_container` of the file at ``path`` (raises what PyAV raises).
+
+    Opening and demuxing cost a few milliseconds, so answers are cached per process, keyed by path,
+    size and modification time (a rewritten file is probed again); later epochs then cost nothing.
     """
     stat = os.stat(path)
-    return _probe_declared(os.fspath(path), stat.st_size, stat.st_mtime_ns)
+    return _probe_file(os.fspath(path), stat.st_size, stat.st_mtime_ns)
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def _probe_declared(path: str, size: int, mtime_ns: int) -> Declared:
+def _probe_file(path: str, size: int, mtime_ns: int) -> Probe:
     import av
 
     with av.open(path) as container:
         streams = container.streams.video
         if not streams:
             raise ValueError("the file has no video stream")
-        return declared_from_pyav(container, streams[0])
+        return probe_container(container, streams[0])
 
 
 def timing_from_starts(
