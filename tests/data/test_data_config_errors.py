@@ -91,7 +91,7 @@ BAD_OPTIONS = {
     "loader batch_size=0": (lambda v: make_loader(_dataset(v), batch_size=0), "batch_size=0"),
     "loader num_workers<0": (lambda v: make_loader(_dataset(v), batch_size=1, num_workers=-1), "num_workers=-1"),
     "loader timeout<0": (lambda v: make_loader(_dataset(v), batch_size=1, timeout=-1), "timeout=-1"),
-    "loader empty epochs": (lambda v: make_loader(_dataset(v), batch_size=2, drop_last=True), "drop_last=True"),
+    "loader prefetch_factor=0": (lambda v: make_loader(_dataset(v), batch_size=1, prefetch_factor=0), "prefetch"),
     "reader short_side=0": (lambda v: VideoReader(v.index, short_side=0), "short_side=0"),
     "reader width only": (lambda v: VideoReader(v.index, width=32), "both width and height"),
 }

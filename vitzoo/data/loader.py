@@ -130,8 +130,8 @@ def make_loader(
         collate_fn: custom collate function.
 
     Raises:
-        DataConfigError: a bad option (``batch_size < 1``, ``num_workers < 0``, an empty dataset,
-            ``drop_last=True`` with fewer samples per replica than ``batch_size``, ...).
+        DataConfigError: a bad option (``batch_size < 1``, ``num_workers < 0``, ``timeout < 0``, ...).
+            (An epoch with no batches is not refused here; ``vitzoo.train.fit`` refuses it.)
 
     Returns:
         the DataLoader. Its ``sampler`` is a :class:`SeededSampler` that advances the epoch on every
@@ -139,8 +139,6 @@ def make_loader(
     """
     _check_loader_options(batch_size=batch_size, num_workers=num_workers, prefetch_factor=prefetch_factor,
                           timeout=timeout)  # fmt: skip
-    if len(dataset) == 0:
-        raise DataConfigError("make_loader: the dataset is empty")
     if distributed:
         if (num_replicas is None) != (rank is None):
             raise DataConfigError("make_loader: give both num_replicas and rank, or neither (use the process group)")
@@ -153,11 +151,6 @@ def make_loader(
             raise DataConfigError("make_loader: num_replicas/rank are only meaningful with distributed=True")
         index_sampler = DistributedSampler(dataset, num_replicas=1, rank=0, shuffle=shuffle, seed=seed)
         rank = 0
-    if drop_last and len(index_sampler) < batch_size:
-        raise DataConfigError(
-            f"make_loader: drop_last=True with batch_size={batch_size} but only {len(index_sampler)} samples "
-            "per replica: every epoch would be empty; use a smaller batch_size or drop_last=False"
-        )
     sampler = SeededSampler(
         index_sampler, seed=seed, rank=rank, with_seeds=bool(getattr(dataset, "supports_sample_seeds", False))
     )

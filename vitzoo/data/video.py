@@ -2,16 +2,19 @@
 
 What the reader guarantees, with either backend (decord or PyAV) and any container:
 
-* **No silent short reads.** ``num_frames`` counts the frames actually present in the file (the
-  video packets, not a number copied from the header), and ``get`` returns exactly the frames asked
-  for or raises :class:`VideoDecodeError`. On top of that, a **truncated** file is refused when it is
-  opened: if the container declares a frame count (mp4, mov, avi) and fewer frames are present, or
-  declares a video duration (mkv, webm) and the frames present end more than two frame periods
-  before it, opening raises ``VideoDecodeError("... truncated ...")`` naming the file and both
-  numbers. (A file that declares neither cannot be checked; it is read as what it contains.) So
-  samplers always sample within frames that exist, and a damaged file is reported, not shortened.
-  The PyAV backend reads all packets when it opens a file (no decoding) to count them; the decord
-  backend reads the header with PyAV for the declared numbers.
+* **No silent short reads.** ``num_frames`` counts the frames actually shown from the file (its video
+  packets, less those an mp4 edit list hides; not a number copied from the header), and ``get``
+  returns exactly the frames asked for or raises :class:`VideoDecodeError`. On top of that, a
+  **truncated** file is refused when it is opened: if the container declares a frame count (mp4,
+  mov, avi) and fewer frames are present, or declares a video duration (mkv, webm) and the frames
+  present end more than two frame periods before it, opening raises
+  ``VideoDecodeError("... truncated ...")`` naming the file and both numbers. (A file that declares
+  neither cannot be checked; it is read as what it contains.) So samplers always sample within
+  frames that exist, and a damaged file is reported, not shortened. Both backends take these
+  numbers from one pass over the packets with PyAV (no decoding; :mod:`vitzoo.data.probe`), so they
+  agree. decord cannot read mp4s trimmed at the start without re-encoding (an edit list hiding the
+  first frames: its frame indices shift), so the decord backend refuses them and names
+  ``backend="pyav"``.
 * **Durations and frame rates from timestamps.** ``duration`` is the time from the first frame's start
   to the last frame's end and ``fps`` is the average rate ``num_frames / duration``, so
   variable-frame-rate files report their real length (see :mod:`vitzoo.data.probe`); constant-rate
