@@ -7,7 +7,7 @@ packets with PyAV:
   from the start or end of the track; players never show them). Their presentation times give the
   duration and the average frame rate (:func:`timing_from_starts`).
 * what the header **declares** (:class:`Declared`): a frame count (mp4, mov, avi) or a duration of
-  the video stream (mkv and webm store one).
+  the video stream (the ``DURATION`` tag FFmpeg and mkvmerge write into mkv and webm files).
 
 A file whose frames fall short of what its header declares is truncated (:func:`truncation_cause`);
 :class:`vitzoo.data.VideoReader` refuses it when it is opened.
@@ -42,8 +42,8 @@ class Declared:
 
     Attributes:
         frames: frame count stored in the container (mp4/mov sample tables, avi headers).
-        duration: seconds of video the container declares (mkv/webm ``DURATION`` tag, or the file's
-            duration when the video is its only stream). Used only when ``frames`` is unknown.
+        duration: seconds of video the container declares for the stream (the mkv/webm ``DURATION``
+            tag that FFmpeg and mkvmerge write). Used only when ``frames`` is unknown.
     """
 
     frames: int | None = None
@@ -52,10 +52,10 @@ class Declared:
 
 @dataclass(frozen=True)
 class Timing:
-    """The frames present in a file.
+    """The frames shown from a file.
 
     Attributes:
-        num_frames: frames present.
+        num_frames: frames shown.
         fps: average frame rate (frames per second); 0 when unknown.
         duration: seconds from the first frame's start to the last frame's end (``nan`` when unknown).
         end: presentation time in seconds at which the last frame ends (``None`` when unknown).
@@ -75,12 +75,11 @@ def _parse_duration_tag(text: str | None) -> float | None:
     return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
 
 
-def declared_from_pyav(container, stream) -> Declared:
-    """:class:`Declared` from an open PyAV input container and its video stream (reads no packets)."""
+def declared_from_pyav(stream) -> Declared:
+    """:class:`Declared` from the video stream of an open PyAV input container (reads no packets)."""
     frames = int(stream.frames or 0) or None
+    # Only the stream's own tag: the file's duration may cover longer audio, or be FFmpeg's estimate.
     duration = _parse_duration_tag(stream.metadata.get("DURATION"))
-    if duration is None and len(container.streams) == 1 and container.duration:
-        duration = container.duration / 1_000_000  # microseconds; other streams could outlast the video
     return Declared(frames=frames, duration=duration if duration and duration > 0 else None)
 
 
@@ -103,7 +102,7 @@ class Probe:
 
 def probe_container(container, stream) -> Probe:
     """:class:`Probe` of an open PyAV input container's video ``stream``; demuxes every packet, then seeks to 0."""
-    declared = declared_from_pyav(container, stream)
+    declared = declared_from_pyav(stream)
     pts, durations, discarded_pts = [], [], []
     for packet in container.demux(stream):
         if not packet.size:
