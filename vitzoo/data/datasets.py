@@ -19,7 +19,7 @@ the transform is applied to each clip separately, so every clip is its own view:
   share that clip (same frames, different augmentations).
 
 All views of an item come from the same ``(index, seed)`` draw (see Randomness) and the label is
-returned as usual.
+returned as usual. The view logic lives in :mod:`vitzoo.data.views`.
 
 Decoders are opened inside ``__getitem__`` and closed before it returns, so no decoder ever exists
 when DataLoader workers are forked, and none outlives its sample.
@@ -43,7 +43,7 @@ A plain integer index draws its randomness from the torch global RNG.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -57,18 +57,12 @@ from vitzoo.data.errors import DataConfigError, VideoDecodeError
 from vitzoo.data.failures import FailureCounter
 from vitzoo.data.sampling import FrameSampler
 from vitzoo.data.video import BACKENDS, VideoReader
+from vitzoo.data.views import Transform, count_views, make_views, stack_views, view_transforms
 
 logger = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".m4v")
 ON_ERROR = ("raise", "skip")
-
-
-Transform = Callable[[torch.Tensor], torch.Tensor]
-
-
-def _to_cthw(clip: torch.Tensor) -> torch.Tensor:
-    return rearrange(clip, "t c h w -> c t h w")
 
 
 def _load_classes(classes: Sequence[str] | str | Path | None) -> list[str] | None:
@@ -99,24 +93,6 @@ def _check_sampler(sampler) -> int:
             "use SegmentSampler or DenseSampler"
         )
     return clips
-
-
-def _transforms(transform, num_clips: int) -> list[Transform | None]:
-    """One transform per clip: ``[transform] * num_clips``, or the given sequence (checked)."""
-    if transform is None or callable(transform):
-        return [transform] * num_clips
-    fix = "use a callable, a non-empty sequence of callables (one per view), or None"
-    if isinstance(transform, str) or not isinstance(transform, Sequence) or not transform:
-        raise DataConfigError(f"transform is a {type(transform).__name__}; {fix}")
-    for i, item in enumerate(transform):
-        if not callable(item):
-            raise DataConfigError(f"transform[{i}] is a {type(item).__name__}, not a transform; {fix}")
-    if num_clips not in (1, len(transform)):
-        raise DataConfigError(
-            f"{len(transform)} transforms (one per view) but the sampler gives num_clips={num_clips} clips; "
-            f"use a sampler with num_clips={len(transform)} (or 1, to share one clip between the views)"
-        )
-    return list(transform)
 
 
 def _check_labels(samples: list[tuple[Path, int]], classes: list[str] | None) -> None:
@@ -182,8 +158,8 @@ class VideoClipDataset(Dataset):
         if not samples:
             raise DataConfigError("the dataset has no samples")
         num_clips = _check_sampler(sampler)
-        transforms = _transforms(transform, num_clips)
-        num_views = len(transforms) * max(getattr(t, "num_crops", 1) for t in transforms)
+        transforms = view_transforms(transform, num_clips)
+        num_views = count_views(transforms)
         if num_views > 1 and not multi_view:
             raise DataConfigError(
                 f"each sample has {num_views} views (sampler num_clips={num_clips}, {len(transforms)} transform(s), "
@@ -238,10 +214,7 @@ class VideoClipDataset(Dataset):
                 raise VideoDecodeError(path, f"frame sampling failed: {exc}") from exc
             frames = reader.get(indices.reshape(-1), layout="TCHW")  # (K*T, C, H, W) uint8
         clips = rearrange(frames, "(k t) c h w -> k t c h w", k=indices.shape[0])
-        if len(clips) == 1 and len(self._transforms) > 1:  # one clip shared by several views
-            clips = clips.expand(len(self._transforms), *clips.shape[1:])
-        views = [(t or _to_cthw)(clip) for t, clip in zip(self._transforms, clips, strict=True)]
-        # each view: (C, T, H, W), or (N, C, T, H, W) for a multi-crop transform
+        views = make_views(clips, self._transforms)  # each (C, T, H, W), or (N, C, T, H, W) for multi-crop
         if not self.multi_view:
             if len(views) != 1 or views[0].ndim != 4:
                 raise DataConfigError(
@@ -249,14 +222,7 @@ class VideoClipDataset(Dataset):
                     "construct the dataset with multi_view=True"
                 )
             return views[0]
-        views = [v if v.ndim == 5 else v.unsqueeze(0) for v in views]  # each (N, C, T, H, W)
-        shapes = {tuple(v.shape[1:]) for v in views}
-        if len(shapes) > 1:
-            raise DataConfigError(
-                f"the views of a sample have different shapes {sorted(shapes)}; give every view's transform "
-                "the same output size (img_size)"
-            )
-        return torch.cat(views)  # (V, C, T, H, W)
+        return stack_views(views)  # (V, C, T, H, W)
 
     def _get(self, index: int, rng: np.random.Generator):
         for attempt in range(self.max_retries + 1):
