@@ -7,7 +7,7 @@ the torchvision video-model layout ``(C, T, H, W)``, normalised with the model's
 ``(num_crops, C, T, H, W)`` for multi-crop evaluation.
 
 Options are checked when a transform is built: a bad ``img_size``, ``scale`` (``0 < min <= max <= 1``),
-``ratio`` (``0 < min <= max``), ``mean``/``std`` (three numbers, ``std > 0``) or RandAugment spec raises
+``ratio`` (``0 < min <= max``), ``mean``/``std`` (one number per channel, ``std > 0``) or RandAugment spec raises
 :class:`~vitzoo.data.errors.DataConfigError` naming the value.
 """
 
@@ -126,8 +126,8 @@ def _check_mean_std(owner: str, mean: Floats3, std: Floats3) -> None:
             floats = [float(v) for v in values]
         except (TypeError, ValueError):
             floats = []
-        if len(floats) != 3 or not all(math.isfinite(v) for v in floats):
-            raise DataConfigError(f"{owner}: {name}={values!r}; use three numbers (one per RGB channel)")
+        if len(floats) not in (1, 3) or not all(math.isfinite(v) for v in floats):
+            raise DataConfigError(f"{owner}: {name}={values!r}; use one number per channel (3 for RGB, 1 for gray)")
     if not all(float(v) > 0 for v in std):
         raise DataConfigError(f"{owner}: std={list(std)!r}; every channel's std must be > 0")
 
