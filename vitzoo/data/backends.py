@@ -93,8 +93,8 @@ class DecordBackend:
         shown = len(self._vr) - probe.discarded
         if shown == probe.timing.num_frames:
             self.timing = probe.timing
-        else:  # decord's FFmpeg sees other packets than PyAV's: trust decord's count, keep the average rate
-            self.timing = timing_from_starts(max(shown, 0), None, None, probe.timing.fps)
+        else:  # decord's FFmpeg and PyAV's disagree on a damaged file: offer only what both see
+            self.timing = timing_from_starts(max(min(shown, probe.timing.num_frames), 0), None, None, probe.timing.fps)
 
     def _open(self, size: tuple[int, int] | None):
         height, width = size if size is not None else (-1, -1)
