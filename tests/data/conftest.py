@@ -105,12 +105,17 @@ def videos(tmp_path_factory) -> Videos:
     for k in range(1, 6):  # overwrite five 200-byte runs of compressed frame data
         offset = start + (corrupt.find(b"moov") - start) * k // 7
         corrupt[offset : offset + 200] = rng.bytes(200)
+    tail = bytearray(_noisy_index_video(root / "noisy.mp4", faststart=False))
+    offset = start + (tail.find(b"moov") - start) * 6 // 7
+    tail[offset : offset + 200] = rng.bytes(200)  # one damaged run near the end: the first frames decode
     faststart = _noisy_index_video(root / "noisy_faststart.mp4", faststart=True)
     broken_on_read = {
         "corrupt_frames": root / "corrupt_frames.mp4",
+        "corrupt_tail": root / "corrupt_tail.mp4",
         "truncated_faststart": root / "truncated_faststart.mp4",  # index kept, frame data cut
     }
     broken_on_read["corrupt_frames"].write_bytes(bytes(corrupt))
+    broken_on_read["corrupt_tail"].write_bytes(bytes(tail))
     broken_on_read["truncated_faststart"].write_bytes(faststart[: len(faststart) // 2])
     return Videos(root, index, short, fps50, broken, broken_on_read)
 

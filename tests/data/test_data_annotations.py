@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 import pytest
 
-from vitzoo.data import parse_annotation_file, read_class_names, resolve_in_root
+from vitzoo.data import AnnotationError, DataConfigError, parse_annotation_file, read_class_names, resolve_in_root
 
 
 def _write(tmp_path, text, name="list.txt"):
@@ -35,21 +36,85 @@ def test_comments_blank_lines_and_spaces_in_paths(tmp_path):
     ("line", "match"),
     [
         ("a.mp4 cat", "not an integer"),
-        ("a.mp4 -1", "out of range"),
+        ("a.mp4 -1", "negative; labels are class indices >= 0"),
         ("a.mp4 1.5", "not an integer"),
         ("a.mp4", "expected"),
     ],
 )
 def test_bad_lines_name_file_and_line(tmp_path, line, match):
     ann = _write(tmp_path, f"ok.mp4 0\n{line}\n")
-    with pytest.raises(ValueError, match=match) as info:
+    with pytest.raises(AnnotationError, match=match) as info:
         parse_annotation_file(ann, root=tmp_path)
     assert f"{ann}:2" in str(info.value)
 
 
-def test_empty_annotation_file(tmp_path):
-    with pytest.raises(ValueError, match="no samples"):
-        parse_annotation_file(_write(tmp_path, "# nothing\n\n"), root=tmp_path)
+@pytest.mark.parametrize("text", ["", "# nothing\n\n", "\ufeff\n"])
+def test_empty_annotation_file(tmp_path, text):
+    ann = _write(tmp_path, text)
+    with pytest.raises(AnnotationError, match="no samples") as info:
+        parse_annotation_file(ann, root=tmp_path)
+    assert str(ann) in str(info.value) and "\n" not in str(info.value)
+    assert isinstance(info.value, DataConfigError) and isinstance(info.value, ValueError)  # the CLI's one-line path
+
+
+def test_byte_order_mark_is_not_part_of_the_first_path(tmp_path):
+    ann = tmp_path / "bom.txt"
+    ann.write_bytes("a/x.mp4 1\nb/y.mp4 0\n".encode("utf-8-sig"))
+    assert parse_annotation_file(ann, root=tmp_path)[0] == (tmp_path / "a/x.mp4", 1)
+    names = tmp_path / "classes.txt"
+    names.write_bytes("cat\ndog\n".encode("utf-8-sig"))
+    assert read_class_names(names) == ["cat", "dog"]
+    labelled = tmp_path / "named.txt"
+    labelled.write_bytes("a/x.mp4 cat\n".encode("utf-8-sig"))
+    assert parse_annotation_file(labelled, root=tmp_path, classes=read_class_names(names)) == [
+        (tmp_path / "a/x.mp4", 0)
+    ]
+
+
+def test_duplicate_lines_are_kept_with_one_warning(tmp_path, caplog):
+    ann = _write(tmp_path, "a.mp4 0\nb.mp4 1\na.mp4 0\n# c\nb.mp4 1\na.mp4 0\nc.mp4 2\n")
+    with caplog.at_level(logging.WARNING, logger="vitzoo.data.annotations"):
+        samples = parse_annotation_file(ann, root=tmp_path)
+    assert [p.name for p, _ in samples] == ["a.mp4", "b.mp4", "a.mp4", "b.mp4", "a.mp4", "c.mp4"]  # oversampling kept
+    assert len(caplog.records) == 1
+    message = caplog.records[0].getMessage()
+    assert str(ann) in message and "3 duplicate line(s)" in message
+    assert "line 3 (= line 1), 5 (= line 2), 6 (= line 1)" in message
+
+
+def test_no_warning_without_duplicates(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="vitzoo.data.annotations"):
+        parse_annotation_file(_write(tmp_path, "a.mp4 0\nb.mp4 0\n"), root=tmp_path)
+    assert not caplog.records
+
+
+def test_video_listed_with_two_labels_warns(tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="vitzoo.data.annotations"):
+        parse_annotation_file(_write(tmp_path, "a.mp4 0\nb.mp4 1\na.mp4 1\n"), root=tmp_path)
+    assert len(caplog.records) == 1 and "line 3 (vs line 1)" in caplog.records[0].getMessage()
+
+
+def test_label_out_of_range_names_line_and_valid_range(tmp_path):
+    ann = _write(tmp_path, "a.mp4 0\nb.mp4 1\nc.mp4 3\n")
+    with pytest.raises(AnnotationError) as info:
+        parse_annotation_file(ann, root=tmp_path, classes=["x", "y", "z"])
+    assert str(info.value) == f"{ann}:3: label 3 is out of range; valid labels are 0..2 (3 classes)"
+
+
+@pytest.mark.parametrize("kind", ["missing", "directory", "latin-1"])
+def test_unreadable_files_are_one_line_errors(tmp_path, kind):
+    path = tmp_path / "list.txt"
+    if kind == "directory":
+        path.mkdir()
+    elif kind == "latin-1":
+        path.write_bytes("a.mp4 0\ncaf\u00e9.mp4 1\n".encode("latin-1"))
+    with pytest.raises(AnnotationError) as info:
+        parse_annotation_file(path, root=tmp_path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+    if kind == "latin-1":
+        assert f"{path}:2: not UTF-8" in str(info.value)
+    with pytest.raises(AnnotationError):
+        read_class_names(path)
 
 
 def test_class_names_as_labels_and_range_check(tmp_path):
@@ -67,8 +132,8 @@ def test_read_class_names(tmp_path):
         "cat",
         "dog house",
     ]
-    with pytest.raises(ValueError, match="repeats"):
-        read_class_names(_write(tmp_path, "cat\ncat\n", "d.txt"))
+    with pytest.raises(AnnotationError, match=r"d\.txt:3: repeats the class 'cat' \(first on line 1\)"):
+        read_class_names(_write(tmp_path, "cat\n\ncat\n", "d.txt"))
     with pytest.raises(ValueError, match="no classes"):
         read_class_names(_write(tmp_path, "\n", "e.txt"))
 
@@ -80,7 +145,7 @@ def test_escapes_are_rejected(tmp_path, escape):
     with pytest.raises(ValueError, match="outside the dataset root"):
         resolve_in_root(root, escape)
     ann = _write(tmp_path, f"ok.mp4 0\n{escape} 1\n")
-    with pytest.raises(ValueError, match=r"list\.txt:2.*outside"):
+    with pytest.raises(AnnotationError, match=r"list\.txt:2.*outside"):
         parse_annotation_file(ann, root=root)
 
 

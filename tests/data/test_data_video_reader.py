@@ -89,6 +89,9 @@ def test_index_errors(videos):
             reader.get([-1])
         with pytest.raises(ValueError):
             reader.get([])
+        with pytest.raises(ValueError, match="integers"):
+            reader.get([1.5])  # not silently frame 1
+        assert read_frame_index(reader.get(np.array([3.0]))[0]) == 3  # whole floats are fine
 
 
 @pytest.mark.parametrize(

@@ -225,6 +225,7 @@ def _setup_logging(verbose: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``vitzoo`` console script; returns the exit status."""
+    from vitzoo.data.errors import DataConfigError
     from vitzoo.train.config import ConfigError
 
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -234,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging(args.verbose)
     try:
         return args.func(args)
-    except (UsageError, ConfigError, FileNotFoundError, FileExistsError) as exc:
+    except (UsageError, ConfigError, DataConfigError, FileNotFoundError, FileExistsError) as exc:
         print(f"vitzoo {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     finally:

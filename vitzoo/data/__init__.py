@@ -15,11 +15,27 @@ Typical training setup::
     mixup = make_mixup(num_classes=dataset.num_classes)
     for clips, labels in loader:          # clips: (B, C, T, H, W)
         clips, targets = mixup(clips, labels)
+
+Two augmented views per video for self-supervised training (each view its own random clip and its
+own random crop/flip, drawn once for all its frames; ``transform`` may also be one transform per view)::
+
+    views = VideoListDataset(
+        "data/kinetics", "data/kinetics/train.txt",
+        sampler=DenseSampler(num_frames=16, frame_interval=4, train=True, num_clips=2),
+        transform=train_transform(img_size=224, mean=cfg.mean, std=cfg.std),  # or [t1, t2]: one per view
+        multi_view=True,
+    )
+    for clips, labels in make_loader(views, batch_size=8, shuffle=True, seed=0, drop_last=True):
+        view_a, view_b = clips.unbind(1)  # clips: (B, V=2, C, T, H, W)
+
+Errors: :class:`VideoDecodeError` for a file that cannot be used (skippable with ``on_error="skip"``),
+:class:`DataConfigError` for a bad option, :class:`AnnotationError` (a ``DataConfigError``) for a bad
+annotation or class-names file; the last two are ``ValueError`` with a one-line message.
 """
 
 from vitzoo.data.annotations import parse_annotation_file, read_class_names, resolve_in_root
 from vitzoo.data.datasets import VIDEO_EXTENSIONS, VideoClipDataset, VideoFolderDataset, VideoListDataset
-from vitzoo.data.errors import VideoDecodeError
+from vitzoo.data.errors import AnnotationError, DataConfigError, VideoDecodeError
 from vitzoo.data.failures import FailureCounter
 from vitzoo.data.loader import SeededSampler, make_loader, seed_worker, set_epoch
 from vitzoo.data.mixup import MixupConfig, VideoMixup, make_mixup
@@ -44,9 +60,11 @@ from vitzoo.data.transforms import (
 from vitzoo.data.video import BACKENDS, VideoReader
 
 __all__ = [
+    "AnnotationError",
     "BACKENDS",
     "VIDEO_EXTENSIONS",
     "ClipTransform",
+    "DataConfigError",
     "DenseSampler",
     "FailureCounter",
     "FrameSampler",

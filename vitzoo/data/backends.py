@@ -1,16 +1,23 @@
 """Decoder backends behind :class:`vitzoo.data.VideoReader`: decord (default) and PyAV (reference).
 
-A backend is opened on one file, reports metadata, returns RGB frames as a ``(N, H, W, 3)`` uint8
-numpy array for sorted-or-not frame indices, and is closed explicitly. Backends raise whatever their
-library raises; :mod:`vitzoo.data.video` turns that into :class:`VideoDecodeError`. Both libraries
-are imported lazily so that ``import vitzoo.data`` needs neither.
+A backend is opened on one file and then holds ``timing`` (the frames shown: count, average frame
+rate and duration from their timestamps) and ``declared`` (what the container's header states, for
+the truncation check), both from :mod:`vitzoo.data.probe`, so the two backends agree. It returns RGB
+frames as a ``(N, H, W, 3)`` uint8 numpy array for sorted-or-not frame indices, turned upright as a
+player shows them (rotation metadata applied the same way by both), and is closed explicitly.
+Backends raise whatever their library raises; :mod:`vitzoo.data.video` turns that into
+:class:`VideoDecodeError`. Both libraries are imported lazily so that ``import vitzoo.data`` needs
+neither (the decord backend also uses PyAV, to probe the file).
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
+
+from vitzoo.data.probe import probe_container, probe_file, timing_from_starts
 
 
 def short_side_size(height: int, width: int, short_side: int) -> tuple[int, int]:
@@ -34,6 +41,15 @@ class DecordBackend:
     decord needs the output size when the file is opened and exposes no frame-size query, so
     ``short_side`` costs one extra open: the file is probed at native size (one frame decoded),
     then reopened at the computed size.
+
+    decord applies a rotation stored in the file (display matrix) and ``width``/``height`` are the
+    size after rotation. It exposes neither the header's numbers nor which packets an mp4 edit list
+    discards, so the file is also probed with PyAV (:func:`~vitzoo.data.probe.probe_file`: packets
+    only, cached per process). decord counts the packets an edit list discards as frames. Discarded at
+    the end (a trimmed end), they are simply not offered: ``num_frames = len(decord reader) -
+    discarded`` (decord answers those indices with repeats of other frames). Discarded at the start
+    (a trimmed start), decord's frame indices shift by different amounts depending on whether it
+    seeks or decodes forward, so such a file is refused, naming ``backend="pyav"`` as the fix.
 
     decord 0.6's ``get_batch`` fails (``DECORDArrayCopyFromTo: The size must exactly match``) for some
     output widths (2, 3, 4, 6, 8, 12, 16, 24, 48, 72 in our tests, native or resized, whatever the
@@ -67,6 +83,18 @@ class DecordBackend:
                 self._vr = None  # free the probe before opening again
                 self._vr = self._open(target)
                 self._shape, self._row_padded = target, False
+        probe = probe_file(path)
+        if probe.discarded_early:
+            raise ValueError(
+                f"an mp4 edit list hides {probe.discarded_early} frame(s) at the start of the video (a trim "
+                "without re-encoding); decord returns wrong frames for such files, read it with backend='pyav'"
+            )
+        self.declared = probe.declared
+        shown = len(self._vr) - probe.discarded
+        if shown == probe.timing.num_frames:
+            self.timing = probe.timing
+        else:  # decord's FFmpeg and PyAV's disagree on a damaged file: offer only what both see
+            self.timing = timing_from_starts(max(min(shown, probe.timing.num_frames), 0), None, None, probe.timing.fps)
 
     def _open(self, size: tuple[int, int] | None):
         height, width = size if size is not None else (-1, -1)
@@ -80,13 +108,8 @@ class DecordBackend:
 
     @property
     def num_frames(self) -> int:
-        """Frame count as reported by the container (FFmpeg's number)."""
-        return len(self._vr)
-
-    @property
-    def fps(self) -> float:
-        """Average frame rate."""
-        return float(self._vr.get_avg_fps())
+        """Frames shown (decord's count of packets, less those an edit list discards)."""
+        return self.timing.num_frames
 
     @property
     def frame_shape(self) -> tuple[int, int]:
@@ -125,9 +148,16 @@ class DecordBackend:
 class PyAVBackend:
     """PyAV (FFmpeg) decoder. Simple and exact rather than fast: it decodes forward from the start.
 
-    A request whose first index is at or after the current decode position continues decoding; any
-    other request seeks back to the start of the file. Decode-time resizing uses libswscale with
-    bicubic interpolation, the same filter decord's FFmpeg scale filter uses by default.
+    Opening reads every packet once (no decoding) to count the frames shown and collect their
+    timestamps (:func:`~vitzoo.data.probe.probe_container`); FFmpeg's decoder drops the packets an
+    mp4 edit list discards, so frame ``k`` is the ``k``-th frame shown. A request whose first index
+    is at or after the current decode position continues decoding; any other request seeks back to
+    the start of the file. Decode-time resizing uses libswscale with bicubic interpolation, the same
+    filter decord's FFmpeg scale filter uses by default. A rotation stored in the file (display
+    matrix) is applied like decord does: the frame is turned by the matrix's angle rounded to quarter
+    turns (mirroring is ignored by both), and ``width``/``height``/``short_side`` refer to the turned
+    frame. The angle is read from the first decoded frame, so :attr:`frame_shape` decodes frame 0 if
+    no frame has been decoded yet.
     """
 
     name = "pyav"
@@ -153,25 +183,16 @@ class PyAVBackend:
                 raise ValueError("the video stream's codec is unknown to FFmpeg (no decoder)")
             ctx.thread_count = num_threads
             ctx.thread_type = "AUTO"
-            native = (int(ctx.height), int(ctx.width))
-            if short_side is not None:
-                size = short_side_size(*native, short_side)
-            self._resize = size is not None and size != native
-            self._shape = size if size is not None else native
-            self._num_frames = int(self._stream.frames) or self._count_packets()
-            rate = self._stream.average_rate or self._stream.guessed_rate or self._stream.base_rate
-            self._fps = float(rate) if rate else 0.0
+            self._native = (int(ctx.height), int(ctx.width))  # as stored, before any rotation
+            self._size, self._short_side = size, short_side
+            self._turns: int | None = None  # quarter turns counter-clockwise, known after the first decode
+            probe = probe_container(self._container, self._stream)
+            self.timing, self.declared = probe.timing, probe.declared
             self._frames = None  # iterator over decoded frames, restarted by _rewind()
             self._next_index = 0
         except BaseException:
             self._container.close()
             raise
-
-    def _count_packets(self) -> int:
-        # Containers such as WebM/MKV do not store a frame count; counting packets needs no decoding.
-        count = sum(1 for packet in self._container.demux(self._stream) if packet.size)
-        self._container.seek(0)
-        return count
 
     def _rewind(self) -> None:
         self._container.seek(0)
@@ -180,24 +201,33 @@ class PyAVBackend:
 
     @property
     def num_frames(self) -> int:
-        """Frame count stored in the container (or the number of video packets when it stores none)."""
-        return self._num_frames
-
-    @property
-    def fps(self) -> float:
-        """Average frame rate."""
-        return self._fps
+        """Frames shown (video packets, less those an edit list discards)."""
+        return self.timing.num_frames
 
     @property
     def frame_shape(self) -> tuple[int, int]:
-        """``(height, width)`` of the frames this backend returns."""
-        return self._shape
+        """``(height, width)`` of the frames this backend returns (after rotation and resize)."""
+        if self._turns is None:
+            self.get(np.zeros(1, dtype=np.int64))  # the rotation is known once a frame is decoded
+        return self._output_shape()
+
+    def _output_shape(self) -> tuple[int, int]:
+        height, width = self._native if self._turns % 2 == 0 else self._native[::-1]
+        if self._short_side is not None:
+            return short_side_size(height, width, self._short_side)
+        return self._size if self._size is not None else (height, width)
 
     def _to_rgb(self, frame) -> np.ndarray:
-        if not self._resize:
-            return frame.to_ndarray(format="rgb24")
-        height, width = self._shape
-        return frame.to_ndarray(format="rgb24", width=width, height=height, interpolation="BICUBIC")
+        if self._turns is None:
+            self._turns = _quarter_turns(frame)
+        height, width = self._output_shape()
+        if self._turns % 2:
+            height, width = width, height  # resize before turning
+        if (height, width) == self._native:
+            image = frame.to_ndarray(format="rgb24")
+        else:
+            image = frame.to_ndarray(format="rgb24", width=width, height=height, interpolation="BICUBIC")
+        return np.rot90(image, self._turns) if self._turns else image
 
     def get(self, indices: np.ndarray) -> np.ndarray:
         """Frames at ``indices`` as ``(N, H, W, 3)`` uint8, decoding forward up to the largest index."""
@@ -211,8 +241,8 @@ class PyAVBackend:
                     frame = next(self._frames, None)
                     if frame is None:
                         raise ValueError(
-                            f"the stream ended after {self._next_index} frames but the container reports "
-                            f"{self._num_frames}; frame {target} does not exist"
+                            f"the stream ended after {self._next_index} frames but the file has "
+                            f"{self.num_frames} video packets; frame {target} does not decode"
                         )
                     if self._next_index == target:
                         found[target] = self._to_rgb(frame)
@@ -226,6 +256,15 @@ class PyAVBackend:
         """Close the container and its file handle."""
         self._frames = None
         self._container.close()
+
+
+def _quarter_turns(frame) -> int:
+    """Counter-clockwise quarter turns of the frame's display matrix (0 without one)."""
+    try:
+        angle = float(frame.rotation)
+    except (TypeError, ValueError):  # a degenerate matrix
+        return 0
+    return round(angle / 90) % 4 if math.isfinite(angle) else 0
 
 
 BACKEND_CLASSES = {"decord": DecordBackend, "pyav": PyAVBackend}

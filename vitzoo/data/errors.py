@@ -1,8 +1,27 @@
-"""The one exception type the data pipeline raises for unreadable videos."""
+"""The exception types of the data pipeline.
+
+* :class:`VideoDecodeError` (a ``RuntimeError``): one video file cannot be used (missing, not a video,
+  truncated, corrupt). Datasets can skip such samples (``on_error="skip"``).
+* :class:`DataConfigError` (a ``ValueError``): a bad option of a sampler, transform, dataset or loader,
+  found when it is constructed. The message names the value and the fix, on one line.
+* :class:`AnnotationError` (a :class:`DataConfigError`): a bad annotation or class-names file; the
+  message names ``file:line`` where there is one.
+
+Command-line front ends print a ``DataConfigError`` (hence also an ``AnnotationError``) as one line and
+exit with status 2; both are ``ValueError`` so code that already catches ``ValueError`` keeps working.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+
+class DataConfigError(ValueError):
+    """A data option (sampler, transform, dataset, loader, reader) that cannot work; the message says why."""
+
+
+class AnnotationError(DataConfigError):
+    """An annotation list or class-names file that cannot be used (empty, malformed line, bad label)."""
 
 
 class VideoDecodeError(RuntimeError):

@@ -29,6 +29,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
+from vitzoo.data.errors import DataConfigError
+
 logger = logging.getLogger(__name__)
 
 
@@ -83,6 +85,15 @@ def default_multiprocessing_context() -> str:
     return "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
 
 
+def _check_loader_options(*, batch_size, num_workers, prefetch_factor, timeout) -> None:
+    for name, value, low in (("batch_size", batch_size, 1), ("num_workers", num_workers, 0),
+                             ("prefetch_factor", prefetch_factor, 1)):  # fmt: skip
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise DataConfigError(f"make_loader: {name}={value!r}; use an integer >= {low}")
+    if not timeout >= 0:
+        raise DataConfigError(f"make_loader: timeout={timeout!r}; use seconds >= 0 (0 waits forever)")
+
+
 def make_loader(
     dataset: Dataset,
     *,
@@ -118,20 +129,26 @@ def make_loader(
         timeout: seconds to wait for a batch from a worker before raising (0 = forever).
         collate_fn: custom collate function.
 
+    Raises:
+        DataConfigError: a bad option (``batch_size < 1``, ``num_workers < 0``, ``timeout < 0``, ...).
+            (An epoch with no batches is not refused here; ``vitzoo.train.fit`` refuses it.)
+
     Returns:
         the DataLoader. Its ``sampler`` is a :class:`SeededSampler` that advances the epoch on every
         pass; call ``loader.sampler.set_epoch(e)`` (or :func:`set_epoch`) when resuming.
     """
+    _check_loader_options(batch_size=batch_size, num_workers=num_workers, prefetch_factor=prefetch_factor,
+                          timeout=timeout)  # fmt: skip
     if distributed:
         if (num_replicas is None) != (rank is None):
-            raise ValueError("give both num_replicas and rank, or neither (use the process group)")
+            raise DataConfigError("make_loader: give both num_replicas and rank, or neither (use the process group)")
         index_sampler = DistributedSampler(
             dataset, num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed, drop_last=drop_last
         )
         rank = index_sampler.rank
     else:
         if num_replicas is not None or rank is not None:
-            raise ValueError("num_replicas/rank are only meaningful with distributed=True")
+            raise DataConfigError("make_loader: num_replicas/rank are only meaningful with distributed=True")
         index_sampler = DistributedSampler(dataset, num_replicas=1, rank=0, shuffle=shuffle, seed=seed)
         rank = 0
     sampler = SeededSampler(

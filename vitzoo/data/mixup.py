@@ -8,11 +8,16 @@ weight and the CutMix box are drawn once per pair and are the same for every fra
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 from einops import rearrange
 from timm.data import Mixup
+
+from vitzoo.data.errors import DataConfigError
+
+MODES = ("batch", "pair", "elem")
 
 
 @dataclass
@@ -38,6 +43,24 @@ class MixupConfig:
     label_smoothing: float = 0.1
 
 
+def _check_config(config: MixupConfig) -> None:
+    """One-line :class:`DataConfigError` for values timm would reject with an assert or misuse silently."""
+    if isinstance(config.num_classes, bool) or not isinstance(config.num_classes, int) or config.num_classes < 2:
+        raise DataConfigError(f"mixup: num_classes={config.num_classes!r}; use the number of classes (>= 2)")
+    checks = (
+        ("mixup_alpha", config.mixup_alpha, 0.0, math.inf, "use >= 0 (0 disables Mixup)"),
+        ("cutmix_alpha", config.cutmix_alpha, 0.0, math.inf, "use >= 0 (0 disables CutMix)"),
+        ("prob", config.prob, 0.0, 1.0, "use a probability in [0, 1]"),
+        ("switch_prob", config.switch_prob, 0.0, 1.0, "use a probability in [0, 1]"),
+        ("label_smoothing", config.label_smoothing, 0.0, 1.0, "use a value in [0, 1)"),
+    )
+    for name, value, low, high, fix in checks:
+        if not low <= value <= high or (name == "label_smoothing" and value == 1.0):
+            raise DataConfigError(f"mixup: {name}={value!r}; {fix}")
+    if config.mode not in MODES:
+        raise DataConfigError(f"mixup: mode={config.mode!r}; use one of {MODES}")
+
+
 class VideoMixup:
     """Mix a clip batch and return soft targets whose rows sum to 1.
 
@@ -48,6 +71,7 @@ class VideoMixup:
     """
 
     def __init__(self, config: MixupConfig) -> None:
+        _check_config(config)
         self.config = config
         self._mixup = Mixup(
             mixup_alpha=config.mixup_alpha,
@@ -64,7 +88,9 @@ class VideoMixup:
         if clips.ndim != 5:
             raise ValueError(f"expected clips (B, C, T, H, W), got shape {tuple(clips.shape)}")
         if clips.shape[0] % 2:
-            raise ValueError(f"Mixup/CutMix needs an even batch size, got {clips.shape[0]}")
+            raise DataConfigError(
+                f"Mixup/CutMix needs an even batch, got {clips.shape[0]}; use an even batch_size and drop_last=True"
+            )
         channels = clips.shape[1]
         folded = rearrange(clips, "b c t h w -> b (c t) h w")  # one "image" per clip, frames as channels
         folded, targets = self._mixup(folded, labels)

@@ -13,16 +13,21 @@ Short videos (fewer frames than a clip needs) are padded, never rejected:
 * :class:`DenseSampler` starts at frame 0 and, with ``pad="loop"`` (default), wraps around to the
   beginning (``[0 1 2 0 1 2 ...]``), or with ``pad="repeat_last"`` repeats the final frame.
 
-A video with zero frames is an error (``ValueError``).
+A video with zero frames is an error (``ValueError``). Bad options (``num_frames=0``, ``frame_interval=0``,
+``num_clips=0``, a negative ``target_fps``, ...) raise :class:`~vitzoo.data.errors.DataConfigError` when the
+sampler is constructed.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
 import numpy as np
 import torch
+
+from vitzoo.data.errors import DataConfigError
 
 RngLike = np.random.Generator | torch.Generator | int | None
 PAD_MODES = ("loop", "repeat_last")
@@ -56,10 +61,14 @@ def _check_video_length(num_video_frames: int) -> None:
         raise ValueError(f"cannot sample from a video with {num_video_frames} frames")
 
 
-def _check_positive(**values) -> None:
-    for name, value in values.items():
-        if not value > 0:
-            raise ValueError(f"{name} must be > 0, got {value}")
+def _check_count(owner: str, name: str, value, meaning: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise DataConfigError(f"{owner}: {name}={value!r}; it is the number of {meaning}, use an integer >= 1")
+
+
+def _check_rate(owner: str, name: str, value, meaning: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number) or not 0 < value < math.inf:
+        raise DataConfigError(f"{owner}: {name}={value!r}; it is {meaning}, use a number > 0")
 
 
 @dataclass(frozen=True)
@@ -81,7 +90,8 @@ class SegmentSampler:
     num_clips: int = 1
 
     def __post_init__(self) -> None:
-        _check_positive(num_segments=self.num_segments, num_clips=self.num_clips)
+        _check_count("SegmentSampler", "num_segments", self.num_segments, "frames per clip (segments)")
+        _check_count("SegmentSampler", "num_clips", self.num_clips, "clips (temporal views) per video")
 
     @property
     def num_frames(self) -> int:
@@ -132,11 +142,13 @@ class DenseSampler:
     pad: Literal["loop", "repeat_last"] = "loop"
 
     def __post_init__(self) -> None:
-        _check_positive(num_frames=self.num_frames, frame_interval=self.frame_interval, num_clips=self.num_clips)
+        _check_count("DenseSampler", "num_frames", self.num_frames, "frames per clip")
+        _check_rate("DenseSampler", "frame_interval", self.frame_interval, "the step between sampled frames")
+        _check_count("DenseSampler", "num_clips", self.num_clips, "clips (temporal views) per video")
         if self.target_fps is not None:
-            _check_positive(target_fps=self.target_fps)
+            _check_rate("DenseSampler", "target_fps", self.target_fps, "the frame rate frame_interval refers to")
         if self.pad not in PAD_MODES:
-            raise ValueError(f"pad={self.pad!r}; expected one of {PAD_MODES}")
+            raise DataConfigError(f"DenseSampler: pad={self.pad!r}; use one of {PAD_MODES}")
 
     def step(self, fps: float | None = None) -> float:
         """Distance in video frames between consecutive sampled frames for a video at ``fps``."""

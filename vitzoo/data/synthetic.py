@@ -1,6 +1,7 @@
-"""Real H.264 mp4 files from arrays: a writer, frame-index test videos and a synthetic motion dataset.
+"""Real video files from arrays: a writer, frame-index test videos and a synthetic motion dataset.
 
-* :func:`write_video` encodes ``(T, H, W, 3)`` uint8 frames with libx264 (yuv420p) through PyAV.
+* :func:`write_video` encodes ``(T, H, W, 3)`` uint8 frames (yuv420p) through PyAV: H.264 in mp4 (and
+  mkv, avi, mov), VP9 in webm; optionally with variable frame timestamps or a display rotation.
 * :func:`make_test_video` writes frames that encode their own index in large flat gray areas, and
   :func:`read_frame_index` reads it back from a decoded frame, so tests can check that decoded frame
   ``i`` really is frame ``i`` despite compression and resizing.
@@ -16,7 +17,7 @@ PyAV is imported lazily (it is a ``dev`` extra, not needed to train on existing 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -36,6 +37,9 @@ _CODE_BASE, _CODE_LEVEL0, _CODE_STEP = 12, 16, 20
 MAX_TEST_FRAMES = _CODE_BASE * _CODE_BASE
 
 
+_CODECS = {".webm": "libvpx-vp9"}  # container suffix -> encoder; everything else gets libx264 (H.264)
+
+
 def write_video(
     path: str | Path,
     frames: np.ndarray | torch.Tensor,
@@ -43,15 +47,26 @@ def write_video(
     *,
     crf: int = 18,
     preset: str = "veryfast",
+    timestamps: Sequence[float] | None = None,
+    rotation: int = 0,
+    faststart: bool = False,
 ) -> Path:
-    """Encode frames to an H.264 (yuv420p) mp4 with PyAV; the bytes are a function of the inputs.
+    """Encode frames to a yuv420p video with PyAV; the bytes are a function of the inputs.
+
+    The container follows the suffix of ``path`` (``.mp4``, ``.mkv``, ``.avi``, ``.mov``, ``.webm``); the
+    codec is H.264 (libx264), or VP9 for ``.webm``.
 
     Args:
         path: output file (parent directories are created).
         frames: uint8 ``(T, H, W, 3)`` RGB, ``T >= 1``; ``H`` and ``W`` must be even (4:2:0 chroma).
-        fps: frame rate (may be fractional, e.g. 29.97).
-        crf: x264 constant rate factor (lower = better quality; 18 is visually lossless).
+        fps: frame rate (may be fractional, e.g. 29.97); the nominal rate when ``timestamps`` is given.
+        crf: constant rate factor (lower = better quality; 18 is visually lossless for x264).
         preset: x264 speed preset.
+        timestamps: presentation time in seconds of each frame, strictly increasing (a
+            variable-frame-rate file; stored in milliseconds). Default: frame ``i`` at ``i / fps``.
+        rotation: display rotation in degrees counter-clockwise (a multiple of 90; mp4/mov store it,
+            as phones do): players show the frames turned by this angle.
+        faststart: mp4/mov only: put the index (moov) before the frame data.
 
     Returns:
         the path written.
@@ -65,20 +80,41 @@ def write_video(
     if num_frames < 1:
         raise ValueError("cannot write a video with zero frames")
     if height % 2 or width % 2:
-        raise ValueError(f"H.264 yuv420p needs even height and width, got {height}x{width}")
+        raise ValueError(f"yuv420p needs even height and width, got {height}x{width}")
     if not fps > 0:
         raise ValueError(f"fps must be > 0, got {fps}")
+    if rotation % 90:
+        raise ValueError(f"rotation must be a multiple of 90 degrees, got {rotation}")
+    pts = None
+    if timestamps is not None:
+        pts = np.rint(np.asarray(timestamps, dtype=np.float64) * 1000).astype(np.int64)  # milliseconds
+        if pts.shape != (num_frames,) or np.any(np.diff(pts) <= 0):
+            raise ValueError(f"timestamps must be {num_frames} strictly increasing times (1 ms apart at least)")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+    codec = _CODECS.get(path.suffix.lower(), "libx264")
+    options = {"movflags": "+faststart"} if faststart else {}
+    if path.suffix.lower() in (".mkv", ".webm"):
+        options["fflags"] = "+bitexact"  # no random segment UID or date: the same bytes on every run
+    with av.open(str(path), mode="w", options=options) as container:
+        stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        # libx264's lookahead (frame-type / macroblock-tree decisions) made the bytes differ between
-        # identical runs now and then; without it the output is reproducible (B-frames are kept).
-        stream.options = {"crf": str(crf), "preset": preset, "x264-params": "rc-lookahead=0:mbtree=0"}
+        if codec == "libx264":
+            # libx264's lookahead (frame-type / macroblock-tree decisions) made the bytes differ between
+            # identical runs now and then; without it the output is reproducible (B-frames are kept).
+            stream.options = {"crf": str(crf), "preset": preset, "x264-params": "rc-lookahead=0:mbtree=0"}
+        else:
+            stream.options = {"crf": str(crf), "b": "0", "deadline": "realtime", "cpu-used": "8"}
         stream.codec_context.thread_count = 1  # tiny frames: threads cost more than they save
-        for frame in array:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        if pts is not None:
+            stream.time_base = stream.codec_context.time_base = Fraction(1, 1000)
+        if rotation:
+            stream.set_display_rotation(rotation)
+        for i, frame in enumerate(array):
+            video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            if pts is not None:
+                video_frame.pts, video_frame.time_base = int(pts[i]), Fraction(1, 1000)
+            container.mux(stream.encode(video_frame))
         container.mux(stream.encode())  # flush
     return path
 

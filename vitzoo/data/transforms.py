@@ -5,10 +5,15 @@ wrapped as ``tv_tensors.Video``, which v2 transforms treat as one video: crop bo
 RandAugment operations are drawn once and applied to every frame. The result is a float tensor in
 the torchvision video-model layout ``(C, T, H, W)``, normalised with the model's mean/std, or
 ``(num_crops, C, T, H, W)`` for multi-crop evaluation.
+
+Options are checked when a transform is built: a bad ``img_size``, ``scale`` (``0 < min <= max <= 1``),
+``ratio`` (``0 < min <= max``), ``mean``/``std`` (one number per channel, ``std > 0``) or RandAugment spec raises
+:class:`~vitzoo.data.errors.DataConfigError` naming the value.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 
@@ -17,6 +22,8 @@ from einops import rearrange
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
+from vitzoo.data.errors import DataConfigError
+
 Floats3 = Sequence[float]
 
 
@@ -24,22 +31,22 @@ def parse_randaugment(spec: str) -> v2.RandAugment:
     """Build ``v2.RandAugment`` from a timm-style string ``"rand-m{magnitude}-n{num_ops}"``.
 
     Only the ``m`` (magnitude, 0..30) and ``n`` (number of ops) keys are understood; anything else
-    (timm's ``mstd``, ``inc``, ...) raises ``ValueError`` rather than being silently ignored.
+    (timm's ``mstd``, ``inc``, ...) raises ``DataConfigError`` rather than being silently ignored.
     """
     parts = spec.split("-")
     if parts[0] != "rand":
-        raise ValueError(f"randaugment spec {spec!r} must start with 'rand-', e.g. 'rand-m9-n2'")
+        raise DataConfigError(f"randaugment spec {spec!r} must start with 'rand-', e.g. 'rand-m9-n2'")
     magnitude, num_ops = 9, 2
     for part in parts[1:]:
         match = re.fullmatch(r"([a-z]+)(\d+)", part)
         if match is None or match.group(1) not in ("m", "n"):
-            raise ValueError(f"unsupported randaugment key {part!r} in {spec!r}; supported: m<int>, n<int>")
+            raise DataConfigError(f"unsupported randaugment key {part!r} in {spec!r}; supported: m<int>, n<int>")
         if match.group(1) == "m":
             magnitude = int(match.group(2))
         else:
             num_ops = int(match.group(2))
     if not 0 <= magnitude <= 30:
-        raise ValueError(f"randaugment magnitude must be in [0, 30], got {magnitude}")
+        raise DataConfigError(f"randaugment magnitude must be in [0, 30], got {magnitude} in {spec!r}")
     return v2.RandAugment(num_ops=num_ops, magnitude=magnitude, interpolation=v2.InterpolationMode.BILINEAR)
 
 
@@ -73,9 +80,9 @@ class ClipTransform:
 
     def __init__(self, pipeline: v2.Transform, *, num_crops: int = 1, crop_size: int | None = None) -> None:
         if num_crops not in (1, 3):
-            raise ValueError(f"num_crops must be 1 or 3, got {num_crops}")
+            raise DataConfigError(f"ClipTransform: num_crops={num_crops!r}; use 1 or 3")
         if num_crops == 3 and crop_size is None:
-            raise ValueError("three-crop needs crop_size")
+            raise DataConfigError("ClipTransform: three-crop (num_crops=3) needs crop_size")
         self.pipeline = pipeline
         self.num_crops = num_crops
         self.crop_size = crop_size
@@ -91,6 +98,38 @@ class ClipTransform:
 
     def __repr__(self) -> str:
         return f"ClipTransform(num_crops={self.num_crops}, pipeline={self.pipeline})"
+
+
+def _check_size(owner: str, name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise DataConfigError(f"{owner}: {name}={value!r}; use an integer number of pixels >= 1")
+
+
+def _check_range(owner: str, name: str, value, *, upper: float | None, meaning: str) -> tuple[float, float]:
+    """A ``(min, max)`` pair with ``0 < min <= max`` (``<= upper`` when given), as floats."""
+    bound = "" if upper is None else f" <= {upper:g}"
+    fix = f"use (min, max) with 0 < min <= max{bound}"
+    try:
+        low, high = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise DataConfigError(
+            f"{owner}: {name}={value!r} is not a (min, max) pair of numbers ({meaning}); {fix}"
+        ) from None
+    if not (0 < low <= high < math.inf and (upper is None or high <= upper)):
+        raise DataConfigError(f"{owner}: {name}={list(value)!r} ({meaning}); {fix}")
+    return low, high
+
+
+def _check_mean_std(owner: str, mean: Floats3, std: Floats3) -> None:
+    for name, values in (("mean", mean), ("std", std)):
+        try:
+            floats = [float(v) for v in values]
+        except (TypeError, ValueError):
+            floats = []
+        if len(floats) not in (1, 3) or not all(math.isfinite(v) for v in floats):
+            raise DataConfigError(f"{owner}: {name}={values!r}; use one number per channel (3 for RGB, 1 for gray)")
+    if not all(float(v) > 0 for v in std):
+        raise DataConfigError(f"{owner}: std={list(std)!r}; every channel's std must be > 0")
 
 
 def _to_float_normalized(mean: Floats3, std: Floats3) -> list[v2.Transform]:
@@ -122,6 +161,10 @@ def train_transform(
     Returns:
         a callable ``(T, C, H, W) uint8 -> (C, T, img_size, img_size) float32``.
     """
+    _check_size("train_transform", "img_size", img_size)
+    _check_mean_std("train_transform", mean, std)
+    scale = _check_range("train_transform", "scale", scale, upper=1.0, meaning="crop area as a fraction of the frame")
+    ratio = _check_range("train_transform", "ratio", ratio, upper=None, meaning="crop aspect ratio width/height")
     steps: list[v2.Transform] = [v2.RandomResizedCrop(img_size, scale=scale, ratio=ratio, antialias=True)]
     if hflip:
         steps.append(v2.RandomHorizontalFlip(p=0.5))
@@ -149,15 +192,20 @@ def eval_transform(
             the whole frame).
         resize: short side before the centre crop (default ``img_size``); single-crop only.
     """
+    _check_size("eval_transform", "img_size", img_size)
+    _check_mean_std("eval_transform", mean, std)
     if num_crops == 3:
         if resize not in (None, img_size):
-            raise ValueError("three-crop resizes the short side to img_size; do not pass resize")
+            raise DataConfigError("eval_transform: three-crop resizes the short side to img_size; do not pass resize")
         steps = [v2.Resize(img_size, antialias=True), *_to_float_normalized(mean, std)]
         return ClipTransform(v2.Compose(steps), num_crops=3, crop_size=img_size)
     if num_crops != 1:
-        raise ValueError(f"num_crops must be 1 or 3, got {num_crops}")
+        raise DataConfigError(f"eval_transform: num_crops={num_crops!r}; use 1 or 3")
     short = img_size if resize is None else resize
+    _check_size("eval_transform", "resize", short)
     if short < img_size:
-        raise ValueError(f"resize={short} is smaller than the crop img_size={img_size}")
+        raise DataConfigError(
+            f"eval_transform: resize={short} is smaller than the crop img_size={img_size}; use resize >= img_size"
+        )
     steps = [v2.Resize(short, antialias=True), v2.CenterCrop(img_size), *_to_float_normalized(mean, std)]
     return ClipTransform(v2.Compose(steps))

@@ -1,5 +1,29 @@
 """``VideoReader``: one video file, lazily opened, fork-aware, with a uniform error type.
 
+What the reader guarantees, with either backend (decord or PyAV) and any container:
+
+* **No silent short reads.** ``num_frames`` counts the frames actually shown from the file (its video
+  packets, less those an mp4 edit list hides; not a number copied from the header), and ``get``
+  returns exactly the frames asked for or raises :class:`VideoDecodeError`. On top of that, a
+  **truncated** file is refused when it is opened: if the container declares a frame count (mp4,
+  mov, avi) and fewer frames are present, or declares a video duration (mkv, webm) and the frames
+  present end more than two frame periods before it, opening raises
+  ``VideoDecodeError("... truncated ...")`` naming the file and both numbers. (A file that declares
+  neither cannot be checked; it is read as what it contains.) So samplers always sample within
+  frames that exist, and a damaged file is reported, not shortened. Both backends take these
+  numbers from one pass over the packets with PyAV (no decoding; :mod:`vitzoo.data.probe`), so they
+  agree. decord cannot read mp4s trimmed at the start without re-encoding (an edit list hiding the
+  first frames: its frame indices shift), so the decord backend refuses them and names
+  ``backend="pyav"``.
+* **Durations and frame rates from timestamps.** ``duration`` is the time from the first frame's start
+  to the last frame's end and ``fps`` is the average rate ``num_frames / duration``, so
+  variable-frame-rate files report their real length (see :mod:`vitzoo.data.probe`); constant-rate
+  files keep their nominal rate exactly.
+* **Rotation applied like a player.** A rotation stored in the file (mp4 display matrix, e.g. phone
+  videos) is applied by both backends, so frames are upright and the same pixels come from either
+  backend; ``frame_shape``, ``width``/``height`` and ``short_side`` refer to the turned frames. Only
+  the matrix's rotation angle (rounded to quarter turns) is used; a mirror flag is ignored by both.
+
 Why lazy and fork-aware: a decord reader that crosses a ``fork`` (for example one opened in the
 main process and then used, or merely garbage-collected, inside a DataLoader worker) deadlocks the
 child. A ``VideoReader`` therefore opens its decoder on first use, remembers the process that
@@ -22,7 +46,8 @@ import torch
 from einops import rearrange
 
 from vitzoo.data.backends import BACKEND_CLASSES
-from vitzoo.data.errors import VideoDecodeError
+from vitzoo.data.errors import DataConfigError, VideoDecodeError
+from vitzoo.data.probe import truncation_cause
 
 BACKENDS = tuple(BACKEND_CLASSES)
 LAYOUTS = ("THWC", "TCHW")
@@ -92,18 +117,18 @@ class VideoReader:
         layout: Literal["THWC", "TCHW"] = "THWC",
     ) -> None:
         if backend not in BACKEND_CLASSES:
-            raise ValueError(f"backend={backend!r}; expected one of {BACKENDS}")
+            raise DataConfigError(f"VideoReader: backend={backend!r}; use one of {BACKENDS}")
         if layout not in LAYOUTS:
-            raise ValueError(f"layout={layout!r}; expected one of {LAYOUTS}")
+            raise DataConfigError(f"VideoReader: layout={layout!r}; use one of {LAYOUTS}")
         if (width is None) != (height is None):
-            raise ValueError("give both width and height for a decode-time resize, or neither")
+            raise DataConfigError("VideoReader: give both width and height for a decode-time resize, or neither")
         if width is not None and short_side is not None:
-            raise ValueError("width/height and short_side are mutually exclusive")
+            raise DataConfigError("VideoReader: width/height and short_side are mutually exclusive; give one")
         for name, value in (("width", width), ("height", height), ("short_side", short_side)):
-            if value is not None and value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
-        if num_threads < 0:
-            raise ValueError(f"num_threads must be >= 0, got {num_threads}")
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise DataConfigError(f"VideoReader: {name}={value!r}; use an integer number of pixels >= 1")
+        if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 0:
+            raise DataConfigError(f"VideoReader: num_threads={num_threads!r}; use an integer >= 0 (0: all cores)")
         self.path = Path(path)
         self.backend = backend
         self.num_threads = num_threads
@@ -124,11 +149,17 @@ class VideoReader:
             cls = BACKEND_CLASSES[self.backend]
             try:
                 decoder = cls(self.path, num_threads=self.num_threads, size=self.size, short_side=self.short_side)
+            except ImportError:  # a missing library is not a bad file (on_error="skip" must not hide it)
+                raise
             except Exception as exc:
                 raise VideoDecodeError(self.path, f"{self.backend} could not open it ({_describe(exc)})") from exc
             if decoder.num_frames < 1:
                 decoder.close()
                 raise VideoDecodeError(self.path, f"the video has {decoder.num_frames} frames")
+            cause = truncation_cause(decoder.timing, decoder.declared)
+            if cause is not None:
+                decoder.close()
+                raise VideoDecodeError(self.path, cause)
             self._decoder, self._pid = decoder, os.getpid()
         return self
 
@@ -174,26 +205,25 @@ class VideoReader:
 
     @property
     def num_frames(self) -> int:
-        """Number of frames as reported by the container (always >= 1 for an opened reader)."""
-        return int(self._dec.num_frames)
+        """Number of frames present in the file (always >= 1 for an opened reader)."""
+        return int(self._dec.timing.num_frames)
 
     def __len__(self) -> int:
         return self.num_frames
 
     @property
     def fps(self) -> float:
-        """Average frame rate in frames per second."""
-        return float(self._dec.fps)
+        """Average frame rate, ``num_frames / duration`` (the nominal rate for constant-rate files; 0 if unknown)."""
+        return float(self._dec.timing.fps)
 
     @property
     def duration(self) -> float:
-        """``num_frames / fps`` in seconds (``nan`` when the container gives no frame rate)."""
-        fps = self.fps
-        return self.num_frames / fps if fps > 0 else float("nan")
+        """Seconds from the first frame's start to the last frame's end, from the timestamps (``nan`` if unknown)."""
+        return float(self._dec.timing.duration)
 
     @property
     def frame_shape(self) -> tuple[int, int]:
-        """``(height, width)`` of decoded frames, after any decode-time resize."""
+        """``(height, width)`` of decoded frames, after rotation and any decode-time resize."""
         try:
             return tuple(self._dec.frame_shape)
         except VideoDecodeError:
@@ -218,8 +248,11 @@ class VideoReader:
         """
         layout = layout or self.layout
         if layout not in LAYOUTS:
-            raise ValueError(f"layout={layout!r}; expected one of {LAYOUTS}")
-        idx = np.asarray(indices.cpu() if isinstance(indices, torch.Tensor) else indices, dtype=np.int64)
+            raise DataConfigError(f"VideoReader.get: layout={layout!r}; use one of {LAYOUTS}")
+        raw = np.asarray(indices.cpu() if isinstance(indices, torch.Tensor) else indices)
+        if raw.dtype.kind not in "iu" and not (raw.dtype.kind == "f" and np.all(raw == np.round(raw))):
+            raise ValueError(f"indices must be integers, got {raw.dtype} values such as {raw.ravel()[:4].tolist()}")
+        idx = raw.astype(np.int64)
         if idx.ndim != 1 or idx.size == 0:
             raise ValueError(f"indices must be a non-empty 1-D sequence, got shape {idx.shape}")
         decoder = self._dec
