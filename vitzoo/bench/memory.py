@@ -84,13 +84,19 @@ def peak_allocated_bytes(prof: profile) -> int:
     return max(itertools.accumulate((e.nbytes() for e in events), initial=0))
 
 
+def _build(case):
+    """The subject of a model case (:func:`~vitzoo.bench.cases.build_subject`), or of a case that builds itself
+    (``case.build()``, e.g. :class:`vitzoo.bench.ssl.SSLCase`); it has ``step()`` and ``model``."""
+    return case.build() if hasattr(case, "build") else build_subject(case)
+
+
 def measure_in_this_process(case: Case, *, threads: int | None = None) -> MemoryResult:
     """Steps 1-2 of the module docstring, in the current process (call it in a fresh one)."""
     if not STATUS.exists() or not CLEAR_REFS.exists():
         raise RuntimeError("peak-memory measurement needs Linux /proc/self/status and /proc/self/clear_refs")
     if threads is not None:
         torch.set_num_threads(threads)
-    subject = build_subject(case)
+    subject = _build(case)
     _release_free_memory()
     baseline = _status_kib("VmRSS")
     CLEAR_REFS.write_text("5")
@@ -126,9 +132,9 @@ def _fork_server() -> multiprocessing.context.ForkServerContext:
     return _CONTEXT
 
 
-def _measure_to_dict(case_json: str, threads: int | None) -> dict:
+def _measure_to_dict(case_json: str, threads: int | None, case_type: type = Case) -> dict:
     os.environ.setdefault("KINETO_LOG_LEVEL", "6")  # this process only: no libkineto start/stop lines on stderr
-    return asdict(measure_in_this_process(Case.from_json(case_json), threads=threads))
+    return asdict(measure_in_this_process(case_type.from_json(case_json), threads=threads))
 
 
 def measure_peak_memory(case: Case, *, threads: int | None = None, timeout_s: float = 900.0) -> MemoryResult:
@@ -137,10 +143,11 @@ def measure_peak_memory(case: Case, *, threads: int | None = None, timeout_s: fl
     The calling program's main module must be import-safe (``if __name__ == "__main__":``): the fork
     server's children import it, as with any ``multiprocessing`` start method but "fork".
     """
-    if case.compile:
+    if getattr(case, "compile", False):
         raise ValueError("memory is not measured for torch.compile cases (it would recompile in the subprocess)")
     with ProcessPoolExecutor(max_workers=1, mp_context=_fork_server(), max_tasks_per_child=1) as pool:
-        return MemoryResult(**pool.submit(_measure_to_dict, case.to_json(), threads).result(timeout=timeout_s))
+        future = pool.submit(_measure_to_dict, case.to_json(), threads, type(case))
+        return MemoryResult(**future.result(timeout=timeout_s))
 
 
 def _main(argv: list[str]) -> None:

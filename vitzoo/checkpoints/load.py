@@ -171,6 +171,10 @@ def load_pretrained(model: nn.Module, source: str | os.PathLike, *, tubelet_init
             raise ValueError(f"cannot load {path}: {why}")
         state = _resized(state, source_cfg, model, str(path))
     if "head.weight" not in state and "head.weight" in model.state_dict():
+        log.info(
+            "%s has no classifier head (a backbone, e.g. self-supervised): the model's %d-class head starts fresh",
+            path, model.state_dict()["head.weight"].shape[0],
+        )  # fmt: skip
         state = {**state, **{k: v for k, v in model.state_dict().items() if k.startswith("head.")}}
     load_checked(model, state, source=str(path), source_cfg=source_cfg if type(source_cfg) is type(model.cfg) else None)
     return model

@@ -8,6 +8,9 @@ Examples::
     vitzoo eval --config configs/vivit_fact_enc_nano_motion.yaml [--checkpoint runs/.../best.safetensors]
     vitzoo export runs/.../best.safetensors --format onnx --out model.onnx --check
     vitzoo models 'vivit_*'
+    vitzoo pretrain --config configs/simclr_vivit_fact_enc_micro_motion.yaml      # self-supervised (vitzoo.cli.ssl)
+    vitzoo knn --config configs/simclr_vivit_fact_enc_micro_motion.yaml
+    vitzoo linear-probe --config configs/demo_motion_micro.yaml --random-init
 
 Errors in the user's input (unknown config keys, missing files, unknown model names) print one line and
 exit with status 2; an interrupted training run (Ctrl-C, SIGTERM) exits with 130 after its checkpoint.
@@ -83,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     models = sub.add_parser("models", help="list registered model names", description=cmd_models.__doc__)
     models.add_argument("pattern", nargs="?", default="*", help="glob, e.g. 'vivit_*' (default: all)")
     models.set_defaults(func=cmd_models)
+
+    from vitzoo.cli.ssl import add_commands as add_ssl_commands
+
+    add_ssl_commands(sub, _add_config_args)  # pretrain, knn, linear-probe
 
     for name, target in FORWARDED.items():  # listed for --help; main() hands their arguments over unparsed
         forward = sub.add_parser(name, add_help=False, help=f"run {target.replace(':', '.')} (arguments passed on)")

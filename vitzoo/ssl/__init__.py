@@ -5,13 +5,18 @@
 * :mod:`vitzoo.ssl.views`, :mod:`vitzoo.ssl.temporal`: augmented views; CVRL's clip sampler;
 * :mod:`vitzoo.ssl.gather`: all-gather with gradients for negatives across processes;
 * :mod:`vitzoo.ssl.methods`: SimCLR / CVRL, SupCon, BYOL, SimSiam, VICReg as training tasks;
-* :mod:`vitzoo.ssl.knn`, :mod:`vitzoo.ssl.linear_probe`: evaluation of frozen representations.
+* :mod:`vitzoo.ssl.knn`, :mod:`vitzoo.ssl.linear_probe`: evaluation of frozen representations;
+* :mod:`vitzoo.ssl.tasks`: the methods as recipe tasks (``task: {name: simclr, options: ...}``, views and kNN
+  validation sets from :mod:`vitzoo.ssl.data`), trained by ``vitzoo pretrain``; :mod:`vitzoo.ssl.distill`:
+  SimCLR v2 distillation (``task: {name: distill}``); :mod:`vitzoo.ssl.evaluate`: ``vitzoo knn`` /
+  ``vitzoo linear-probe``.
 
 >>> import vitzoo
 >>> from vitzoo.ssl import build_method
 >>> task = build_method("byol", vitzoo.create("vivit_fact_enc_nano_8x2", num_classes=0), proj_hidden_dim=256)
 """
 
+from vitzoo.ssl import distill, tasks  # noqa: F401  (register the recipe tasks)
 from vitzoo.ssl.features import extract_features
 from vitzoo.ssl.knn import KNNResult, evaluate_knn, knn_accuracy, knn_scores
 from vitzoo.ssl.linear_probe import LinearProbeResult, evaluate_linear_probe

@@ -27,14 +27,15 @@ from vitzoo.data.transforms import ClipTransform
 Floats3 = Sequence[float]
 
 
-def blur_kernel_size(img_size: int) -> int:
-    """SimCLR's Gaussian-blur kernel: 10% of the image side, made odd (23 at 224 px)."""
-    return max(3, int(0.1 * img_size) // 2 * 2 + 1)
+def blur_kernel_size(img_size: int | tuple[int, int]) -> int:
+    """SimCLR's Gaussian-blur kernel: 10% of the image side (the shorter one), made odd (23 at 224 px)."""
+    side = min(img_size) if isinstance(img_size, tuple | list) else img_size
+    return max(3, int(0.1 * side) // 2 * 2 + 1)
 
 
 def ssl_augment(
     *,
-    img_size: int,
+    img_size: int | tuple[int, int],
     mean: Floats3,
     std: Floats3,
     scale: tuple[float, float] = (0.08, 1.0),
@@ -49,18 +50,20 @@ def ssl_augment(
 ) -> v2.Compose:
     """The SimCLR / BYOL augmentation family (Chen et al., 2020, appendix A; Grill et al., 2020, table 6).
 
-    Random resized crop (``scale``, ``ratio``) to ``img_size`` -> horizontal flip (p = 0.5) -> colour jitter
-    (brightness, contrast, saturation, hue = ``jitter``) with probability ``jitter_p`` -> grayscale with
-    ``grayscale_p`` -> Gaussian blur (kernel 10% of ``img_size``, sigma in ``blur_sigma``) with ``blur_p`` ->
-    solarisation (threshold 128 of 255) with ``solarize_p`` -> float in [0, 1] -> normalise by ``mean``/``std``.
+    Random resized crop (``scale``, ``ratio``) to ``img_size`` (a side, or ``(H, W)``) -> horizontal flip (p = 0.5;
+    ``hflip=False`` for direction-sensitive data) -> colour jitter (brightness, contrast, saturation, hue =
+    ``jitter``) with probability ``jitter_p`` -> grayscale with ``grayscale_p`` -> Gaussian blur (kernel 10% of
+    the shorter side, sigma in ``blur_sigma``) with ``blur_p`` -> solarisation (threshold 128 of 255) with
+    ``solarize_p`` -> float in [0, 1] -> normalise by ``mean``/``std``.
     """
     probabilities = {"jitter_p": jitter_p, "grayscale_p": grayscale_p, "blur_p": blur_p, "solarize_p": solarize_p}
     for name, p in probabilities.items():
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"{name} must be a probability in [0, 1], got {p}")
+    size = img_size if isinstance(img_size, int) else tuple(img_size)
     steps: list[v2.Transform] = [
         v2.ToImage(),  # PIL / pure tensor -> tv_tensors.Image; a tv_tensors.Video passes through
-        v2.RandomResizedCrop(img_size, scale=scale, ratio=ratio, antialias=True),
+        v2.RandomResizedCrop(size, scale=scale, ratio=ratio, antialias=True),
     ]
     if hflip:
         steps.append(v2.RandomHorizontalFlip(p=0.5))

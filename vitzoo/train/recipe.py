@@ -178,3 +178,15 @@ def evaluate_from_config(
     )
     log.info("%s on %s: %s", path, run.data.val, result)
     return result
+
+
+def frame_sampler(spec: DataSpec, num_frames: int, *, train: bool, num_clips: int = 1):
+    """The recipe's frame sampler (``data.sampler``) for clips of ``num_frames`` frames: what tasks with their own
+    datasets (``vitzoo.ssl``) reuse for the clips they evaluate on."""
+    return _sampler(spec, num_frames, train=train, num_clips=num_clips)
+
+
+def split_dataset(spec: DataSpec, split: str, *, sampler, transform, multi_view: bool = False) -> Dataset:
+    """The videos of one split (``spec.train`` or ``spec.val``) with any sampler and transform, laid out as the recipe
+    says (``list`` or ``folders``): what tasks with their own datasets (``vitzoo.ssl``) build on."""
+    return _dataset(spec, split, sampler=sampler, transform=transform, multi_view=multi_view)

@@ -5,6 +5,7 @@ losses take embeddings ``(B, V, D)``: ``V`` views of each of ``B`` samples.
 """
 
 from vitzoo.ssl.losses.contrastive import ContrastiveLoss
+from vitzoo.ssl.losses.distill import DistillationLoss
 from vitzoo.ssl.losses.negative_cosine import NegativeCosineSimilarity
 from vitzoo.ssl.losses.ntxent import NTXentLoss
 from vitzoo.ssl.losses.supcon import SupConLoss
@@ -20,6 +21,7 @@ from vitzoo.ssl.losses.vicreg import VICRegLoss, covariance_term, variance_term
 __all__ = [
     "MINING",
     "ContrastiveLoss",
+    "DistillationLoss",
     "NTXentLoss",
     "NegativeCosineSimilarity",
     "SupConLoss",
