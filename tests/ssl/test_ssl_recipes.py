@@ -25,7 +25,7 @@ from vitzoo.train.recipe import build_model
 from vitzoo.train.tasks import task_names
 
 NANO = "vivit_fact_enc_nano_8x2"  # (3, 4, 32, 32), width 64
-RECIPE = Path(__file__).parents[2] / "configs" / "simclr_vivit_fact_enc_micro_motion.yaml"
+RECIPE = Path(__file__).parents[2] / "configs" / "simclr_vivit_joint_micro_motion.yaml"
 SMALL = {
     "simclr": {"proj_hidden_dim": 16, "proj_out_dim": 8},
     "supcon": {"proj_hidden_dim": 16, "proj_out_dim": 8},

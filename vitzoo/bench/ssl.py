@@ -80,6 +80,7 @@ class SSLSubject:
     case: SSLCase
     model: nn.Module  # backbone and head together
     step: Callable[[], None]
+    loss: Callable[[], torch.Tensor]  # the step's loss without the update (for parity checks)
     tokens: int  # tokens per view the backbone sees
     params: int
 
@@ -135,7 +136,7 @@ def build_ssl_subject(case: SSLCase, *, seed: int = 0) -> SSLSubject:
         optimizer.step()
 
     params = sum(p.numel() for p in model.parameters())
-    return SSLSubject(case=case, model=model, step=step, tokens=num_tokens(backbone.cfg), params=params)
+    return SSLSubject(case=case, model=model, step=step, loss=loss, tokens=num_tokens(backbone.cfg), params=params)
 
 
 @dataclass

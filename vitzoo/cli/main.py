@@ -8,8 +8,8 @@ Examples::
     vitzoo eval --config configs/vivit_fact_enc_nano_motion.yaml [--checkpoint runs/.../best.safetensors]
     vitzoo export runs/.../best.safetensors --format onnx --out model.onnx --check
     vitzoo models 'vivit_*'
-    vitzoo pretrain --config configs/simclr_vivit_fact_enc_micro_motion.yaml      # self-supervised (vitzoo.cli.ssl)
-    vitzoo knn --config configs/simclr_vivit_fact_enc_micro_motion.yaml
+    vitzoo pretrain --config configs/simclr_vivit_joint_micro_motion.yaml      # self-supervised (vitzoo.cli.ssl)
+    vitzoo knn --config configs/simclr_vivit_joint_micro_motion.yaml
     vitzoo linear-probe --config configs/demo_motion_micro.yaml --random-init
 
 Errors in the user's input (unknown config keys, missing files, unknown model names) print one line and

@@ -2,9 +2,9 @@
 
 Examples::
 
-    vitzoo pretrain --config configs/simclr_vivit_fact_enc_micro_motion.yaml [--set train.epochs=2] [--resume]
+    vitzoo pretrain --config configs/simclr_vivit_joint_micro_motion.yaml [--set train.epochs=2] [--resume]
     torchrun --nproc_per_node=4 -m vitzoo.cli.main pretrain --config configs/simclr_vivit_fact_enc_base_kinetics400.yaml
-    vitzoo knn --config configs/simclr_vivit_fact_enc_micro_motion.yaml [--checkpoint runs/.../best.safetensors]
+    vitzoo knn --config configs/simclr_vivit_joint_micro_motion.yaml [--checkpoint runs/.../best.safetensors]
     vitzoo linear-probe --config configs/demo_motion_micro.yaml --random-init      # the random-init baseline
 
 ``knn`` and ``linear-probe`` evaluate a checkpoint's frozen features (a classifier's pooled pre-logit features)

@@ -88,7 +88,9 @@ def configs_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[2] / "configs"
 
 
-def make_data(root: Path, *, num_train: int, num_val: int, shape: str, distractors: int) -> dict:
+def make_data(
+    root: Path, *, num_train: int, num_val: int, shape: str, distractors: int, num_frames: int = 16
+) -> dict:
     """Write the motion dataset unless ``root`` already holds this one (written to a temp folder first).
 
     Returns the dataset's parameters (recorded in ``root/dataset.json``).
@@ -96,7 +98,7 @@ def make_data(root: Path, *, num_train: int, num_val: int, shape: str, distracto
     from vitzoo.data import make_motion_dataset
 
     marker = root / "dataset.json"
-    wanted = {"num_train": num_train, "num_val": num_val, "num_frames": 16, "size": 64, "seed": 0}
+    wanted = {"num_train": num_train, "num_val": num_val, "num_frames": num_frames, "size": 64, "seed": 0}
     wanted |= {"shape": shape, "distractors": distractors}
     if marker.is_file() and json.loads(marker.read_text()) == wanted:
         log.info("reusing the dataset in %s", root)

@@ -7,7 +7,7 @@ Each method of :data:`vitzoo.ssl.methods.METHODS` is registered with the task re
 * datasets: multi-view training samples and a kNN memory / query pair (:func:`vitzoo.ssl.data.ssl_datasets`);
 * a model without head (``model.num_classes: 0``), whose pooled features the method trains and kNN validates.
 
-So ``vitzoo pretrain --config configs/simclr_vivit_fact_enc_micro_motion.yaml`` (or ``vitzoo train`` with the
+So ``vitzoo pretrain --config configs/simclr_vivit_joint_micro_motion.yaml`` (or ``vitzoo train`` with the
 same recipe) trains through the same engine as classification: ``--set``, ``--resume``, ``torchrun``, metrics,
 plots and checkpoints alike. The best checkpoint is the one with the highest kNN top-1; every epoch logs the
 epoch means of the method's collapse indicators (``feature_std``, ``embedding_std``).

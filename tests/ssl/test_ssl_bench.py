@@ -1,0 +1,57 @@
+"""The SimCLR step benchmark: vitzoo's and lightly's steps compute the same thing; the comparison runs and reports."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vitzoo.bench.ssl import SSLCase, SSLResult, build_ssl_subject, compare_step, markdown
+
+MODEL = "vit_nano_patch8_32"
+
+
+def _pair(batch: int = 4):
+    ours, theirs = (build_ssl_subject(SSLCase(MODEL, impl=impl, batch=batch)) for impl in ("vitzoo", "lightly"))
+    head = theirs.model["head"].layers  # Linear, ReLU, Linear
+    with torch.no_grad():  # give both the same head
+        for mine, source in ((ours.model.projector[0][0], head[0]), (ours.model.projector[1][0], head[2])):
+            mine.weight.copy_(source.weight)
+            mine.bias.copy_(source.bias)
+    return ours, theirs
+
+
+def test_both_steps_compute_the_same_loss_and_update():
+    ours, theirs = _pair()
+    backbone, reference = ours.model.model, theirs.model["backbone"]
+    assert all(torch.equal(a, b) for a, b in zip(backbone.parameters(), reference.parameters(), strict=True))
+    torch.testing.assert_close(ours.loss(), theirs.loss(), rtol=1e-5, atol=1e-6)
+    ours.step()
+    theirs.step()
+    for a, b in zip(backbone.parameters(), reference.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    moved = build_ssl_subject(SSLCase(MODEL, batch=4)).model.model  # negative control: the step changed weights
+    assert any(not torch.equal(a, b) for a, b in zip(moved.parameters(), backbone.parameters(), strict=True))
+
+
+def test_case_checks_and_round_trips():
+    case = SSLCase("vivit_joint_nano_8x2", impl="lightly", batch=4, num_frames=4)
+    assert SSLCase.from_json(case.to_json()) == case
+    with pytest.raises(ValueError, match="impl="):
+        SSLCase(MODEL, impl="solo")
+    with pytest.raises(ValueError, match="negatives"):
+        SSLCase(MODEL, batch=1)
+
+
+def test_comparison_runs_and_reports():
+    rows = compare_step(MODEL, batch=4, memory=False, target_s=0.01, min_reps=1, max_reps=2, warmup=0)
+    assert [r.impl for r in rows] == ["vitzoo", "lightly"] and rows[1].speedup > 0 and rows[0].speedup is None
+    text = markdown(SSLResult("t", {}, (0.0, 0.0, 0.0), (0.0, 0.0, 0.0), 1.0, rows))
+    assert f"| {MODEL} | 4 x 2 | 16 |" in text
+
+
+@pytest.mark.slow
+def test_step_memory_is_measured_in_a_fresh_process():
+    from vitzoo.bench.memory import measure_peak_memory
+
+    small, large = (measure_peak_memory(SSLCase(MODEL, batch=b)).tensor_peak_mib for b in (4, 16))
+    assert 0 < small < large
