@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -47,6 +49,20 @@ def test_comparison_runs_and_reports():
     assert [r.impl for r in rows] == ["vitzoo", "lightly"] and rows[1].speedup > 0 and rows[0].speedup is None
     text = markdown(SSLResult("t", {}, (0.0, 0.0, 0.0), (0.0, 0.0, 0.0), 1.0, rows))
     assert f"| {MODEL} | 4 x 2 | 16 |" in text
+
+
+def test_vitzoo_bench_ssl_writes_the_table(tmp_path, capsys):
+    from vitzoo.cli.main import main
+
+    args = ["--suite", "quick", "--no-memory", "--target-s", "0", "--min-reps", "1", "--max-reps", "1"]
+    assert main(["bench", "ssl", *args, "--out", str(tmp_path)]) == 0
+    assert "| vivit_joint_nano_8x2 | 4 x 2 |" in capsys.readouterr().out
+    rows = json.loads((tmp_path / "ssl_quick.json").read_text())["rows"]
+    assert [(r["model"], r["impl"]) for r in rows][:2] == [
+        ("vit_nano_patch8_32", "vitzoo"),
+        ("vit_nano_patch8_32", "lightly"),
+    ]
+    assert (tmp_path / "ssl_quick.md").is_file()
 
 
 @pytest.mark.slow

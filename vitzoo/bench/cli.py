@@ -45,7 +45,13 @@ def main(argv: list[str] | None = None) -> int:
     """Run the chosen suite, write its JSON, markdown and PNG, print the markdown; return the exit code.
 
     The exit code is 1 when any case failed to build or run (its error is in the table), else 0.
+    ``vitzoo bench ssl [--suite quick|full]`` runs the SimCLR-step comparison with lightly instead
+    (:mod:`vitzoo.bench.ssl`).
     """
+    if argv and argv[0] == "ssl":
+        from vitzoo.bench.ssl import main as ssl_main
+
+        return ssl_main(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if args.report_only is not None:

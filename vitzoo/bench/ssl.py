@@ -263,16 +263,19 @@ def markdown(result: SSLResult) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m vitzoo.bench.ssl [--suite quick|full] [--out benchmarks/results] [--no-memory]``."""
+    """``python -m vitzoo.bench.ssl`` / ``vitzoo bench ssl`` ``[--suite quick|full] [--out DIR] [--no-memory]``."""
     parser = argparse.ArgumentParser(prog="python -m vitzoo.bench.ssl", description=__doc__.splitlines()[0])
     parser.add_argument("--suite", choices=sorted(SUITES), default="full")
     parser.add_argument("--out", default="benchmarks/results", help="folder for ssl_<suite>.json and .md")
     parser.add_argument("--no-memory", action="store_true", help="skip the per-case memory subprocesses")
     parser.add_argument("--target-s", type=float, default=8.0, help="timed seconds aimed at per comparison")
+    parser.add_argument("--min-reps", type=int, default=3, help="fewest timed repetitions per case")
     parser.add_argument("--max-reps", type=int, default=10, help="most timed repetitions per case")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    result = run_ssl_suite(args.suite, memory=not args.no_memory, target_s=args.target_s, max_reps=args.max_reps)
+    result = run_ssl_suite(
+        args.suite, memory=not args.no_memory, target_s=args.target_s, min_reps=args.min_reps, max_reps=args.max_reps
+    )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / f"ssl_{args.suite}.json").write_text(json.dumps(asdict(result), indent=1) + "\n")

@@ -156,7 +156,10 @@ def evaluate_from_config(
     from vitzoo.train.distributed import default_device, init_distributed
 
     if run.task.name != "classification":
-        raise ConfigError(f"vitzoo eval evaluates classifiers; this recipe trains task {run.task.name!r}")
+        raise ConfigError(
+            f"vitzoo eval evaluates classifiers; this recipe trains task {run.task.name!r} (for the frozen features "
+            "of a self-supervised checkpoint: vitzoo knn, vitzoo linear-probe)"
+        )
     if run.data.val is None:
         raise ConfigError("the recipe has no validation set (data.val is null); set one with --set data.val=...")
     path = Path(checkpoint) if checkpoint is not None else default_checkpoint(run)
