@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from vitzoo.ssl.views import ClipViews, ImageViews, byol_augment, cvrl_augment, simclr_augment
+from vitzoo.ssl.views import (
+    ClipViews,
+    ImageViews,
+    RandomGrayscale,
+    byol_augment,
+    cvrl_augment,
+    simclr_augment,
+    ssl_augment,
+)
 
 MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
 
@@ -58,9 +67,25 @@ def test_byol_pair_is_asymmetric():
 
     assert probability(first, v2.GaussianBlur) == 1.0 and probability(second, v2.GaussianBlur) == 0.1
     assert probability(first, v2.RandomSolarize) == 0.0 and probability(second, v2.RandomSolarize) == 0.2
-    assert probability(first, v2.ColorJitter) == 0.8 and probability(first, v2.RandomGrayscale) == 0.2
+    assert probability(first, v2.ColorJitter) == 0.8 and probability(first, RandomGrayscale) == 0.2
     views = ImageViews([first, second])(textured((3, 40, 40)))
     assert views.shape == (2, 3, 32, 32)
+
+
+def test_grayscale_turns_videos_gray_too():
+    """torchvision 0.29's v2.RandomGrayscale leaves a tv_tensors.Video in colour (the negative control); ours does
+    not, in the pipeline and alone, and equals torchvision's on an image."""
+    video = tv_tensors.Video(textured((4, 3, 40, 40)))
+    image = tv_tensors.Image(textured((3, 40, 40)))
+    assert torch.equal(v2.RandomGrayscale(p=1.0)(video), video)  # torchvision: unchanged
+    gray = RandomGrayscale(p=1.0)(video)
+    assert isinstance(gray, tv_tensors.Video) and torch.equal(gray[:, 0], gray[:, 1])
+    assert torch.equal(gray[:, 1], gray[:, 2]) and not torch.equal(video[:, 0], video[:, 1])
+    assert torch.equal(RandomGrayscale(p=1.0)(image), v2.RandomGrayscale(p=1.0)(image))
+    assert torch.equal(RandomGrayscale(p=0.0)(video), video)
+    aug = ssl_augment(img_size=32, mean=MEAN, std=STD, grayscale_p=1.0, jitter_p=0.0, blur_p=0.0)
+    views = ClipViews([aug])(textured((2, 4, 3, 40, 40)))  # (V, C, T, H, W)
+    assert torch.equal(views[:, 0], views[:, 1]) and torch.equal(views[:, 0], views[:, 2])
 
 
 def test_clip_views_check_inputs():

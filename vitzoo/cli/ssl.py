@@ -3,7 +3,7 @@
 Examples::
 
     vitzoo pretrain --config configs/simclr_vivit_joint_micro_motion.yaml [--set train.epochs=2] [--resume]
-    torchrun --nproc_per_node=4 -m vitzoo.cli.main pretrain --config configs/simclr_vivit_fact_enc_base_kinetics400.yaml
+    torchrun --nproc_per_node=8 -m vitzoo.cli.main pretrain --config configs/simclr_vivit_fact_enc_base_kinetics400.yaml
     vitzoo knn --config configs/simclr_vivit_joint_micro_motion.yaml [--checkpoint runs/.../best.safetensors]
     vitzoo linear-probe --config configs/demo_motion_micro.yaml --random-init      # the random-init baseline
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import torch
+from torch import nn
+from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from vitzoo.data.transforms import ClipTransform
@@ -31,6 +33,29 @@ def blur_kernel_size(img_size: int | tuple[int, int]) -> int:
     """SimCLR's Gaussian-blur kernel: 10% of the image side (the shorter one), made odd (23 at 224 px)."""
     side = min(img_size) if isinstance(img_size, tuple | list) else img_size
     return max(3, int(0.1 * side) // 2 * 2 + 1)
+
+
+class RandomGrayscale(nn.Module):
+    """Grayscale (three equal channels, ITU-R 601-2 luma) with probability ``p``, one draw per call: images and
+    videos alike (a clip's frames all or none).
+
+    ``torchvision.transforms.v2.RandomGrayscale`` (and ``v2.Grayscale``) return a ``tv_tensors.Video`` unchanged
+    (torchvision 0.29), which would silently keep every video view in colour.
+    """
+
+    def __init__(self, p: float = 0.1) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, inpt: torch.Tensor) -> torch.Tensor:
+        """``(..., 3, H, W)`` image or video (uint8 or float) -> the same, gray with probability ``p``."""
+        if not torch.rand(()) < self.p:
+            return inpt
+        gray = v2.functional.rgb_to_grayscale(inpt.as_subclass(torch.Tensor), num_output_channels=3)
+        return tv_tensors.wrap(gray, like=inpt) if isinstance(inpt, tv_tensors.TVTensor) else gray
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
 
 
 def ssl_augment(
@@ -69,7 +94,7 @@ def ssl_augment(
         steps.append(v2.RandomHorizontalFlip(p=0.5))
     steps += [
         v2.RandomApply([v2.ColorJitter(*jitter)], p=jitter_p),
-        v2.RandomGrayscale(p=grayscale_p),
+        RandomGrayscale(p=grayscale_p),
         v2.RandomApply([v2.GaussianBlur(blur_kernel_size(img_size), sigma=blur_sigma)], p=blur_p),
         v2.RandomSolarize(threshold=128, p=solarize_p),  # on uint8, before the float conversion
         v2.ToDtype(torch.float32, scale=True),
