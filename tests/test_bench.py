@@ -111,7 +111,8 @@ def test_compare_applies_reference_overrides_to_every_case():
 def test_references_are_found_through_the_model_family():
     expected = {"vit": ("timm",), "vivit_joint": ("hf_vivit",), "vivit_fact_enc": ("vit_pytorch",),
                 "vivit_fact_sa": ("vit_pytorch",), "vivit_fact_dot": (), "timesformer": ("hf_timesformer",),
-                "frame_avg": (), "vtn": ("vit_pytorch",)}  # fmt: skip
+                "frame_avg": (), "vtn": ("vit_pytorch",), "video_swin": ("torchvision_swin3d",),
+                "swin": ("torchvision_swin3d",)}  # fmt: skip
     for name in vitzoo.list_models("*nano*"):
         prefix = next(p for p in sorted(expected, key=len, reverse=True) if name.startswith(p))
         refs = references_for(vitzoo.model_config(name))
