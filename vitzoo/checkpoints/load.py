@@ -152,6 +152,9 @@ def load_pretrained(model: nn.Module, source: str | os.PathLike, *, tubelet_init
     arch = read_metadata(path).get(ARCH_KEY) if source_cfg is not None else None
     log.info("loading %s (%s)", path, f"vitzoo checkpoint of {arch or 'an unnamed model'}" if source_cfg else
              "checkpoint without vitzoo metadata")  # fmt: skip
+    adapt = getattr(model, "adapt_pretrained", None)  # a family's own layouts (e.g. an image Swin into a video Swin)
+    if adapt is not None:
+        state, source_cfg = adapt(state, source_cfg, source=str(path))
     state = drop_mismatched_head(state, model)
     source_grid = getattr(source_cfg, "grid_hw", None)
     video_model = model.modality == "video"

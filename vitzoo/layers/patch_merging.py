@@ -23,6 +23,7 @@ class PatchMerging(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = int(x.shape[-3]), int(x.shape[-2])
-        x = F.pad(x, (0, 0, 0, w % 2, 0, h % 2))  # (B, T, H', W', C), H' and W' even
+        if h % 2 or w % 2:
+            x = F.pad(x, (0, 0, 0, w % 2, 0, h % 2))  # (B, T, H', W', C), H' and W' even
         x = rearrange(x, "b t (h dh) (w dw) c -> b t h w (dw dh c)", dh=2, dw=2)  # (B, T, H'/2, W'/2, 4C)
         return self.reduction(self.norm(x))

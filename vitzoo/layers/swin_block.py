@@ -1,8 +1,9 @@
 """The Swin block on a 3-D token grid: ``x + DropPath(W-MSA(LN(x)))``, then ``x + DropPath(MLP(LN(x)))``.
 
-Window attention runs on the grid padded to whole windows and, in shifted blocks, rolled by ``-shift``; the result
-is rolled back and cut to the grid (see :mod:`vitzoo.layers.windows` for what padded tokens do). Whether a block
-shifts is part of the :class:`~vitzoo.layers.windows.WindowPlan` its stage hands it.
+Window attention runs on the grid padded to whole windows (shifted windows included, see
+:mod:`vitzoo.layers.window_attention`); the result is cut back to the grid (see :mod:`vitzoo.layers.windows` for
+what padded tokens do). Whether a block shifts is part of the :class:`~vitzoo.layers.windows.WindowPlan` its stage
+hands it.
 """
 
 from __future__ import annotations
@@ -48,14 +49,9 @@ class SwinBlock(nn.Module):
         """``(B, T, H, W, C)`` -> the same shape."""
         t, h, w = plan.geometry.grid
         pt, ph, pw = plan.geometry.pad
-        shift = plan.geometry.shift
         y = self.norm1(x)
         if pt or ph or pw:
-            y = F.pad(y, (0, 0, 0, pw, 0, ph, 0, pt))  # (B, Tp, Hp, Wp, C)
-        if plan.geometry.shifted:
-            y = torch.roll(y, shifts=tuple(-s for s in shift), dims=(1, 2, 3))
-        y = self.attn(y, plan)  # (B, Tp, Hp, Wp, C)
-        if plan.geometry.shifted:
-            y = torch.roll(y, shifts=shift, dims=(1, 2, 3))
+            y = F.pad(y, (0, 0, 0, pw, 0, ph, 0, pt))  # (B, Tp, Hp, Wp, C), zero tokens at the ends
+        y = self.attn(y, plan)  # (B, Tp, Hp, Wp, C); shifted windows are read and written in place, no roll
         x = x + self.drop_path1(y[:, :t, :h, :w])  # (B, T, H, W, C)
         return x + self.drop_path2(self.mlp(self.norm2(x)))

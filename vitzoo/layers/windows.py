@@ -10,12 +10,16 @@ For a token grid ``(T, H, W)`` and a configured window ``(Wt, Wh, Ww)`` (Video S
 * shifted blocks roll the padded grid by ``-shift`` and mask attention between tokens that the roll brought
   together from opposite ends (``-100`` added to their scores, as torchvision and the official code do).
 
-:class:`WindowPlan` holds what one block needs for one grid (geometry, relative-position index, shift mask); it is
-built once per grid and stage (see ``SwinStage``), never per block.
+vitzoo does not roll: the windows of the rolled grid are read straight from the padded grid, grouped by the mask
+they need (:func:`window_groups`: the interior windows need none, only those wrapped around an end do), so each
+group runs one fused attention with an ``(H, N, N)`` mask instead of one ``(nW, H, N, N)`` mask for the block.
+:class:`WindowPlan` holds what one block needs for one grid (geometry, relative-position index, groups and their
+masks); it is built once per grid and stage (see ``SwinStage``), never per block.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import typing
 from dataclasses import dataclass
@@ -90,33 +94,77 @@ def relative_position_index(window: Grid, table_window: Grid, *, clipped: str = 
     return shifted[0] * th * tw + shifted[1] * tw + shifted[2]  # (N, N)
 
 
-def _regions(size: int, window: int, shift: int) -> torch.Tensor:
-    """Per position along one rolled axis: 0, 1 or 2, the three slices torchvision labels (one label if no shift)."""
-    idx = torch.arange(size)
+@dataclass(frozen=True)
+class AxisPart:
+    """Along one axis, the windows a group of windows takes, where their tokens are read and where results go.
+
+    ``reads``: ``(start, length)`` slices of the padded axis, concatenated into the group's windows (two slices for
+    the window that a cyclic shift wraps around the end). ``writes``: ``(offset in the window, length, start in the
+    padded axis)``: each window position range goes back where it was read.
+    """
+
+    windows: int
+    reads: tuple[tuple[int, int], ...]
+    writes: tuple[tuple[int, int, int], ...]
+    labels: tuple[int, ...]  # per position in a window: which region of the shifted grid it came from
+
+
+def axis_parts(size: int, window: int, shift: int) -> tuple[AxisPart, ...]:
+    """The parts of one padded axis: all its windows, or (shifted) the interior ones and the wrapped-around one.
+
+    Rolling by ``-shift`` and cutting windows of the rolled axis (torchvision) is the same as taking windows from
+    ``shift`` on (the interior ones) plus one window of the last ``window - shift`` and first ``shift`` positions;
+    only that last one mixes tokens from both ends, labelled 1 and 2 (torchvision's regions).
+    """
+    n = size // window
     if shift == 0:
-        return torch.zeros(size, dtype=torch.long)
-    return (idx >= size - window).long() + (idx >= size - shift).long()
+        return (AxisPart(n, ((0, size),), ((0, window, 0),), (0,) * window),)
+    tail = window - shift
+    interior = AxisPart(n - 1, ((shift, (n - 1) * window),), ((0, window, shift),), (0,) * window)
+    wrapped = AxisPart(1, ((size - tail, tail), (0, shift)), ((0, tail, size - tail), (tail, shift, 0)),
+                       (1,) * tail + (2,) * shift)  # fmt: skip
+    return interior, wrapped
 
 
-def shift_mask(geometry: WindowGeometry) -> torch.Tensor | None:
-    """``(nW, N, N)`` float mask of a shifted block (0 within a region, :data:`MASKED` across), or None."""
-    if not geometry.shifted:
+@dataclass(frozen=True)
+class WindowGroup:
+    """Windows that share one attention mask: a part per axis, and the shift mask ``(N, N)`` (None: no mask)."""
+
+    parts: tuple[AxisPart, AxisPart, AxisPart]
+    mask: torch.Tensor | None
+
+    @property
+    def windows(self) -> tuple[int, int, int]:
+        """Windows of the group along each axis."""
+        return tuple(p.windows for p in self.parts)
+
+
+def group_mask(parts: tuple[AxisPart, AxisPart, AxisPart]) -> torch.Tensor | None:
+    """``(N, N)``: :data:`MASKED` between tokens of a window that came from different regions; None if all one."""
+    labels = [torch.tensor(p.labels) for p in parts]
+    if all(int(lab.max()) == 0 for lab in labels):
         return None
-    (pt, ph, pw), (wt, wh, ww) = geometry.padded, geometry.window
-    rt, rh, rw = (_regions(p, w, s) for p, w, s in zip(geometry.padded, geometry.window, geometry.shift, strict=True))
-    label = rt[:, None, None] * 9 + rh[None, :, None] * 3 + rw[None, None, :]  # (Tp, Hp, Wp)
-    windows = label.view(pt // wt, wt, ph // wh, wh, pw // ww, ww).permute(0, 2, 4, 1, 3, 5).reshape(-1, wt * wh * ww)
-    different = windows[:, :, None] != windows[:, None, :]  # (nW, N, N)
-    return different.float() * MASKED
+    label = (labels[0][:, None, None] * 9 + labels[1][None, :, None] * 3 + labels[2][None, None, :]).flatten()
+    return (label[:, None] != label[None, :]).float() * MASKED
+
+
+def window_groups(geometry: WindowGeometry) -> tuple[WindowGroup, ...]:
+    """The windows of a block, grouped by attention mask (one group without shift; up to 8 with shifts)."""
+    per_axis = [axis_parts(p, w, s) for p, w, s in zip(geometry.padded, geometry.window, geometry.shift, strict=True)]
+    groups = []
+    for parts in itertools.product(*per_axis):
+        if all(p.windows > 0 for p in parts):
+            groups.append(WindowGroup(parts, group_mask(parts)))
+    return tuple(groups)
 
 
 @dataclass(frozen=True)
 class WindowPlan:
-    """Everything a block needs for one grid: geometry, relative-position index ``(N, N)``, shift mask or None."""
+    """Everything a block needs for one grid: geometry, relative-position index ``(N, N)``, window groups."""
 
     geometry: WindowGeometry
     index: torch.Tensor
-    mask: torch.Tensor | None
+    groups: tuple[WindowGroup, ...]
 
 
 def window_plan(
@@ -125,5 +173,7 @@ def window_plan(
     """The :class:`WindowPlan` of a block (shifted or not) with configured ``window`` on ``grid``."""
     geometry = window_geometry(grid, window, shifted=shifted)
     index = relative_position_index(geometry.window, window, clipped=clipped).to(device)
-    mask = shift_mask(geometry)
-    return WindowPlan(geometry, index, mask.to(device) if mask is not None else None)
+    groups = tuple(
+        WindowGroup(g.parts, g.mask.to(device) if g.mask is not None else None) for g in window_groups(geometry)
+    )
+    return WindowPlan(geometry, index, groups)

@@ -76,7 +76,7 @@ for _size, (_img, _w, _dpr) in IMAGE_GEOMETRY.items():
             window_size=(1, _w, _w),
             num_classes=1000,
             drop_path_rate=_dpr,
-        ),  # fmt: skip
+        ),
     )
 
 
