@@ -63,14 +63,8 @@ class WindowAttention(nn.Module):
         for group in plan.groups:
             nt, nh, nw = group.windows
             q, k, v = rearrange(
-                read_group(qkv, group),
-                "b (nt wt) (nh wh) (nw ww) (three h d) -> three (b nt nh nw) h (wt wh ww) d",
-                wt=wt,
-                wh=wh,
-                ww=ww,
-                three=3,
-                h=self.num_heads,
-            )  # (B * nW_g, H, N, d) each; fmt: skip
+                read_group(qkv, group), TO_HEADS, wt=wt, wh=wh, ww=ww, three=3, h=self.num_heads
+            )  # (B * nW_g, H, N, d) each
             mask = bias if group.mask is None else bias + group.mask  # (H, N, N)
             o = F.scaled_dot_product_attention(
                 q, k, v, attn_mask=mask[None].to(q.dtype), dropout_p=self.attn_drop if self.training else 0.0
@@ -80,6 +74,9 @@ class WindowAttention(nn.Module):
             )  # a view, windows and heads apart
             write_group(out, o, group)
         return self.proj_drop(self.proj(rearrange(out, "b t h w nh d -> b t h w (nh d)")))
+
+
+TO_HEADS = "b (nt wt) (nh wh) (nw ww) (three h d) -> three (b nt nh nw) h (wt wh ww) d"
 
 
 def read_group(x: torch.Tensor, group: WindowGroup) -> torch.Tensor:
