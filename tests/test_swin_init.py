@@ -113,11 +113,15 @@ def test_image_swin_of_another_layout_is_refused_naming_the_facts(tmp_path):
         image_swin_state({"patch_embed.proj.weight": torch.zeros(8, 3, 2, 4, 4)})
 
 
-def test_kernel_inflation_divides_by_the_tubelet():
+def test_kernel_inflation_follows_tubelet_init(tmp_path):
     image_model = vitzoo.create("swin_nano_patch4_window4_32")
-    video = inflate_image_swin(image_model, vitzoo.create("video_swin_nano_4x2", num_classes=1000))
     kernel = image_model.patch_embed.proj.weight  # (D, C, 1, p, p)
+    video = inflate_image_swin(image_model, vitzoo.create("video_swin_nano_4x2", num_classes=1000))
     torch.testing.assert_close(video.patch_embed.proj.weight, kernel.repeat(1, 1, 2, 1, 1) / 2, rtol=0, atol=0)
+    path = vitzoo.save(image_model, tmp_path / "image.safetensors")
+    central = vitzoo.create("video_swin_nano_4x2", pretrained=path, tubelet_init="central").patch_embed.proj.weight
+    torch.testing.assert_close(central[:, :, 1:], kernel, rtol=0, atol=0)  # the middle frame of 2 is frame 1
+    assert not central[:, :, 0].any()
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # timm's interpolation (without scipy) warns about its own inputs

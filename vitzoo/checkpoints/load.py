@@ -154,7 +154,7 @@ def load_pretrained(model: nn.Module, source: str | os.PathLike, *, tubelet_init
              "checkpoint without vitzoo metadata")  # fmt: skip
     adapt = getattr(model, "adapt_pretrained", None)  # a family's own layouts (e.g. an image Swin into a video Swin)
     if adapt is not None:
-        state, source_cfg = adapt(state, source_cfg, source=str(path))
+        state, source_cfg = adapt(state, source_cfg, source=str(path), tubelet_init=tubelet_init)
     state = drop_mismatched_head(state, model)
     source_grid = getattr(source_cfg, "grid_hw", None)
     video_model = model.modality == "video"

@@ -5,8 +5,9 @@ The source may be a torchvision ``SwinTransformer`` (``swin_t/s/b``), a timm ``S
 ``(1, h, w)``), or a state dict in any of those layouts. It is first brought to vitzoo's one-frame layout
 (:func:`image_swin_state`, which says what it recognised), then :func:`inflate_swin_state` applies two fix-ups:
 
-* the patch kernel ``(D, C, 1, p, p)`` is repeated over the ``t`` frames of a tubelet and divided by ``t``,
-  so a clip of identical frames embeds like one frame;
+* the patch kernel ``(D, C, 1, p, p)`` is inflated over the ``t`` frames of a tubelet: ``"average"`` (the paper's:
+  repeated and divided by ``t``) or ``"central"`` (on the middle frame, zeros elsewhere); either way a clip of
+  identical frames embeds like one frame (``"repeat"``, undivided, scales it by ``t``);
 * each relative-position bias table, one row per 2-D offset ``(dh, dw)``, is resampled (timm's
   ``resize_rel_pos_bias_table``) if the spatial window differs, then repeated for each of the ``2 Wt - 1``
   temporal offsets (the same bias at every ``dt``).
@@ -28,6 +29,7 @@ import torch
 from timm.layers import resize_rel_pos_bias_table
 from torch import nn
 
+from vitzoo.checkpoints.inflate import inflate_patch_embed
 from vitzoo.models.swin_config import SwinConfig
 
 log = logging.getLogger(__name__)
@@ -112,12 +114,18 @@ def inflate_table(table: torch.Tensor, *, source_window: tuple[int, int], window
 
 
 def inflate_swin_state(
-    state: dict[str, torch.Tensor], cfg: SwinConfig, *, source_window: tuple[int, int] | None = None
+    state: dict[str, torch.Tensor],
+    cfg: SwinConfig,
+    *,
+    source_window: tuple[int, int] | None = None,
+    tubelet_init: str = "average",
 ) -> dict[str, torch.Tensor]:
     """vitzoo one-frame Swin tensors -> tensors of the Video Swin ``cfg`` describes (see the module docstring).
 
-    ``source_window``: the image model's ``(h, w)`` window (default: square, read off the first table). The result
-    is an identity for a one-frame target (``tubelet_size=1``, window ``(1, h, w)``).
+    ``source_window``: the image model's ``(h, w)`` window (default: square, read off the first table);
+    ``tubelet_init``: how the patch kernel is inflated (``average``, ``central`` or ``repeat``, see
+    :func:`vitzoo.checkpoints.inflate.inflate_patch_embed`). The result is an identity for a one-frame target
+    (``tubelet_size=1``, window ``(1, h, w)``).
     """
     kernel = state[KERNEL]
     if kernel.ndim != 5 or kernel.shape[2] != 1:
@@ -132,19 +140,26 @@ def inflate_swin_state(
     out = {}
     for key, value in state.items():
         if key == KERNEL:
-            out[key] = value.repeat(1, 1, t, 1, 1) / t  # (D, C, t, p, p)
+            out[key] = inflate_patch_embed(value[:, :, 0], tubelet_size=t, mode=tubelet_init)  # (D, C, t, p, p)
         elif key.endswith(TABLE):
             out[key] = inflate_table(value, source_window=source_window, window=cfg.window_size)
         else:
             out[key] = value
     log.info(
-        "image Swin -> video: patch kernel over %d frames (/%d); bias tables %s -> %s, tiled over %d temporal offsets",
-        t, t, source_window, cfg.window_size[1:], 2 * cfg.window_size[0] - 1,
+        "image Swin -> video: patch kernel over %d frames (%s); bias tables %s -> %s, tiled over %d temporal offsets",
+        t, tubelet_init, source_window, cfg.window_size[1:], 2 * cfg.window_size[0] - 1,
     )  # fmt: skip
     return out
 
 
-def video_swin_from_image(state: dict[str, torch.Tensor], cfg: SwinConfig, *, source_cfg: Any = None, source: str):
+def video_swin_from_image(
+    state: dict[str, torch.Tensor],
+    cfg: SwinConfig,
+    *,
+    source_cfg: Any = None,
+    source: str,
+    tubelet_init: str = "average",
+) -> dict[str, torch.Tensor]:
     """One-frame-layout ``state`` (from :func:`image_swin_state`) inflated for ``cfg``, facts checked first."""
     if isinstance(source_cfg, SwinConfig):
         facts = ("widths", "depths", "num_heads", "patch_size", "mlp_ratio", "in_chans", "qkv_bias", "patch_norm")
@@ -155,21 +170,26 @@ def video_swin_from_image(state: dict[str, torch.Tensor], cfg: SwinConfig, *, so
             theirs = ", ".join(f"{k}={a}" for k, (a, _) in diffs.items())
             ours = ", ".join(f"{k}={b}" for k, (_, b) in diffs.items())
             raise ValueError(f"cannot initialise from {source}: the image Swin has {theirs} but the model {ours}")
-        return inflate_swin_state(state, cfg, source_window=tuple(source_cfg.window_size[1:]))
-    return inflate_swin_state(state, cfg)
+        return inflate_swin_state(
+            state, cfg, source_window=tuple(source_cfg.window_size[1:]), tubelet_init=tubelet_init
+        )
+    return inflate_swin_state(state, cfg, tubelet_init=tubelet_init)
 
 
-def inflate_image_swin(source: nn.Module | dict[str, torch.Tensor], model: nn.Module) -> nn.Module:
+def inflate_image_swin(
+    source: nn.Module | dict[str, torch.Tensor], model: nn.Module, *, tubelet_init: str = "average"
+) -> nn.Module:
     """Load an image Swin (torchvision, timm, vitzoo, or a state dict of one) into the Video Swin ``model``, in place.
 
-    A head of another class count is left as the model's (re-initialised); anything else that does not fit raises.
+    ``tubelet_init``: the patch kernel's inflation (the paper's ``average`` by default). A head of another class
+    count is left as the model's (re-initialised); anything else that does not fit raises.
     """
     from vitzoo.checkpoints.load import drop_mismatched_head, load_checked
 
     state, what = image_swin_state(source)
     log.info("initialising %s from %s", type(model).__name__, what)
     source_cfg = getattr(source, "cfg", None)
-    state = video_swin_from_image(state, model.cfg, source_cfg=source_cfg, source=what)
+    state = video_swin_from_image(state, model.cfg, source_cfg=source_cfg, source=what, tubelet_init=tubelet_init)
     state = drop_mismatched_head(state, model)
     if "head.weight" not in state and "head.weight" in model.state_dict():
         state = {**state, **{k: v for k, v in model.state_dict().items() if k.startswith("head.")}}
@@ -182,20 +202,23 @@ def _is_image(cfg: SwinConfig) -> bool:
 
 
 def adapt_swin_checkpoint(
-    state: dict[str, torch.Tensor], source_cfg: Any, cfg: SwinConfig, *, source: str
+    state: dict[str, torch.Tensor], source_cfg: Any, cfg: SwinConfig, *, source: str, tubelet_init: str = "average"
 ) -> tuple[dict[str, torch.Tensor], Any]:
     """What ``vitzoo.checkpoints.load_pretrained`` loads into a Swin of ``cfg``: ``(state, source config)``.
 
-    An image Swin (a vitzoo one-frame file into a video model, or torchvision / timm 2-D weights) is inflated
-    (its config is then no longer the weights', so None is returned for it); torchvision ``SwinTransformer3d``
-    weights get vitzoo's keys; anything else is returned as it is.
+    An image Swin (a vitzoo one-frame file into a video model, or torchvision / timm 2-D weights) is inflated, its
+    patch kernel as ``tubelet_init`` says (its config is then no longer the weights', so None is returned for it);
+    torchvision ``SwinTransformer3d`` weights get vitzoo's keys; anything else is returned as it is.
     """
     from vitzoo.checkpoints.convert_torchvision_swin import torchvision_swin_state
 
     if isinstance(source_cfg, SwinConfig):
         if _is_image(source_cfg) and not _is_image(cfg):
             log.info("%s is a one-frame (image) Swin: inflating it into the video model", source)
-            return video_swin_from_image(state, cfg, source_cfg=source_cfg, source=source), None
+            inflated = video_swin_from_image(
+                state, cfg, source_cfg=source_cfg, source=source, tubelet_init=tubelet_init
+            )
+            return inflated, None
         return state, source_cfg
     if source_cfg is not None:
         return state, source_cfg
@@ -205,5 +228,5 @@ def adapt_swin_checkpoint(
     if is_image_swin_state(state):
         image_state, what = image_swin_state(state)
         log.info("%s is %s: inflating it into the video model", source, what)
-        return inflate_swin_state(image_state, cfg), None
+        return inflate_swin_state(image_state, cfg, tubelet_init=tubelet_init), None
     return state, source_cfg
