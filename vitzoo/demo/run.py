@@ -4,9 +4,10 @@
    frame shows).
 2. Initialise each ViViT encoder (joint, factorised encoder, factorised self-attention, factorised dot-product)
    from the image ViT this project pre-trained and ships in ``weights/`` with the same readout (class token
-   for Models 1 and 2, mean of the patch tokens for Models 3 and 4); fine-tune each through the decord
-   loader with the recipe ``configs/demo_motion_micro.yaml``; train a frame-averaging ViT baseline and the same
-   encoders from scratch for the same number of steps.
+   for Models 1 and 2, mean of the patch tokens for Models 3 and 4), and the micro Video Swin from the image
+   Swin shipped beside it (kernel and bias tables inflated); fine-tune each through the decord loader with the
+   recipe ``configs/demo_motion_micro.yaml``; train a frame-averaging ViT baseline and the same video models
+   from scratch for the same number of steps.
 3. Evaluate every run with multi-view testing (temporal clips x spatial crops), export the factorised encoder
    as safetensors and ONNX (checked against PyTorch in onnxruntime), and print the results table and the
    ViT-initialised vs scratch comparison at equal steps (:mod:`vitzoo.demo.curves`).
@@ -40,6 +41,9 @@ RECIPE = "demo_motion_micro.yaml"
 # whose readout it shares: a class token (Models 1, 2) or the mean of the patch tokens (Models 3, 4).
 CLASS_TOKEN_VIT = "vit_micro_patch4_32_shapes"
 AVG_POOL_VIT = "vit_micro_patch4_32_shapes_avgpool"
+IMAGE_SWIN = "swin_micro_patch4_window4_32_shapes"  # ``python -m vitzoo.demo.pretrain --swin``
+INIT_LABELS = {CLASS_TOKEN_VIT: "ViT, class token", AVG_POOL_VIT: "ViT, avg-pool", IMAGE_SWIN: "image Swin"}
+INIT_TAGS = {CLASS_TOKEN_VIT: "vit", AVG_POOL_VIT: "vit", IMAGE_SWIN: "image_swin"}  # run folder suffixes
 
 
 @dataclass(frozen=True)
@@ -49,12 +53,13 @@ class DemoRun:
     label: str
     model: str
     pretrained: bool = True
-    init: str = CLASS_TOKEN_VIT  # weights/ name of the ViT it starts from when ``pretrained``
+    init: str = CLASS_TOKEN_VIT  # weights/ name of the image model it starts from when ``pretrained``
+    sets: tuple[str, ...] = ()  # further recipe overrides of this run
 
     @property
     def tag(self) -> str:
         """Folder name of the run."""
-        return f"{self.model}_{'vit' if self.pretrained else 'scratch'}"
+        return f"{self.model}_{INIT_TAGS[self.init] if self.pretrained else 'scratch'}"
 
 
 ENCODER_RUNS = [
@@ -63,8 +68,11 @@ ENCODER_RUNS = [
     DemoRun("factorised self-attention (Model 3)", "vivit_fact_sa_micro_4x2", init=AVG_POOL_VIT),
     DemoRun("factorised dot-product (Model 4)", "vivit_fact_dot_micro_4x2", init=AVG_POOL_VIT),
 ]
+# the paper's inflation: the image Swin's patch kernel on every frame of a tubelet, divided by its length
+SWIN_RUNS = [DemoRun("Video Swin", "video_swin_micro_4x2", init=IMAGE_SWIN, sets=("model.tubelet_init=average",))]
+PRETRAINED_RUNS = ENCODER_RUNS + SWIN_RUNS
 BASELINE_RUNS = [DemoRun("frame-averaging ViT (baseline)", "frame_avg_micro_patch4_32")]
-SCRATCH_RUNS = [DemoRun(r.label, r.model, pretrained=False) for r in ENCODER_RUNS]
+SCRATCH_RUNS = [DemoRun(r.label, r.model, pretrained=False, sets=r.sets) for r in PRETRAINED_RUNS]
 
 
 @dataclass
@@ -115,7 +123,7 @@ def train_and_evaluate(run: DemoRun, *, out: Path, overrides: list[str]) -> RunR
     run_dir = out / "runs" / run.tag
     init = run.init if run.pretrained else "null"
     sets = [f"model.name={run.model}", f"model.pretrained={init}", f"data.root={out / 'data'}", f"output_dir={run_dir}"]
-    sets += overrides
+    sets += [*run.sets, *overrides]
     recipe = load_run_config(configs_dir() / RECIPE, sets)
     timing = run_dir / "train_seconds.json"
     if not timing.is_file():
@@ -131,7 +139,7 @@ def train_and_evaluate(run: DemoRun, *, out: Path, overrides: list[str]) -> RunR
     return RunResult(
         label=run.label,
         model=run.model,
-        init=("ViT, avg-pool" if run.init == AVG_POOL_VIT else "ViT, class token") if run.pretrained else "scratch",
+        init=INIT_LABELS[run.init] if run.pretrained else "scratch",
         top1=result.top1,
         top5=result.top5,
         views=result.num_views,
@@ -183,7 +191,7 @@ def init_comparison(results: list[RunResult], out: Path) -> str:
     done = {(r.model, r.init == "scratch"): r for r in results}
     both = [
         (vit, scratch)
-        for vit, scratch in zip(ENCODER_RUNS, SCRATCH_RUNS, strict=True)
+        for vit, scratch in zip(PRETRAINED_RUNS, SCRATCH_RUNS, strict=True)
         if (vit.model, False) in done and (scratch.model, True) in done
     ]
     if not both:
@@ -205,12 +213,12 @@ def export_model(weights: str, out: Path) -> dict[str, str | float]:
 
 
 def ship(results: list[RunResult], *, recipe_overrides: list[str], dataset: dict) -> None:
-    """Copy the fine-tuned ViT-initialised encoders into ``weights/`` and record them in the manifest."""
+    """Copy the fine-tuned video models initialised from an image model into ``weights/``, with manifest entries."""
     from vitzoo.demo import manifest
 
-    inits = {run.model: run.init for run in ENCODER_RUNS}
+    runs = {run.model: run for run in PRETRAINED_RUNS}
     for r in results:
-        if r.init == "scratch" or not r.model.startswith("vivit_"):
+        if r.init == "scratch" or r.model not in runs:
             continue
         dest = weights_dir() / f"{r.model}_motion.safetensors"
         shutil.copyfile(r.weights, dest)
@@ -218,7 +226,12 @@ def ship(results: list[RunResult], *, recipe_overrides: list[str], dataset: dict
             dest,
             recipe={
                 "config": f"configs/{RECIPE}",
-                "overrides": [f"model.name={r.model}", f"model.pretrained={inits[r.model]}", *recipe_overrides],
+                "overrides": [
+                    f"model.name={r.model}",
+                    f"model.pretrained={runs[r.model].init}",
+                    *runs[r.model].sets,
+                    *recipe_overrides,
+                ],
                 "dataset": dataset,
             },  # fmt: skip
             metrics={"val_top1": round(r.top1, 4), "val_top5": round(r.top5, 4), "views": r.views},
@@ -252,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     dataset = make_data(
         out / "data", num_train=args.num_train, num_val=args.num_val, shape=args.shape, distractors=args.distractors
     )
-    runs = ENCODER_RUNS + BASELINE_RUNS + ([] if args.no_scratch else SCRATCH_RUNS)
+    runs = PRETRAINED_RUNS + BASELINE_RUNS + ([] if args.no_scratch else SCRATCH_RUNS)
     results = [train_and_evaluate(run, out=out, overrides=overrides) for run in runs]
     fact_enc = next(r for r in results if r.model == "vivit_fact_enc_micro_4x2" and r.init != "scratch")
     exported = export_model(fact_enc.weights, out)
@@ -273,5 +286,6 @@ def main(argv: list[str] | None = None) -> int:
           f"{exported['onnx_max_abs_diff']:.1e})")  # fmt: skip
     print(f"plot: {out / 'results.png'}; per-run curves and confusion matrices under {out / 'runs'}")
     print(f"total time: {time.perf_counter() - started:.0f} s")
-    reached = all(r.top1 >= 0.9 for r in results if r.init != "scratch" and r.model.startswith("vivit_"))
+    pretrained = {run.model for run in PRETRAINED_RUNS}
+    reached = all(r.top1 >= 0.9 for r in results if r.init != "scratch" and r.model in pretrained)
     return 0 if reached else 1

@@ -3,13 +3,11 @@
 The layer takes a token grid padded to whole windows. Its windows, shifted or not, are read group by group from
 that grid (see :func:`vitzoo.layers.windows.window_groups`), each group attends with one fused
 ``scaled_dot_product_attention`` call whose float ``attn_mask`` is the relative-position bias ``(H, N, N)`` plus
-the group's shift mask, and the results are written back where they were read: no cyclic shift of the grid, no
-per-window mask is ever materialised.
+the group's shift mask; the results, collected window by window, return to grid order in one gather. No cyclic
+shift of the grid and no per-window mask is ever materialised.
 """
 
 from __future__ import annotations
-
-import itertools
 
 import torch
 import torch.nn.functional as F
@@ -56,27 +54,33 @@ class WindowAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, plan: WindowPlan) -> torch.Tensor:
         """``(B, Tp, Hp, Wp, C)`` padded to whole windows -> the same shape, attending within the plan's windows."""
-        wt, wh, ww = plan.geometry.window
+        (pt, ph, pw), (wt, wh, ww) = plan.geometry.padded, plan.geometry.window
+        b, c, heads = x.shape[0], x.shape[-1], self.num_heads
         bias = self.relative_bias(plan.index)  # (H, N, N)
         qkv = self.qkv(x)  # (B, Tp, Hp, Wp, 3C)
-        out = qkv.new_empty(*x.shape[:-1], self.num_heads, x.shape[-1] // self.num_heads)  # (B, Tp, Hp, Wp, H, d)
+        # every window's result, window-major over the rolled grid: (B, nt, nh, nw, wt, wh, ww, H, d)
+        out = qkv.new_empty(b, pt // wt, ph // wh, pw // ww, wt, wh, ww, heads, c // heads)
         for group in plan.groups:
             nt, nh, nw = group.windows
             q, k, v = rearrange(
-                read_group(qkv, group), TO_HEADS, wt=wt, wh=wh, ww=ww, three=3, h=self.num_heads
+                read_group(qkv, group), TO_HEADS, wt=wt, wh=wh, ww=ww, three=3, h=heads
             )  # (B * nW_g, H, N, d) each
             mask = bias if group.mask is None else bias + group.mask  # (H, N, N)
             o = F.scaled_dot_product_attention(
                 q, k, v, attn_mask=mask[None].to(q.dtype), dropout_p=self.attn_drop if self.training else 0.0
             )  # (B * nW_g, H, N, d); the mask (1, H, N, N): fused CPU kernels take 4-D masks only
-            o = rearrange(
-                o, "(b nt nh nw) h (wt wh ww) d -> b nt wt nh wh nw ww h d", nt=nt, nh=nh, nw=nw, wt=wt, wh=wh, ww=ww
-            )  # a view, windows and heads apart
-            write_group(out, o, group)
-        return self.proj_drop(self.proj(rearrange(out, "b t h w nh d -> b t h w (nh d)")))
+            (t0, h0, w0) = (p.first for p in group.parts)
+            out[:, t0 : t0 + nt, h0 : h0 + nh, w0 : w0 + nw] = rearrange(
+                o, FROM_HEADS, b=b, nt=nt, nh=nh, nw=nw, wt=wt, wh=wh, ww=ww
+            )  # a view of o into a slice of out (plain slices: what the legacy ONNX exporter follows)
+        out = rearrange(out, "b nt nh nw wt wh ww h d -> b (nt nh nw wt wh ww) (h d)")  # (B, Lp, C), a view
+        out = out.index_select(1, plan.order)  # (B, Tp*Hp*Wp, C): grid order, partition and shift undone
+        x = rearrange(out, "b (t h w) c -> b t h w c", t=pt, h=ph, w=pw)
+        return self.proj_drop(self.proj(x))
 
 
 TO_HEADS = "b (nt wt) (nh wh) (nw ww) (three h d) -> three (b nt nh nw) h (wt wh ww) d"
+FROM_HEADS = "(b nt nh nw) h (wt wh ww) d -> b nt nh nw wt wh ww h d"
 
 
 def read_group(x: torch.Tensor, group: WindowGroup) -> torch.Tensor:
@@ -88,13 +92,3 @@ def read_group(x: torch.Tensor, group: WindowGroup) -> torch.Tensor:
         slices = [x.narrow(axis, start, length) for start, length in part.reads]
         x = slices[0] if len(slices) == 1 else torch.cat(slices, dim=axis)
     return x  # (B, nt * wt, nh * wh, nw * ww, D)
-
-
-def write_group(out: torch.Tensor, o: torch.Tensor, group: WindowGroup) -> None:
-    """Write a group's results ``o (B, nt, wt, nh, wh, nw, ww, H, d)`` into ``out (B, Tp, Hp, Wp, H, d)``, in place,
-    every window position back where :func:`read_group` read it."""
-    for (t0, lt, dt), (h0, lh, dh), (w0, lw, dw) in itertools.product(*(p.writes for p in group.parts)):
-        nt, nh, nw = group.windows
-        target = out[:, dt : dt + nt * lt, dh : dh + nh * lh, dw : dw + nw * lw]  # (B, nt * lt, nh * lh, nw * lw, H, d)
-        target = target.unflatten(3, (nw, lw)).unflatten(2, (nh, lh)).unflatten(1, (nt, lt))
-        target.copy_(o[:, :, t0 : t0 + lt, :, h0 : h0 + lh, :, w0 : w0 + lw])

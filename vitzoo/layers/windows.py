@@ -12,7 +12,8 @@ For a token grid ``(T, H, W)`` and a configured window ``(Wt, Wh, Ww)`` (Video S
 
 vitzoo does not roll: the windows of the rolled grid are read straight from the padded grid, grouped by the mask
 they need (:func:`window_groups`: the interior windows need none, only those wrapped around an end do), so each
-group runs one fused attention with an ``(H, N, N)`` mask instead of one ``(nW, H, N, N)`` mask for the block.
+group runs one fused attention with an ``(H, N, N)`` mask instead of one ``(nW, H, N, N)`` mask for the block;
+one gather (:func:`grid_order`) puts the results back in grid order.
 :class:`WindowPlan` holds what one block needs for one grid (geometry, relative-position index, groups and their
 masks); it is built once per grid and stage (see ``SwinStage``), never per block.
 """
@@ -96,17 +97,18 @@ def relative_position_index(window: Grid, table_window: Grid, *, clipped: str = 
 
 @dataclass(frozen=True)
 class AxisPart:
-    """Along one axis, the windows a group of windows takes, where their tokens are read and where results go.
+    """Along one axis, a run of windows of the rolled grid that need the same mask, and where their tokens are.
 
-    ``reads``: ``(start, length)`` slices of the padded axis, concatenated into the group's windows (two slices for
-    the window that a cyclic shift wraps around the end). ``writes``: ``(offset in the window, length, start in the
-    padded axis)``: each window position range goes back where it was read.
+    ``first``, ``windows``: the run's window indices ``[first, first + windows)`` along the rolled axis.
+    ``reads``: ``(start, length)`` slices of the padded (not rolled) axis, concatenated, holding the run's tokens
+    in order (two slices for the window that a cyclic shift wraps around the end). ``labels``: per position in a
+    window, the region of the rolled axis it lies in (torchvision's three slices; 0 everywhere without a wrap).
     """
 
+    first: int
     windows: int
     reads: tuple[tuple[int, int], ...]
-    writes: tuple[tuple[int, int, int], ...]
-    labels: tuple[int, ...]  # per position in a window: which region of the shifted grid it came from
+    labels: tuple[int, ...]
 
 
 def axis_parts(size: int, window: int, shift: int) -> tuple[AxisPart, ...]:
@@ -118,11 +120,10 @@ def axis_parts(size: int, window: int, shift: int) -> tuple[AxisPart, ...]:
     """
     n = size // window
     if shift == 0:
-        return (AxisPart(n, ((0, size),), ((0, window, 0),), (0,) * window),)
+        return (AxisPart(0, n, ((0, size),), (0,) * window),)
     tail = window - shift
-    interior = AxisPart(n - 1, ((shift, (n - 1) * window),), ((0, window, shift),), (0,) * window)
-    wrapped = AxisPart(1, ((size - tail, tail), (0, shift)), ((0, tail, size - tail), (tail, shift, 0)),
-                       (1,) * tail + (2,) * shift)  # fmt: skip
+    interior = AxisPart(0, n - 1, ((shift, (n - 1) * window),), (0,) * window)
+    wrapped = AxisPart(n - 1, 1, ((size - tail, tail), (0, shift)), (1,) * tail + (2,) * shift)
     return interior, wrapped
 
 
@@ -141,10 +142,9 @@ class WindowGroup:
 
 def group_mask(parts: tuple[AxisPart, AxisPart, AxisPart]) -> torch.Tensor | None:
     """``(N, N)``: :data:`MASKED` between tokens of a window that came from different regions; None if all one."""
-    labels = [torch.tensor(p.labels) for p in parts]
-    if all(int(lab.max()) == 0 for lab in labels):
+    if not any(any(p.labels) for p in parts):  # plain Python: plans are also built while a model is traced
         return None
-    label = (labels[0][:, None, None] * 9 + labels[1][None, :, None] * 3 + labels[2][None, None, :]).flatten()
+    label = torch.tensor([9 * t + 3 * h + w for t, h, w in itertools.product(*(p.labels for p in parts))])  # (N,)
     return (label[:, None] != label[None, :]).float() * MASKED
 
 
@@ -158,13 +158,29 @@ def window_groups(geometry: WindowGeometry) -> tuple[WindowGroup, ...]:
     return tuple(groups)
 
 
+def grid_order(geometry: WindowGeometry) -> torch.Tensor:
+    """``(Tp*Hp*Wp,)``: for every token of the padded grid (row-major), its index in the window-major layout
+    ``(nt, nh, nw, wt, wh, ww)`` of the rolled grid; gathering with it undoes both the partition and the shift."""
+    coords = []
+    for size, window, shift in zip(geometry.padded, geometry.window, geometry.shift, strict=True):
+        rolled = (torch.arange(size) - shift) % size
+        coords.append((rolled // window, rolled % window))  # (window index, offset in the window)
+    (kt, jt), (kh, jh), (kw, jw) = coords
+    nt, nh, nw = (p // w for p, w in zip(geometry.padded, geometry.window, strict=True))
+    wt, wh, ww = geometry.window
+    window = (kt[:, None, None] * nh + kh[None, :, None]) * nw + kw[None, None, :]  # (Tp, Hp, Wp)
+    offset = (jt[:, None, None] * wh + jh[None, :, None]) * ww + jw[None, None, :]  # (Tp, Hp, Wp)
+    return (window * (wt * wh * ww) + offset).flatten()
+
+
 @dataclass(frozen=True)
 class WindowPlan:
-    """Everything a block needs for one grid: geometry, relative-position index ``(N, N)``, window groups."""
+    """What a block needs for one grid: geometry, relative-position index ``(N, N)``, window groups, grid order."""
 
     geometry: WindowGeometry
     index: torch.Tensor
     groups: tuple[WindowGroup, ...]
+    order: torch.Tensor
 
 
 def window_plan(
@@ -176,4 +192,4 @@ def window_plan(
     groups = tuple(
         WindowGroup(g.parts, g.mask.to(device) if g.mask is not None else None) for g in window_groups(geometry)
     )
-    return WindowPlan(geometry, index, groups)
+    return WindowPlan(geometry, index, groups, grid_order(geometry).to(device))
