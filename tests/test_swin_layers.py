@@ -210,3 +210,16 @@ def test_flops_and_parameters_match_published_figures(name, frames, gmacs, param
         with torch.device("meta"):
             model = vitzoo.create(name)
         assert sum(p.numel() for p in model.parameters()) == params
+
+
+def test_grad_checkpointing_gives_the_same_gradients():
+    model = vitzoo.create("video_swin_nano_4x2", num_classes=3).train()
+    x = torch.randn(2, 3, 8, 32, 32)
+    model(x).sum().backward()
+    expected = {k: p.grad.clone() for k, p in model.named_parameters()}
+    model.zero_grad()
+    model.set_grad_checkpointing(True)
+    assert all(stage.grad_checkpointing for stage in model.layers)
+    model(x).sum().backward()
+    for k, p in model.named_parameters():
+        torch.testing.assert_close(p.grad, expected[k], rtol=1e-5, atol=1e-6, msg=k)
