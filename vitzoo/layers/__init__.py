@@ -1,8 +1,24 @@
-"""Building blocks shared by every model: embeddings, attention, MLP, transformer block."""
+"""Building blocks shared by every model: embeddings, attention, MLP, transformer block; Swin's window attention,
+block and patch merging."""
 
 from vitzoo.layers.attention import Attention
 from vitzoo.layers.block import Block, make_blocks, run_blocks
 from vitzoo.layers.embed import PatchEmbed, TubeletEmbed
 from vitzoo.layers.mlp import Mlp, make_activation
+from vitzoo.layers.patch_merging import PatchMerging
+from vitzoo.layers.swin_block import SwinBlock
+from vitzoo.layers.window_attention import WindowAttention
 
-__all__ = ["Attention", "Block", "Mlp", "PatchEmbed", "TubeletEmbed", "make_activation", "make_blocks", "run_blocks"]
+__all__ = [
+    "Attention",
+    "Block",
+    "Mlp",
+    "PatchEmbed",
+    "PatchMerging",
+    "SwinBlock",
+    "TubeletEmbed",
+    "WindowAttention",
+    "make_activation",
+    "make_blocks",
+    "run_blocks",
+]

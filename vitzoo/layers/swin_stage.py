@@ -43,13 +43,15 @@ class SwinStage(nn.Module):
         **block_options,
     ) -> None:
         super().__init__()
+        if len(drop_path_rates) != depth:
+            raise ValueError(f"{len(drop_path_rates)} stochastic-depth rates for {depth} blocks")
         self.window = tuple(window)
         self.clipped_window_bias = clipped_window_bias
         self.grad_checkpointing = False
         self.downsample = PatchMerging(dim=in_dim, out_dim=dim, norm_eps=norm_eps) if downsample else nn.Identity()
         self.blocks = nn.ModuleList(
             SwinBlock(dim=dim, num_heads=num_heads, window=window, norm_eps=norm_eps, drop_path_rate=r, **block_options)
-            for r in drop_path_rates[:depth]
+            for r in drop_path_rates
         )
         self._plans: OrderedDict[tuple, tuple[WindowPlan, WindowPlan]] = OrderedDict()
 

@@ -28,7 +28,7 @@ from functools import partial
 
 from torch import nn
 
-from vitzoo.models.reference import Reference, require, square
+from vitzoo.models.reference import Reference, require
 from vitzoo.models.swin_config import SwinConfig
 from vitzoo.registry import MODELS, REFERENCES
 
@@ -87,7 +87,6 @@ def build_torchvision_swin3d(cfg: SwinConfig) -> nn.Module:
 
     name = "torchvision SwinTransformer3d"
     require(cfg, name, clipped_window_bias="torchvision", qkv_bias=True, patch_norm=True, act="gelu", norm_eps=1e-5)
-    square(cfg, name)
     doubling = tuple(cfg.embed_dim * 2**i for i in range(cfg.num_stages))
     if cfg.widths != doubling:
         raise ValueError(f"{name} doubles the width at every stage ({doubling}); got widths={cfg.widths}")
