@@ -2,5 +2,6 @@
 
 from vitzoo.checkpoints.convert_hf import from_hf
 from vitzoo.checkpoints.convert_timm import from_timm
+from vitzoo.checkpoints.convert_torchvision import from_torchvision
 
-__all__ = ["from_hf", "from_timm"]
+__all__ = ["from_hf", "from_timm", "from_torchvision"]
