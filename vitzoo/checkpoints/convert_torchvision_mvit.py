@@ -22,7 +22,7 @@ import re
 import torch
 from torch import nn
 
-from vitzoo.checkpoints.load import load_checked
+from vitzoo.checkpoints.fit import key_summary
 from vitzoo.layers.token_pool import pools
 from vitzoo.models.mvit import MViT
 from vitzoo.models.mvit_config import ONES, BlockSpec, MViTConfig, Triple, block_specs
@@ -259,6 +259,15 @@ def _block_positions(cfg: MViTConfig) -> list[tuple[BlockSpec, int]]:
     return out
 
 
+def check_keys(model: nn.Module, state: dict[str, torch.Tensor], *, source: str) -> None:
+    """Raise one line unless ``state`` has exactly ``model``'s keys and shapes."""
+    target = model.state_dict()
+    missing, unexpected = sorted(set(target) - set(state)), sorted(set(state) - set(target))
+    misshaped = sorted(k for k in set(state) & set(target) if state[k].shape != target[k].shape)
+    if missing or unexpected or misshaped:
+        raise ValueError(f"cannot load {source}: {key_summary(missing, unexpected, misshaped)}")
+
+
 def from_torchvision_mvit(model: nn.Module) -> MViT:
     """torchvision ``MViT`` -> vitzoo :class:`~vitzoo.models.mvit.MViT` with the same weights, in eval mode."""
     cfg = config_from_torchvision(model)
@@ -267,6 +276,9 @@ def from_torchvision_mvit(model: nn.Module) -> MViT:
         sum(cfg.depths), cfg.depths, cfg.widths, cfg.num_heads, "relative" if cfg.rel_pos else "absolute",
         cfg.num_frames, "x".join(map(str, cfg.img_hw)),
     )  # fmt: skip
-    ours = MViT(cfg)
-    load_checked(ours, state_from_torchvision(model.state_dict(), cfg), source="torchvision MViT")
+    with torch.device("meta"):  # no initialisation: every tensor comes from torchvision
+        ours = MViT(cfg)
+    state = {k: v.detach().clone() for k, v in state_from_torchvision(model.state_dict(), cfg).items()}
+    check_keys(ours, state, source="torchvision MViT")
+    ours.load_state_dict(state, strict=True, assign=True)  # the tensors themselves, in torchvision's dtype and device
     return ours.eval()
