@@ -52,9 +52,10 @@ def relative_distance(q_size: int, k_size: int) -> torch.Tensor:
     return dist.long()
 
 
-def _caching_allowed() -> bool:
-    """No caching while a graph is traced (compile, export, ONNX): the tensors made then are not real ones."""
-    return not (torch.compiler.is_compiling() or torch.compiler.is_exporting() or torch.jit.is_tracing())
+def _tracing() -> bool:
+    """Whether a graph is being traced (compile, export, ONNX): tensors made then are not real ones, and the
+    graph should see plain functional ops."""
+    return torch.compiler.is_compiling() or torch.compiler.is_exporting() or torch.jit.is_tracing()
 
 
 class RelPosIndex:
@@ -73,7 +74,7 @@ class RelPosIndex:
         found = self._tables.get(key)
         if found is None:
             found = tuple(relative_distance(q, k).to(device) for q, k in zip(q_grid, k_grid, strict=True))
-            if _caching_allowed():
+            if not _tracing():
                 self._tables[key] = found
         return found
 
@@ -105,8 +106,12 @@ def rel_pos_bias(
     rel_t = torch.einsum("bythwd,tkd->bythwk", r_q, r_t)  # (B, H, qt, qh, qw, kt)
     rel_h = torch.einsum("bythwd,hkd->bythwk", r_q, r_h)  # (B, H, qt, qh, qw, kh)
     rel_w = torch.einsum("bythwd,wkd->bythwk", r_q, r_w)  # (B, H, qt, qh, qw, kw)
-    bias = (
-        rel_h[..., None, :, None] + rel_w[..., None, None, :] + rel_t[..., :, None, None]
-    )  # (B, H, qt, qh, qw, kt, kh, kw)
-    bias = rearrange(bias, "b y t h w i j k -> b y (t h w) (i j k)")  # (B, H, Lq, Lk)
+    partial = rel_t[..., :, None, None] + rel_h[..., None, :, None]  # (B, H, qt, qh, qw, kt, kh, 1)
+    across = rel_w[..., None, None, :]  # (B, H, qt, qh, qw, 1, 1, kw)
+    if p and not torch.is_grad_enabled() and not _tracing():
+        # inference: the sum is written once, straight into the zero-bordered mask (no full-size temporary)
+        mask = partial.new_zeros(q.shape[0], q.shape[1], p + qt * qh * qw, p + kt * kh * kw)
+        torch.add(partial, across, out=mask[:, :, p:, p:].unflatten(2, q_grid).unflatten(-1, k_grid))
+        return mask  # (B, H, P + Lq, P + Lk)
+    bias = rearrange(partial + across, "b y t h w i j k -> b y (t h w) (i j k)")  # (B, H, Lq, Lk)
     return F.pad(bias, (p, 0, p, 0)) if p else bias  # (B, H, P + Lq, P + Lk)

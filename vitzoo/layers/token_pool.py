@@ -6,7 +6,8 @@ takes part in attention at every scale but never in pooling).
 
 The grid goes through the pooling module channels-last (``(N, C, T, h, w)`` with ``channels_last_3d`` strides):
 for a depthwise ``Conv3d`` on CPU that is several times faster than the channels-first layout, and the pooled
-map is a view of the pooled tokens, so the only copy is the one that gathers the grid from its token layout.
+map is a view of the pooled tokens, so the only copy is the one that gathers the grid from its token layout (made
+here, densely: a strided view handed to the convolution is copied twice on its way to the CPU kernel).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def pool_tokens(x: torch.Tensor, grid: Grid, pool: nn.Module, num_prefix_tokens:
     p = num_prefix_tokens
     t, h, w = grid
     lead = x.shape[:-2]
-    maps = rearrange(x[..., p:, :], "... (t h w) c -> (...) t h w c", t=t, h=h, w=w)  # (N, T, h, w, C)
+    maps = rearrange(x[..., p:, :], "... (t h w) c -> (...) t h w c", t=t, h=h, w=w).contiguous()  # (N, T, h, w, C)
     pooled = pool(rearrange(maps, "n t h w c -> n c t h w"))  # (N, C, T', h', w'), channels-last strides
     new_grid = tuple(pooled.shape[2:])
     out = rearrange(pooled, "n c t h w -> n (t h w) c").unflatten(0, lead)  # (..., T'*h'*w', C), a view
