@@ -10,6 +10,10 @@
 3. Evaluate every run with multi-view testing (temporal clips x spatial crops), export the factorised encoder
    as safetensors and ONNX (checked against PyTorch in onnxruntime), and print the results table and the
    ViT-initialised vs scratch comparison at equal steps (:mod:`vitzoo.demo.curves`).
+4. Train a micro MViTv2 (multiscale: pooling attention, three stages) on the same task from scratch, with the
+   same recipe and number of steps.
+
+``--runs PATTERN`` runs only the runs whose model name matches the glob (e.g. ``--runs 'mvit*'``).
 
 Runs that already finished in ``--out`` are reused, so an interrupted demo continues where it stopped.
 """
@@ -17,6 +21,7 @@ Runs that already finished in ``--out`` are reused, so an interrupted demo conti
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import logging
 import os
@@ -50,6 +55,7 @@ class DemoRun:
     model: str
     pretrained: bool = True
     init: str = CLASS_TOKEN_VIT  # weights/ name of the ViT it starts from when ``pretrained``
+    ship: bool = False  # ``--ship`` copies its weights into weights/
 
     @property
     def tag(self) -> str:
@@ -58,13 +64,15 @@ class DemoRun:
 
 
 ENCODER_RUNS = [
-    DemoRun("joint (Model 1)", "vivit_joint_micro_4x2"),
-    DemoRun("factorised encoder (Model 2)", "vivit_fact_enc_micro_4x2"),
-    DemoRun("factorised self-attention (Model 3)", "vivit_fact_sa_micro_4x2", init=AVG_POOL_VIT),
-    DemoRun("factorised dot-product (Model 4)", "vivit_fact_dot_micro_4x2", init=AVG_POOL_VIT),
+    DemoRun("joint (Model 1)", "vivit_joint_micro_4x2", ship=True),
+    DemoRun("factorised encoder (Model 2)", "vivit_fact_enc_micro_4x2", ship=True),
+    DemoRun("factorised self-attention (Model 3)", "vivit_fact_sa_micro_4x2", init=AVG_POOL_VIT, ship=True),
+    DemoRun("factorised dot-product (Model 4)", "vivit_fact_dot_micro_4x2", init=AVG_POOL_VIT, ship=True),
 ]
 BASELINE_RUNS = [DemoRun("frame-averaging ViT (baseline)", "frame_avg_micro_patch4_32")]
 SCRATCH_RUNS = [DemoRun(r.label, r.model, pretrained=False) for r in ENCODER_RUNS]
+# No image MViT is shipped to start from: the multiscale model learns the task from scratch.
+MVIT_RUNS = [DemoRun("MViTv2 micro (multiscale)", "mvitv2_micro_8x2", pretrained=False, ship=True)]
 
 
 @dataclass
@@ -204,21 +212,22 @@ def export_model(weights: str, out: Path) -> dict[str, str | float]:
     return {"safetensors": str(st), "onnx": str(onnx), "onnx_max_abs_diff": onnx_max_abs_diff(model, onnx)}
 
 
-def ship(results: list[RunResult], *, recipe_overrides: list[str], dataset: dict) -> None:
-    """Copy the fine-tuned ViT-initialised encoders into ``weights/`` and record them in the manifest."""
+def ship(runs: list[DemoRun], results: list[RunResult], *, recipe_overrides: list[str], dataset: dict) -> None:
+    """Copy the weights of the runs marked ``ship`` (the ViT-initialised encoders, the MViT) into ``weights/`` and
+    record them in the manifest."""
     from vitzoo.demo import manifest
 
-    inits = {run.model: run.init for run in ENCODER_RUNS}
-    for r in results:
-        if r.init == "scratch" or not r.model.startswith("vivit_"):
+    for run, r in zip(runs, results, strict=True):
+        if not run.ship:
             continue
         dest = weights_dir() / f"{r.model}_motion.safetensors"
         shutil.copyfile(r.weights, dest)
+        init = run.init if run.pretrained else "null"
         manifest.record(
             dest,
             recipe={
                 "config": f"configs/{RECIPE}",
-                "overrides": [f"model.name={r.model}", f"model.pretrained={inits[r.model]}", *recipe_overrides],
+                "overrides": [f"model.name={r.model}", f"model.pretrained={init}", *recipe_overrides],
                 "dataset": dataset,
             },  # fmt: skip
             metrics={"val_top1": round(r.top1, 4), "val_top5": round(r.top5, 4), "views": r.views},
@@ -242,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-scratch", action="store_true", help="skip the from-scratch comparison runs")
     parser.add_argument("--ship", action="store_true", help="copy the fine-tuned weights into weights/")
+    parser.add_argument("--runs", default="*", help="only the runs whose model name matches this glob")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     out: Path = args.out
@@ -252,10 +262,13 @@ def main(argv: list[str] | None = None) -> int:
     dataset = make_data(
         out / "data", num_train=args.num_train, num_val=args.num_val, shape=args.shape, distractors=args.distractors
     )
-    runs = ENCODER_RUNS + BASELINE_RUNS + ([] if args.no_scratch else SCRATCH_RUNS)
+    runs = ENCODER_RUNS + BASELINE_RUNS + ([] if args.no_scratch else SCRATCH_RUNS) + MVIT_RUNS
+    runs = [run for run in runs if fnmatch.fnmatchcase(run.model, args.runs)]
+    if not runs:
+        parser.error(f"--runs {args.runs!r} matches no demo run")
     results = [train_and_evaluate(run, out=out, overrides=overrides) for run in runs]
-    fact_enc = next(r for r in results if r.model == "vivit_fact_enc_micro_4x2" and r.init != "scratch")
-    exported = export_model(fact_enc.weights, out)
+    fact_enc = next((r for r in results if r.model == "vivit_fact_enc_micro_4x2" and r.init != "scratch"), None)
+    exported = export_model(fact_enc.weights, out) if fact_enc is not None else None
 
     table = results_table(results)
     plot_results(results, out / "results.png")
@@ -265,12 +278,13 @@ def main(argv: list[str] | None = None) -> int:
         json.dumps({"runs": [asdict(r) for r in results], "export": exported}, indent=2) + "\n"
     )
     if args.ship:
-        ship(results, recipe_overrides=overrides, dataset=dataset)
+        ship(runs, results, recipe_overrides=overrides, dataset=dataset)
     print(f"\n{table}\n")
     if init_table:
         print(f"ViT-initialised vs from scratch at equal steps ({out / 'init_vs_scratch.png'}):\n{init_table}\n")
-    print(f"exported: {exported['safetensors']}, {exported['onnx']} (ONNX vs PyTorch max |diff| "
-          f"{exported['onnx_max_abs_diff']:.1e})")  # fmt: skip
+    if exported is not None:
+        print(f"exported: {exported['safetensors']}, {exported['onnx']} (ONNX vs PyTorch max |diff| "
+              f"{exported['onnx_max_abs_diff']:.1e})")  # fmt: skip
     print(f"plot: {out / 'results.png'}; per-run curves and confusion matrices under {out / 'runs'}")
     print(f"total time: {time.perf_counter() - started:.0f} s")
     reached = all(r.top1 >= 0.9 for r in results if r.init != "scratch" and r.model.startswith("vivit_"))
