@@ -122,3 +122,9 @@ def test_a_different_layout_is_refused():
         mvit_image_to_video(image_model, _video_twin(cls_token=False, depths=(1, 3)))
     with pytest.raises(ValueError, match="widths or heads differ"):
         mvit_image_to_video(image_model, _video_twin(cls_token=False, widths=(32, 96), num_heads=(1, 3)))
+
+
+def test_an_image_vit_checkpoint_is_refused_with_one_line(tmp_path):
+    path = vitzoo.save(vitzoo.create("vit_nano_patch8_32"), tmp_path / "vit.safetensors")
+    with pytest.raises(ValueError, match="MViT cannot be initialised from an image ViT"):
+        vitzoo.create("mvitv2_nano_4x2", pretrained=path)

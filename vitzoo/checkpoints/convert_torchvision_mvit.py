@@ -47,7 +47,8 @@ def build_torchvision_mvit(cfg: MViTConfig) -> nn.Module:
     from torchvision.models.video.mvit import MSBlockConfig
     from torchvision.models.video.mvit import MViT as TorchvisionMViT
 
-    fixed = dict(class_token=True, global_pool="token", qkv_bias=True, mlp_ratio=4.0, norm_eps=1e-6, in_chans=3)
+    fixed = dict(class_token=True, global_pool="token", qkv_bias=True, mlp_ratio=4.0, norm_eps=1e-6, in_chans=3,
+                 attn_drop_rate=0.0)  # fmt: skip
     wrong = {k: getattr(cfg, k) for k, v in fixed.items() if getattr(cfg, k) != v}
     if wrong or cfg.num_classes < 1:
         raise ValueError(f"torchvision's MViT cannot represent {wrong or {'num_classes': 0}}; it has {fixed}")

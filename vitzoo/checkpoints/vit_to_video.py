@@ -67,7 +67,13 @@ def vit_to_video(
     ``source_cfg`` its config when known. A ViT of another width, depth, head count, patch size or MLP
     width than the encoder's trunk raises one line saying so (and which registered models would fit).
     """
-    cfg, spec = model.cfg, model.encoder.vit_init
+    spec = getattr(getattr(model, "encoder", None), "vit_init", None)
+    if spec is None:
+        raise ValueError(
+            f"{type(model).__name__} cannot be initialised from an image ViT ({source}): only the video encoders "
+            "(ViViT, TimeSformer, VTN, frame averaging) take ViT weights"
+        )
+    cfg = model.cfg
     target = model.state_dict()
     trunk = f"encoder.{spec.trunk}." if spec.trunk else "encoder."
     why = explain_mismatch(vit_state, cfg, source_cfg=source_cfg, compare=VIT_FACTS)

@@ -46,6 +46,7 @@ class MultiscaleBlock(nn.Module):
         mlp_ratio: float = 4.0,
         norm_eps: float = 1e-6,
         proj_drop: float = 0.0,
+        attn_drop: float = 0.0,
         drop_path_rate: float = 0.0,
         rel_index: RelPosIndex | None = None,
         **attention,
@@ -67,6 +68,7 @@ class MultiscaleBlock(nn.Module):
             stride_q=stride_q,
             norm_eps=norm_eps,
             proj_drop=proj_drop,
+            attn_drop=attn_drop,
             rel_index=rel_index,
             **attention,
         )

@@ -45,6 +45,7 @@ class PoolingAttention(nn.Module):
         residual_pool: add the pooled queries to the attention output (MViTv2).
         residual_with_cls: include the prefix tokens in that residual (timm's image models do; torchvision's and
             SlowFast's video models do not).
+        proj_drop, attn_drop: dropout after the output projection, and on the attention probabilities.
     """
 
     def __init__(
@@ -65,6 +66,7 @@ class PoolingAttention(nn.Module):
         qkv_bias: bool = True,
         norm_eps: float = 1e-6,
         proj_drop: float = 0.0,
+        attn_drop: float = 0.0,
     ) -> None:
         super().__init__()
         if dim_out % num_heads:
@@ -76,6 +78,7 @@ class PoolingAttention(nn.Module):
         self.num_prefix_tokens = num_prefix_tokens
         self.residual_pool = residual_pool
         self.residual_with_cls = residual_with_cls
+        self.attn_drop = attn_drop
         self.qkv = nn.Linear(dim, 3 * dim_out, bias=qkv_bias)
         q_pooled, kv_pooled = pools(kernel_q, stride_q), pools(kernel_kv, stride_kv)
         self.pool_q, self.norm_q = depthwise_pool(d, kernel_q, stride_q, norm_eps) if q_pooled else (None, None)
@@ -120,7 +123,8 @@ class PoolingAttention(nn.Module):
         if self.rel_pos_h is not None:
             tables = rel_tables if rel_tables is not None else (self.rel_pos_t, self.rel_pos_h, self.rel_pos_w)
             mask = rel_pos_bias(q, q_grid, k_grid, tables, self.rel_index, self.num_prefix_tokens)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, H, P + Lq, d); no attention dropout
+        dropout_p = self.attn_drop if self.training else 0.0
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)  # (B, H, P + Lq, d)
         if self.residual_pool:
             p = 0 if self.residual_with_cls else self.num_prefix_tokens
             out = out + (F.pad(q[:, :, p:], (0, 0, p, 0)) if p else q)  # prefix rows unchanged unless with_cls

@@ -89,6 +89,7 @@ class MViT(ZooModel):
                     mlp_ratio=cfg.mlp_ratio,
                     norm_eps=cfg.norm_eps,
                     proj_drop=cfg.proj_drop_rate,
+                    attn_drop=cfg.attn_drop_rate,
                     drop_path_rate=rate,
                     rel_index=self.rel_index,
                     kernel_q=spec.kernel_q,

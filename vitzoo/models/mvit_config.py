@@ -61,6 +61,7 @@ class MViTConfig(BaseConfig):
     qkv_bias: bool = True
     norm_eps: float = 1e-6
     proj_drop_rate: float = 0.0  # after the attention projection and in the MLP (torchvision's attention_dropout)
+    attn_drop_rate: float = 0.0  # on the attention probabilities (SDPA's dropout_p; torchvision has none)
     drop_path_rate: float = 0.0
 
     # ----------------------------------------------------------------------------------- derived
