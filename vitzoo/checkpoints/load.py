@@ -17,6 +17,7 @@ from vitzoo.checkpoints.io import ARCH_KEY, CONFIG_KEY, read_metadata, read_shap
 from vitzoo.checkpoints.vit_to_video import vit_to_video
 from vitzoo.config import from_json
 from vitzoo.layers.pos_embed import resample_pos_embed
+from vitzoo.models import build_model
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +95,6 @@ def check_file_shapes(path: str | os.PathLike, cfg: Any) -> None:
     Reads only the header: first the architecture facts (width, depth, patch, ...) against the config, then
     every tensor shape against a model built on the ``meta`` device (no memory is allocated for it).
     """
-    from vitzoo.models import build_model  # models import this package; resolved at call time
-
     shapes = read_shapes(path)
     skeletons = {k: torch.empty(shape, device="meta") for k, shape in shapes.items()}
     with torch.device("meta"):
@@ -121,8 +120,6 @@ def _source_config(path: Path) -> Any:
 
 def _resized(state: dict[str, torch.Tensor], source_cfg: Any, model: nn.Module, source: str) -> dict[str, torch.Tensor]:
     """A same-family checkpoint built for another input size, resampled to the model's (``model.resample``)."""
-    from vitzoo.models import build_model  # models import this package; resolved at call time
-
     video = model.modality == "video"
     sizes, source_sizes = (
         {"img_size": cfg.img_hw, **({"num_frames": cfg.num_frames} if video else {})} for cfg in (model.cfg, source_cfg)
