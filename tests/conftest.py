@@ -41,7 +41,7 @@ class HubCache:
         self.root = root
 
     def add(self, repo_id: str, folder: Path, *, revision: str = "main") -> str:
-        """Place every file of ``folder`` as the snapshot of ``repo_id`` at ``revision``; returns its ``hf-hub:`` name."""
+        """Place the files of ``folder`` as ``repo_id``'s snapshot at ``revision``; returns its ``hf-hub:`` name."""
         import hashlib
 
         repo = self.root / f"models--{repo_id.replace('/', '--')}"

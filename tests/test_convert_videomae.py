@@ -89,10 +89,14 @@ def test_parity_detects_a_wrong_table_or_bias(classifier):
     """Negative controls: the position table and the query / value biases each matter."""
     model, _, _ = classifier
     x = hf_clip(model)
-    for corrupt in (
-        lambda m: m.encoder.transformer.pos_embed.zero_(),
-        lambda m: m.encoder.transformer.blocks[0].attn.qkv.bias.copy_(m.encoder.transformer.blocks[0].attn.qkv.bias.roll(48)),
-    ):  # fmt: skip
+    def zero_table(m):
+        m.encoder.transformer.pos_embed.zero_()
+
+    def swap_query_and_value_bias(m):
+        bias = m.encoder.transformer.blocks[0].attn.qkv.bias
+        bias.copy_(bias.roll(2 * m.cfg.embed_dim))
+
+    for corrupt in (zero_table, swap_query_and_value_bias):
         ours = vitzoo.convert.from_hf(model)
         with torch.no_grad():
             corrupt(ours)

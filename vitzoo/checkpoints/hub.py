@@ -126,15 +126,15 @@ class HubFiles(CheckpointFiles):
 
     def get(self, name: str) -> Path | None:
         from huggingface_hub import hf_hub_download
-        from huggingface_hub.errors import LocalEntryNotFoundError, RemoteEntryNotFoundError
+        from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
         try:
             return Path(hf_hub_download(self.name.repo_id, name, revision=self.name.revision))
-        except RemoteEntryNotFoundError:
-            return None  # the Hub answered: the repository has no such file
-        except LocalEntryNotFoundError:
+        except LocalEntryNotFoundError:  # (a subclass of EntryNotFoundError: caught first)
             self.unreachable.append(name)
             return None  # neither cached nor reachable: reported by require() / state_dict()
+        except EntryNotFoundError:
+            return None  # the Hub answered: the repository has no such file
 
     def require(self, name: str) -> Path:
         path = self.get(name)

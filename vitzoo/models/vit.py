@@ -21,7 +21,7 @@ from vitzoo.layers.block import collect_blocks
 from vitzoo.layers.init import init_vit_weights
 from vitzoo.layers.mlp import make_activation
 from vitzoo.layers.pos_embed import learned_embedding, resample_pos_embed
-from vitzoo.models.base import Tap, ZooModel
+from vitzoo.models.base import NO_WEIGHT_DECAY, Tap, ZooModel
 from vitzoo.registry import family
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,7 @@ class VisionTransformer(ZooModel):
     """
 
     modality = "image"
+    no_weight_decay_names = NO_WEIGHT_DECAY | {"dist_token", "reg_token"}  # prefix tokens are not decayed
 
     def __init__(self, cfg: ViTConfig) -> None:
         super().__init__(cfg)
