@@ -3,17 +3,17 @@
 The source architecture is recognised by its class name (``config.json``'s ``architectures``, or the model
 object's class) and said in a log line, never by sniffing its keys:
 
-====================================  ======================================================================
-``ViTModel``                          ViT (its pooler is dropped)
-``ViTForImageClassification``         ViT and its linear head
-``Dinov2Model``                       ViT with LayerScale, ``dynamic_size`` (its mask token is dropped)
-``Dinov2WithRegistersModel``          the same with register tokens (``reg_tokens``)
-``VivitModel`` / ``...Classification``  ``joint`` encoder (ViViT model 1) [and its linear head]
-``TimesformerModel`` / ``...``          ``divided`` encoder (TimeSformer) [and its linear head]
-``VideoMAEModel``                     ``joint`` encoder, no class token, fixed sinusoid table, q/v biases
-``VideoMAEForVideoClassification``    the same, mean pooling, ``fc_norm`` and linear head
-``VideoMAEForPreTraining``            its encoder (the decoder and mask token are dropped)
-====================================  ======================================================================
+=========================================  ============================================================
+``ViTModel``                               ViT (its pooler is dropped)
+``ViTForImageClassification``              ViT and its linear head
+``Dinov2Model``                            ViT with LayerScale, ``dynamic_size`` (its mask token is dropped)
+``Dinov2WithRegistersModel``               the same with register tokens (``reg_tokens``)
+``VivitModel`` / ``...ForVideo...``        ``joint`` encoder (ViViT model 1) [and its linear head]
+``TimesformerModel`` / ``...ForVideo...``  ``divided`` encoder (TimeSformer) [and its linear head]
+``VideoMAEModel``                          ``joint`` encoder, no class token, fixed sinusoid table, q/v biases
+``VideoMAEForVideoClassification``         the same, mean pooling, ``fc_norm`` and linear head
+``VideoMAEForPreTraining``                 its encoder (the decoder and mask token are dropped)
+=========================================  ============================================================
 
 The vitzoo config is read off the HF config (see :mod:`~vitzoo.checkpoints.hf_video` and
 :mod:`~vitzoo.checkpoints.hf_image`), the tensors mapped by an explicit key table in the layout of HF weight files
