@@ -235,7 +235,7 @@ def from_hf(source: nn.Module | str | os.PathLike) -> nn.Module:
         files.description = type(source).__name__
         ckpt = hf_checkpoint(files, files.json("config.json"), architecture=name)
     ref = next(source.parameters())
-    return ckpt.build().to(device=ref.device).train(source.training)
+    return ckpt.build().to(device=ref.device, dtype=ref.dtype).train(source.training)
 
 
 __all__ = ["ARCHITECTURES", "FAMILIES", "from_hf", "hf_checkpoint"]

@@ -55,10 +55,10 @@ class Checkpoint:
                 f"{self.source} does not say its architecture (no config); build the model with "
                 "vitzoo.create(name, pretrained=...) instead"
             )
-        model = build_model(self.config)
+        model = build_model(self.config)  # float32: half-precision tensors load into it exactly
         kernel = self.state.get("patch_embed.proj.weight")
-        if kernel is not None and kernel.is_floating_point():
-            model.to(kernel.dtype)  # before loading, so float64 tensors are not rounded through float32
+        if kernel is not None and kernel.dtype == torch.float64:
+            model.double()  # before loading, so float64 tensors are not rounded through float32
         load_checked(model, self.state, source=self.source)
         model.arch_name = self.arch
         return model
