@@ -4,6 +4,7 @@ Examples::
 
     vitzoo train --config configs/vivit_fact_enc_nano_motion.yaml --set train.epochs=2
     vitzoo train --config configs/vivit_fact_enc_nano_motion.yaml --resume
+    vitzoo train --config configs/vivit_fact_enc_nano_motion.yaml --resume runs/.../checkpoints/step_00000040.state.pt
     torchrun --nproc_per_node=4 -m vitzoo.cli.main train --config configs/vivit_fact_enc_base_kinetics400.yaml
     vitzoo eval --config configs/vivit_fact_enc_nano_motion.yaml [--checkpoint runs/.../best.safetensors]
     vitzoo export runs/.../best.safetensors --format onnx --out model.onnx --check

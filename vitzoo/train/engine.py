@@ -20,7 +20,14 @@ the training loader's order depends only on ``(seed, epoch)``. So a run stopped 
 ends with the same weights as an uninterrupted one (bitwise on CPU with ``num_workers=0``;
 ``tests/train/test_resume.py``, ``tests/train/test_label_free.py``). A checkpoint is written at every epoch end,
 every ``save_every`` updates, on ``max_steps``, on Ctrl-C/SIGTERM (after the running update) and when an
-exception escapes the loop (if the last update completed).
+exception escapes the loop (if the last update completed, and unless writing a checkpoint is what failed).
+
+Reliability (``tests/train/test_reliability.py``): the run holds a lock on ``out_dir`` for its whole life
+(:mod:`vitzoo.train.lock`; rank 0 under ``torchrun``), so a second run on the same directory refuses at once.
+Checkpoint files are verified before they replace anything, resume takes the newest checkpoint that reads back
+(:mod:`vitzoo.train.checkpointing`), and the metric logs hold each ``(kind, step)`` record once, so a run killed at
+any point and resumed ends with the same weights, best weights and records as an uninterrupted one. Collectives
+fail after ``train.dist_timeout_s`` when a rank stalls, instead of PyTorch's default 10-30 minutes.
 """
 
 from __future__ import annotations
