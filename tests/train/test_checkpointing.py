@@ -5,17 +5,16 @@ line, the previous checkpoint left intact."""
 
 from __future__ import annotations
 
-import errno
-import os
 import random
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from helpers import disk_full_after
 
 import vitzoo
 import vitzoo.train.checkpointing
+import vitzoo.train.durable
 from vitzoo.train.checkpointing import (
     CheckpointManager,
     capture_rng,
@@ -174,34 +173,23 @@ def test_interrupted_saves_and_prunes_leave_nothing_behind_after_the_next_save(t
     ]
 
 
-def _disk_full_after(nbytes: int):
-    """A writer that puts ``nbytes`` bytes into its file, then fails as a full disk does."""
-
-    def write(obj, path, *args, **kwargs):
-        with open(path, "wb") as f:
-            f.write(b"\x01" * nbytes)
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
-
-    return write
-
-
-@pytest.mark.parametrize("failing", ["weights", "state", "best"])
-def test_a_full_disk_fails_with_one_line_and_keeps_the_previous_files(tmp_path, monkeypatch, failing):
+@pytest.mark.parametrize(
+    ("failing", "name"),
+    [("weights", ".step_00000002.safetensors"), ("state", ".step_00000002.state.pt"), ("best", ".best")],
+)
+def test_a_full_disk_fails_with_one_line_and_keeps_the_previous_files(tmp_path, monkeypatch, failing, name):
     ckpt = CheckpointManager(tmp_path, keep_last=2)
     ckpt.save(step=1, weights=_weights(1), state={"step": 1}, metadata={})
     ckpt.save_best(_weights(1), {"vitzoo.step": "1"})
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
-    if failing == "state":
-        monkeypatch.setattr(torch, "save", _disk_full_after(100))
-    else:
-        monkeypatch.setattr(vitzoo.train.checkpointing, "save_file", _disk_full_after(100))
+    monkeypatch.setattr(vitzoo.train.durable, "write_chunk", disk_full_after(100, name))
     with pytest.raises(CheckpointWriteError) as info:
         if failing == "best":
             ckpt.save_best(_weights(2), {"vitzoo.step": "2"})
         else:
             ckpt.save(step=2, weights=_weights(2), state={"step": 2}, metadata={})
     message = str(info.value)
-    assert "No space left on device" in message and "\n" not in message
+    assert "[Errno 28] No space left on device" in message and "\n" not in message  # not torch's "unexpected pos"
     assert ("best.safetensors is intact" if failing == "best" else "step_00000001.state.pt is intact") in message
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # nothing half-written, nothing lost
     monkeypatch.undo()
@@ -211,24 +199,21 @@ def test_a_full_disk_fails_with_one_line_and_keeps_the_previous_files(tmp_path, 
 
 @pytest.mark.parametrize("failing", ["weights", "state"])
 def test_a_short_write_that_raises_nothing_is_refused(tmp_path, monkeypatch, failing):
-    """A file system that reports success for a short write (seen over NFS): the read-back check catches it, and
-    the previous file stays. Without the check the short file would replace it (the negative control)."""
-    real_save_file, real_torch_save = vitzoo.train.checkpointing.save_file, torch.save
+    """A file system that reports success for a write it cut short: the read-back check catches it, and the previous
+    file stays. Without the check the short file would replace it (the negative control)."""
+    real = vitzoo.train.durable.write_chunk
+    suffix = ".safetensors.tmp" if failing == "weights" else ".state.pt.tmp"
 
-    def short(real):
-        def write(obj, path, *args, **kwargs):
-            real(obj, path, *args, **kwargs)
-            _truncate(Path(path), 0.9)
-
-        return write
+    def short(f, data):
+        if not f.name.endswith(suffix):
+            return real(f, data)
+        real(f, bytes(data)[: int(len(data) * 0.9)])
+        return len(data)
 
     ckpt = CheckpointManager(tmp_path, keep_last=2)
     ckpt.save_best(_weights(1), {})
     ckpt.save(step=1, weights=_weights(1), state={"step": 1}, metadata={})
-    if failing == "state":
-        monkeypatch.setattr(torch, "save", short(real_torch_save))
-    else:
-        monkeypatch.setattr(vitzoo.train.checkpointing, "save_file", short(real_save_file))
+    monkeypatch.setattr(vitzoo.train.durable, "write_chunk", short)
     with pytest.raises(CheckpointWriteError, match="truncated"):
         ckpt.save(step=2, weights=_weights(2), state={"step": 2}, metadata={})
     if failing == "weights":

@@ -10,7 +10,6 @@ emergency checkpoint, no plot). The subprocess test kills for real (``os._exit``
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import subprocess
@@ -19,9 +18,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import IMAGE_SHAPE, RandomViews, label_free_task
+from helpers import IMAGE_SHAPE, RandomViews, disk_full_after, label_free_task
 from safetensors.torch import load_file
 
+import vitzoo.train.durable
 import vitzoo.train.engine
 from vitzoo.train import fit_task
 from vitzoo.train.checkpointing import CheckpointManager
@@ -122,18 +122,8 @@ def test_a_kill_at_any_point_of_an_epoch_end_resumes_to_the_same_run(tmp_path, m
 
 
 def test_a_full_disk_fails_cleanly_and_the_run_resumes(tmp_path, monkeypatch, reference):
-    real_save = torch.save
-    state_files = []
-
-    def save(obj, path, *args, **kwargs):  # the second state file finds the disk full, half-way through
-        state_files.append(path)
-        if len(state_files) == 2:
-            with open(path, "wb") as f:
-                f.write(b"PK\x03\x04" + bytes(100))
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
-        return real_save(obj, path, *args, **kwargs)
-
-    monkeypatch.setattr(torch, "save", save)
+    # the state file of the checkpoint at update 2 finds the disk full after 100 bytes
+    monkeypatch.setattr(vitzoo.train.durable, "write_chunk", disk_full_after(100, ".step_00000002.state.pt"))
     with pytest.raises(CheckpointWriteError) as info:
         _fit(tmp_path, save_every=1)
     monkeypatch.undo()

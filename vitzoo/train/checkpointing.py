@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import save as serialize_safetensors
 
 from vitzoo.checkpoints.io import read_state_dict
 from vitzoo.train.durable import DamagedFileError, check_safetensors, check_torch_zip, write_atomic
@@ -99,19 +99,18 @@ def seed_everything(seed: int) -> None:
 # ------------------------------------------------------------------------------------------- files
 def save_torch_atomic(obj: Any, path: str | os.PathLike) -> Path:
     """``torch.save`` through :func:`~vitzoo.train.durable.write_atomic` (checked as a complete zip archive)."""
-    return write_atomic(path, lambda tmp: torch.save(obj, tmp), check_torch_zip)
+    return write_atomic(path, lambda f: torch.save(obj, f), check_torch_zip)
 
 
 def save_weights_atomic(weights: dict[str, torch.Tensor], path: str | os.PathLike, metadata: dict[str, str]) -> Path:
     """Weights as safetensors (with vitzoo's metadata) through :func:`~vitzoo.train.durable.write_atomic`, checked
-    to hold exactly these tensors before it replaces ``path``."""
+    to hold exactly these tensors before it replaces ``path``. The file is serialised in memory first (a
+    transient copy of the weights), so that every byte goes through one writer."""
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in weights.items()}  # clone: no shared storage
-
-    def write(tmp: Path) -> None:
-        save_file(tensors, str(tmp), metadata={"format": "pt", **metadata})
-        os.chmod(tmp, 0o644)  # safetensors creates the file owner-only; weight files are meant to be shared
-
-    return write_atomic(path, write, lambda tmp: check_safetensors(tmp, tensors))
+    data = serialize_safetensors(tensors, metadata={"format": "pt", **metadata})
+    expected = {k: torch.empty(v.shape, dtype=v.dtype, device="meta") for k, v in tensors.items()}  # shapes only
+    del tensors
+    return write_atomic(path, lambda f: f.write(data), lambda tmp: check_safetensors(tmp, expected))
 
 
 def load_state(path: str | os.PathLike) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 :func:`write_atomic` writes to a hidden temporary file in the same folder (``.<name>.tmp``), flushes and fsyncs
 it, **reads it back** with a check of its format, and only then renames it onto the destination (``os.replace``,
 atomic on POSIX) and fsyncs the folder. A crash, a kill, a full disk or a file that does not read back leaves the
-destination as it was (the old file, or none) and, except after a kill, no temporary file either.
+destination as it was (the old file, or none) and, except after a kill, no temporary file either. A full disk is
+reported as the ``OSError`` it is (``[Errno 28] No space left on device``), whatever the writer made of it.
 
 The checks read only what is needed to prove a file complete, not the tensors:
 
@@ -23,6 +24,7 @@ import os
 import zipfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import BinaryIO
 
 import torch
 
@@ -50,19 +52,53 @@ def fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: str | os.PathLike, write: Callable[[Path], None], check: Callable[[Path], None]) -> Path:
-    """``write(tmp)``, fsync, ``check(tmp)``, then rename onto ``path`` (see the module docstring).
+def write_chunk(f: BinaryIO, data: bytes) -> int:
+    """Write ``data`` to the open file ``f``: the one place where :func:`write_atomic`'s bytes reach the disk (the
+    fault-injection tests make it fail as a full disk does)."""
+    return f.write(data)
 
-    Any exception (``OSError`` from a full disk, :class:`DamagedFileError` from ``check``) removes the temporary
-    file and propagates; ``path`` is untouched.
+
+class _File:
+    """The file object a writer gets from :func:`write_atomic`: writes go through :func:`write_chunk`, and the
+    first ``OSError`` is kept, because ``torch.save`` turns it into an obscure ``RuntimeError`` ("unexpected
+    pos ...") that no longer says "No space left on device"."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self._f = f
+        self.error: OSError | None = None
+
+    def write(self, data) -> int:
+        try:
+            return write_chunk(self._f, data)
+        except OSError as exc:
+            self.error = self.error or exc
+            raise
+
+    def flush(self) -> None:
+        self._f.flush()
+
+
+def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], None], check: Callable[[Path], None]) -> Path:
+    """``write(file)`` into a temporary file, fsync, ``check(tmp)``, then rename onto ``path`` (see the module
+    docstring).
+
+    Any exception (``OSError`` from a full disk, also when the writer reports it as something else;
+    :class:`DamagedFileError` from ``check``) removes the temporary file and propagates; ``path`` is untouched.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_path(path)
     try:
-        write(tmp)
-        with open(tmp, "rb+") as f:  # the writer may have closed the file without syncing it
-            os.fsync(f.fileno())
+        with open(tmp, "wb") as f:
+            out = _File(f)
+            try:
+                write(out)
+                f.flush()
+                os.fsync(f.fileno())
+            except Exception:
+                if out.error is not None:
+                    raise out.error from None
+                raise
         check(tmp)
         os.replace(tmp, path)
     except BaseException:

@@ -577,6 +577,7 @@ FREE_ON_RESUME = frozenset(
         "keep_last",
         "save_every",
         "device",
+        "dist_timeout_s",
     }
 )
 
