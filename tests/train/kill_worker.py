@@ -15,12 +15,11 @@ import signal
 import sys
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).parent))
 from helpers import IMAGE_SHAPE, RandomViews  # noqa: E402
 from test_reliability import OPTIONS, _task  # noqa: E402
 
+import vitzoo.train.durable as durable  # noqa: E402
 from vitzoo.train import fit_task  # noqa: E402
 
 
@@ -40,17 +39,16 @@ def main(out: str) -> None:
     result = run(out, num_workers=2, callbacks=[ctrl_c])
     print("interrupted" if result.interrupted else "not interrupted", result.step, flush=True)
 
-    real_save = torch.save
+    real_write = durable.write_chunk
 
-    def die_half_way(obj, path, *args, **kwargs):
-        if "step_00000002" in str(path):
-            real_save(obj, path, *args, **kwargs)
-            data = Path(path).read_bytes()
-            Path(path).write_bytes(data[: len(data) // 2])
+    def die_half_way(f, data):
+        if ".step_00000002.state.pt" in f.name:
+            real_write(f, bytes(data)[: len(data) // 2])
+            f.flush()
             os._exit(9)
-        return real_save(obj, path, *args, **kwargs)
+        return real_write(f, data)
 
-    torch.save = die_half_way
+    durable.write_chunk = die_half_way
     run(out, resume=True, save_every=1)
     print("not killed", flush=True)
 

@@ -52,9 +52,17 @@ from tqdm import tqdm
 
 from vitzoo.checkpoints.io import model_metadata, read_metadata
 from vitzoo.checkpoints.load import load_checked
-from vitzoo.train.checkpointing import CheckpointManager, capture_rng, restore_rng, seed_everything
+from vitzoo.train.checkpointing import BEST_NAME, CheckpointManager, capture_rng, restore_rng, seed_everything
 from vitzoo.train.config import ConfigError, TrainConfig, dump_yaml, train_config
-from vitzoo.train.distributed import DistInfo, all_reduce, any_rank, default_device, gather_objects, init_distributed
+from vitzoo.train.distributed import (
+    DistInfo,
+    all_reduce,
+    any_rank,
+    barrier,
+    default_device,
+    gather_objects,
+    init_distributed,
+)
 from vitzoo.train.durable import DamagedFileError, check_safetensors
 from vitzoo.train.errors import CheckpointWriteError
 from vitzoo.train.interrupt import GracefulStop
@@ -355,36 +363,41 @@ class Engine:
         self.rng = capture_rng()
         self.last_saved = (s.step, s.epoch)
         self.last_checkpoint = path
+        stale_best = self.stale_best()  # read by every rank, so that all of them forget the same best value
+        if stale_best is not None:
+            if s.best_value is not None:
+                log.warning("%s is %s: the best weights are chosen again at the next validation", BEST_NAME, stale_best)
+            s.best_value, s.best_step = None, -1
+        barrier()  # every rank has read its files before the main rank moves any
         if self.info.is_main:
-            self.tidy_after_resume()
+            self.tidy_after_resume(stale_best)
         log.info("resumed from %s: step %d, epoch %d (+%d updates)", path, s.step, s.epoch, s.update_in_epoch)
         if s.epoch >= self.cfg.epochs:
             log.info("the run is already complete (%d epochs): nothing to train", self.cfg.epochs)
 
-    def tidy_after_resume(self) -> None:
+    def stale_best(self) -> str | None:
+        """Why ``best.safetensors`` cannot stand for the resumed state's best value (damaged, or chosen after the
+        step resumed from, so the file the state refers to was replaced), or None."""
+        best = self.ckpt.best_path
+        if not best.is_file():
+            return None
+        try:
+            check_safetensors(best)
+            best_step = int(read_metadata(best).get("vitzoo.step", -1))
+        except (DamagedFileError, ValueError) as exc:
+            return f"damaged ({exc})"
+        return f"chosen at step {best_step}, after step {self.state.step}" if best_step > self.state.step else None
+
+    def tidy_after_resume(self, stale_best: str | None) -> None:
         """Make the checkpoint folder agree with the resumed position (main rank; it holds the run's lock).
 
-        Checkpoints after the resumed step (unreadable ones, or a future the resume abandons) and a
-        ``best.safetensors`` that is damaged or was chosen after that step go to ``set_aside/``; then the best
-        weights are chosen afresh from the next validation (the best file the state refers to is gone). What an
-        interrupted save left is removed.
+        Checkpoints after the resumed step (unreadable ones, or a future the resume abandons) and a stale
+        ``best.safetensors`` (:meth:`stale_best`) go to ``set_aside/``; what an interrupted save left is removed.
         """
         s, ckpt = self.state, self.ckpt
         ckpt.set_aside(ckpt.newer_than(s.step), f"written after step {s.step}, the step resumed from")
-        best = ckpt.best_path
-        if best.is_file():
-            try:
-                check_safetensors(best)
-                best_step = int(read_metadata(best).get("vitzoo.step", -1))
-            except (DamagedFileError, ValueError) as exc:
-                why = f"damaged: {exc}"
-            else:
-                why = f"chosen at step {best_step}, after step {s.step}" if best_step > s.step else None
-            if why is not None:
-                ckpt.set_aside([best], why)
-                if s.best_value is not None:
-                    log.warning("the best weights are chosen again from the next validation")
-                s.best_value, s.best_step = None, -1
+        if stale_best is not None:
+            ckpt.set_aside([ckpt.best_path], stale_best)
         ckpt.clean()
 
     # ----------------------------------------------------------------------------- training
