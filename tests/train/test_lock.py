@@ -50,6 +50,28 @@ def test_the_lock_of_a_killed_process_is_free(tmp_path):
         assert lock.held and read_holder(lock.path)["pid"] == os.getpid()
 
 
+def test_children_forked_while_holding_do_not_keep_the_lock(tmp_path):
+    """DataLoader workers are forked while the lock is held; when the holder ends, its lock must end with it."""
+    ready_r, ready_w = os.pipe()
+    with RunLock(tmp_path):
+        pid = os.fork()
+        if pid == 0:  # a worker that outlives its parent's run
+            try:
+                os.write(ready_w, b"1")  # after the fork handlers ran
+                signal.pause()
+            finally:
+                os._exit(1)
+        assert os.read(ready_r, 1) == b"1"
+    try:
+        with RunLock(tmp_path) as again:  # the child still runs, yet the lock is free
+            assert again.held
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(ready_r)
+        os.close(ready_w)
+
+
 @pytest.mark.parametrize("resume", [False, True])
 def test_fit_refuses_a_directory_in_use_before_touching_it(tmp_path, resume):
     with RunLock(tmp_path), pytest.raises(RunLockedError, match="in use by another run"):

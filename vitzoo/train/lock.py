@@ -6,8 +6,10 @@ on the same directory (``fit_task``, ``vitzoo train``, with or without ``--resum
 :class:`~vitzoo.train.errors.RunLockedError`, naming the holder (pid, host and start time, which the holder
 writes into the file). The lock belongs to the open file, so the operating system releases it whenever the
 holding process ends, however it ends (exception, Ctrl-C, ``kill -9``, a crash): a crashed run never leaves a
-stale lock, and ``--resume`` after a crash just works. The file itself stays (deleting it would let two
-processes lock two different files of the same name); its content is only read when locking fails.
+stale lock, and ``--resume`` after a crash just works. Processes forked while the lock is held (DataLoader
+workers) close their copy of the descriptor at once, so they cannot keep the lock after the holder has gone.
+The file itself stays (deleting it would let two processes lock two different files of the same name); its
+content is only read when locking fails.
 
 Under ``torchrun`` only rank 0 takes the lock (the other ranks write nothing); :func:`lock_run_directory`
 tells every rank whether it succeeded, so all ranks refuse together. ``flock`` works on local file systems and
@@ -22,6 +24,7 @@ import logging
 import os
 import socket
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +85,16 @@ class RunLock:
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(holder).encode(), 0)
         self._fd = fd
+        me = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: (lock := me()) is not None and lock._forget())
         log.debug("locked %s", self.path)
+
+    def _forget(self) -> None:
+        """In a forked child (a DataLoader worker): close the inherited descriptor without touching the lock, so
+        that the lock goes with the holder's own end, not with the last of its children."""
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
 
     def release(self) -> None:
         """Give the lock up (closing the file releases it); a no-op when not held."""
