@@ -86,6 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--batch-size", type=int, default=2, help="batch of the tracing example (default 2)")
     ex.add_argument("--static-batch", action="store_true", help="fix the batch axis instead of keeping it dynamic")
     ex.add_argument(
+        "--dynamic-size",
+        action="store_true",
+        help="ONNX: also keep frames, height and width dynamic (position tables interpolated in the graph)",
+    )
+    ex.add_argument(
         "--set",
         dest="overrides",
         action="append",
@@ -190,6 +195,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         out,
         batch_size=args.batch_size,
         dynamic_batch=not args.static_batch,
+        dynamic_size=args.dynamic_size,
         exporter=args.exporter,
         opset=args.opset,
     )
