@@ -26,6 +26,13 @@ size checks of the Python forward (``dynamic_size=True`` raises there).
 
 The example input is built from what the model says it takes: ``model.input_shape`` (``(C, H, W)`` for images,
 ``(C, T, H, W)`` for videos). The model is exported in eval mode (dropout off).
+
+What cannot be exported as asked raises :class:`ExportError` (a ``ValueError``) with one line, before any work
+where possible: an unknown suffix or exporter, an output path that is an existing directory, an ONNX ``opset``
+outside ``[MIN_OPSET, newest the onnx package knows]`` (vitzoo attention needs ``scaled_dot_product_attention``,
+ONNX opset 14), and an opset the exporter did not honour (the dynamo exporter silently falls back to 18 when it
+cannot convert: the file is checked after writing and removed). Files are written to a temporary name and
+renamed, so a failed export leaves neither a partial file nor a temporary one.
 """
 
 from __future__ import annotations
@@ -45,8 +52,13 @@ log = logging.getLogger(__name__)
 
 FORMATS = {".safetensors": "safetensors", ".onnx": "onnx", ".pt2": "torch-export"}
 EXPORTERS = ("dynamo", "torchscript")
+MIN_OPSET = 14  # scaled_dot_product_attention
 CONFIG_EXTRA_FILE = "vitzoo_config.json"
 _EXTERNAL_DATA_BYTES = 1_800_000_000  # ONNX protobufs cannot exceed 2 GiB: larger weights go to a side file
+
+
+class ExportError(ValueError):
+    """A model that cannot be exported as asked (see the module docstring); the message says why and the fix."""
 
 
 def input_shape(model: nn.Module) -> tuple[int, ...]:
@@ -96,8 +108,30 @@ def format_for(path: str | os.PathLike) -> str:
     """The export format of a path, from its suffix; raises ``ValueError`` for other suffixes."""
     suffix = Path(path).suffix
     if suffix not in FORMATS:
-        raise ValueError(f"cannot tell the export format of {Path(path).name!r}: use one of {sorted(FORMATS)}")
+        raise ExportError(f"cannot tell the export format of {Path(path).name!r}: use one of {sorted(FORMATS)}")
     return FORMATS[suffix]
+
+
+def check_opset(opset: int | None) -> None:
+    """:class:`ExportError` for an ONNX opset vitzoo models cannot be written in."""
+    if opset is None:
+        return
+    import onnx
+
+    newest = onnx.defs.onnx_opset_version()
+    if not MIN_OPSET <= opset <= newest:
+        raise ExportError(
+            f"opset {opset} is not supported: vitzoo models need opset >= {MIN_OPSET} (scaled_dot_product_attention) "
+            f"and the installed onnx knows up to {newest}"
+        )
+
+
+def written_opset(path: str | os.PathLike) -> int:
+    """The default-domain opset of an ONNX file."""
+    import onnx
+
+    proto = onnx.load(str(path), load_external_data=False)
+    return next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
 
 
 def _input_name(model: nn.Module) -> str:
@@ -120,17 +154,39 @@ def export_onnx(
 ) -> Path:
     """Write ``model`` as ONNX (see the module docstring); returns the path."""
     if exporter not in EXPORTERS:
-        raise ValueError(f"exporter={exporter!r}; expected one of {EXPORTERS}")
+        raise ExportError(f"exporter={exporter!r}; expected one of {EXPORTERS}")
     if dynamic_size and exporter != "dynamo":
-        raise ValueError("dynamic_size needs the torch.export-based exporter (exporter='dynamo')")
+        raise ExportError("dynamic_size needs the torch.export-based exporter (exporter='dynamo')")
+    check_opset(opset)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    x = example_input(model, batch_size, grow=int(dynamic_size))
-    name = _input_name(model)
     external = sum(p.numel() * p.element_size() for p in model.parameters()) > _EXTERNAL_DATA_BYTES
     # written to a temporary name then renamed, unless the weights go to a side file (<path>.data), which the
     # graph refers to by name: then the graph is written in place
     tmp = path if external else path.with_name(f".{path.stem}.tmp{path.suffix}")
+    try:
+        options = dict(batch_size=batch_size, dynamic_batch=dynamic_batch, dynamic_size=dynamic_size, opset=opset)
+        _write_onnx(model, tmp, exporter=exporter, external=external, **options)
+        if opset is not None and (got := written_opset(tmp)) != opset:
+            raise ExportError(
+                f"the {exporter} exporter wrote opset {got}, not the requested {opset}; try another --opset"
+                + (" or --exporter torchscript" if exporter == "dynamo" else "")
+            )
+        _add_onnx_metadata(tmp, _config_json(model))
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if tmp != path:
+        os.replace(tmp, path)
+    return path
+
+
+def _write_onnx(
+    model: nn.Module, tmp: Path, *, batch_size, dynamic_batch, dynamic_size, exporter, opset, external
+) -> None:
+    """Run the ONNX exporter into ``tmp`` (the weights in ``<tmp>.data`` when ``external``)."""
+    x = example_input(model, batch_size, grow=int(dynamic_size))
+    name = _input_name(model)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)  # shape checks traced as constants
         # exporter="torchscript" is an explicit choice; its deprecation is documented above
@@ -163,10 +219,6 @@ def export_onnx(
                 opset_version=opset or 17,
                 verbose=False,
             )
-    _add_onnx_metadata(tmp, _config_json(model))
-    if tmp != path:
-        os.replace(tmp, path)
-    return path
 
 
 def _add_onnx_metadata(path: Path, metadata: dict[str, str]) -> None:
@@ -188,8 +240,12 @@ def export_program(model: nn.Module, path: str | os.PathLike, *, batch_size: int
     program = torch.export.export(model, (x,), dynamic_shapes=dynamic)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
     extra = {CONFIG_EXTRA_FILE: json_text} if (json_text := _config_json(model).get("vitzoo.config")) else {}
-    torch.export.save(program, str(tmp), extra_files=extra)
-    os.replace(tmp, path)
+    try:
+        torch.export.save(program, str(tmp), extra_files=extra)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 
@@ -219,6 +275,9 @@ def export(
         the path written.
     """
     fmt = format_for(path)
+    if Path(path).is_dir():
+        example = Path(path) / f"model{Path(path).suffix}"
+        raise ExportError(f"{path} is an existing directory; give the file to write, e.g. {example}")
     was_training = model.training
     model.eval()
     try:
@@ -227,7 +286,7 @@ def export(
 
             return save(model, path)
         if dynamic_size and fmt != "onnx":
-            raise ValueError(f"dynamic_size applies to ONNX export only, not {fmt} (.pt2 keeps a dynamic batch)")
+            raise ExportError(f"dynamic_size applies to ONNX export only, not {fmt} (.pt2 keeps a dynamic batch)")
         with torch.no_grad(), _sizes_for_export(model, dynamic_size):
             if fmt == "onnx":
                 return export_onnx(
