@@ -60,8 +60,8 @@ def _check_dynamic_size_onnx(name: str, path) -> None:
     graph = onnx.load(str(path))
     dims = graph.graph.input[0].type.tensor_type.shape.dim
     assert all(d.dim_param for i, d in enumerate(dims) if i != 1)  # every axis but the channels is symbolic
-    c, p = model.input_shape, model.cfg.patch_size
-    other = (3 * c[1], 2 * p, 5 * p) if model.modality == "video" else (2 * p, 5 * p)  # frames x3, not square
+    c, (mh, mw) = model.input_shape, model.size_multiple()[-2:]
+    other = (3 * c[1], 2 * mh, 5 * mw) if model.modality == "video" else (2 * mh, 5 * mw)  # frames x3, not square
     for sizes in (c[1:], other):
         assert onnx_max_abs_diff(model, path, x=torch.randn(3, 3, *sizes)) <= TOL
 

@@ -25,6 +25,15 @@ def test_pool_tokens_keeps_prefix_and_pools_the_grid_like_a_plain_conv():
     torch.testing.assert_close(out[:, :, :1], x[:, :, :1], rtol=0, atol=0)
 
 
+def test_relative_distances_equal_torchvisions_float_arithmetic():
+    """Index tables built with tensor ratios (export-friendly) truncate exactly like torchvision's float scalars."""
+    for q in range(1, 17):
+        for k in range(1, 17):
+            q_ratio, k_ratio = max(k / q, 1.0), max(q / k, 1.0)
+            expected = torch.arange(q)[:, None] * q_ratio - (torch.arange(k)[None, :] + (1.0 - k)) * k_ratio
+            assert torch.equal(relative_distance(q, k), expected.long()), (q, k)
+
+
 def test_relative_distances_by_hand():
     assert relative_distance(3, 3).tolist() == [[2, 1, 0], [3, 2, 1], [4, 3, 2]]  # i - j + 2
     assert relative_distance(4, 2).tolist() == [[2, 0], [3, 1], [4, 2], [5, 3]]  # keys on a 2x coarser grid

@@ -37,18 +37,29 @@ def table_lengths(grid: Grid, stride_q: Grid, stride_kv: Grid) -> tuple[int, int
 
 
 def resize_table(table: torch.Tensor, length: int) -> torch.Tensor:
-    """A ``(L, d)`` table linearly interpolated to ``(length, d)`` (unchanged when the length fits)."""
-    if table.shape[0] == length:
+    """A ``(L, d)`` table linearly interpolated to ``(length, d)`` (unchanged when the length fits).
+
+    While tracing with symbolic sizes the interpolation is always in the graph (to the same length it is exactly
+    the identity), so that the graph does not branch on the input size.
+    """
+    if table.shape[0] == length and not _tracing():
         return table
     out = F.interpolate(rearrange(table, "l d -> 1 d l"), size=length, mode="linear")  # (1, d, length)
     return rearrange(out, "1 d l -> l d")
 
 
 def relative_distance(q_size: int, k_size: int) -> torch.Tensor:
-    """``(q_size, k_size)`` table indices: the distance of every query to every key, shifted to be >= 0."""
-    q_ratio = max(k_size / q_size, 1.0)
-    k_ratio = max(q_size / k_size, 1.0)
-    dist = torch.arange(q_size)[:, None] * q_ratio - (torch.arange(k_size)[None, :] + (1.0 - k_size)) * k_ratio
+    """``(q_size, k_size)`` table indices: the distance of every query to every key, shifted to be >= 0.
+
+    Positions on the coarser grid are scaled by the size ratio (in float32, truncated, as torchvision does); the
+    ratios are tensors so that symbolic sizes (dynamic-size export) stay in the graph.
+    """
+    q = torch.arange(q_size, dtype=torch.float32)
+    k = torch.arange(k_size, dtype=torch.float32)
+    q_len, k_len = q.new_full((), q_size), k.new_full((), k_size)
+    q_ratio = torch.clamp(k_len / q_len, min=1.0)
+    k_ratio = torch.clamp(q_len / k_len, min=1.0)
+    dist = q[:, None] * q_ratio - (k[None, :] + (1.0 - k_len)) * k_ratio
     return dist.long()
 
 
@@ -70,12 +81,13 @@ class RelPosIndex:
     def __call__(
         self, q_grid: Grid, k_grid: Grid, device: torch.device
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if _tracing():  # sizes may be symbolic: build the tables in the graph, keep nothing
+            return tuple(relative_distance(q, k).to(device) for q, k in zip(q_grid, k_grid, strict=True))
         key = (tuple(q_grid), tuple(k_grid), device)
         found = self._tables.get(key)
         if found is None:
             found = tuple(relative_distance(q, k).to(device) for q, k in zip(q_grid, k_grid, strict=True))
-            if not _tracing():
-                self._tables[key] = found
+            self._tables[key] = found
         return found
 
     def __len__(self) -> int:
