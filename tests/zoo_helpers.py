@@ -5,14 +5,28 @@ from __future__ import annotations
 import torch
 
 import vitzoo
+from vitzoo.models.mvit_config import MViTConfig
 from vitzoo.models.swin_config import SwinConfig
 
 
 def tiny_input_overrides(name: str, *, depth: int = 1) -> dict:
-    """Shrink a registered model to a tiny input and ``depth`` blocks, keeping its architecture family."""
+    """Shrink a registered model to a tiny input and ``depth`` blocks, keeping its architecture family.
+
+    Plain transformers keep ``depth`` blocks (and one temporal block); hierarchical MViTs keep every stage, each
+    with at most ``depth`` blocks and 16 channels per head (their layout: strides, kernels, head counts), on 4
+    frames of 32 px (the smallest clip whose grid survives the four stages of the full-size models).
+    """
     cfg = vitzoo.model_config(name)
     if isinstance(cfg, SwinConfig):
         return swin_tiny_overrides(cfg, depth=depth)
+    if isinstance(cfg, MViTConfig):
+        return dict(
+            img_size=32,
+            num_frames=2 * cfg.patch_stride[0],
+            depths=tuple(min(d, depth) for d in cfg.depths),
+            widths=tuple(16 * h for h in cfg.num_heads),
+            num_classes=3,
+        )
     patch = min(cfg.patch_size, 8)
     over = dict(img_size=2 * patch, patch_size=patch, depth=depth, num_classes=3)
     if hasattr(cfg, "num_frames"):

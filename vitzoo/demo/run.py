@@ -11,6 +11,10 @@
 3. Evaluate every run with multi-view testing (temporal clips x spatial crops), export the factorised encoder
    as safetensors and ONNX (checked against PyTorch in onnxruntime), and print the results table and the
    ViT-initialised vs scratch comparison at equal steps (:mod:`vitzoo.demo.curves`).
+4. Train a micro MViTv2 (multiscale: pooling attention, three stages) on the same task from scratch, with the
+   same recipe and number of steps.
+
+``--runs PATTERN`` runs only the runs whose model name matches the glob (e.g. ``--runs 'mvit*'``).
 
 Runs that already finished in ``--out`` are reused, so an interrupted demo continues where it stopped.
 """
@@ -18,6 +22,7 @@ Runs that already finished in ``--out`` are reused, so an interrupted demo conti
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import logging
 import os
@@ -55,6 +60,7 @@ class DemoRun:
     pretrained: bool = True
     init: str = CLASS_TOKEN_VIT  # weights/ name of the image model it starts from when ``pretrained``
     sets: tuple[str, ...] = ()  # further recipe overrides of this run
+    ship: bool = False  # ``--ship`` copies its weights into weights/
 
     @property
     def tag(self) -> str:
@@ -63,16 +69,20 @@ class DemoRun:
 
 
 ENCODER_RUNS = [
-    DemoRun("joint (Model 1)", "vivit_joint_micro_4x2"),
-    DemoRun("factorised encoder (Model 2)", "vivit_fact_enc_micro_4x2"),
-    DemoRun("factorised self-attention (Model 3)", "vivit_fact_sa_micro_4x2", init=AVG_POOL_VIT),
-    DemoRun("factorised dot-product (Model 4)", "vivit_fact_dot_micro_4x2", init=AVG_POOL_VIT),
+    DemoRun("joint (Model 1)", "vivit_joint_micro_4x2", ship=True),
+    DemoRun("factorised encoder (Model 2)", "vivit_fact_enc_micro_4x2", ship=True),
+    DemoRun("factorised self-attention (Model 3)", "vivit_fact_sa_micro_4x2", init=AVG_POOL_VIT, ship=True),
+    DemoRun("factorised dot-product (Model 4)", "vivit_fact_dot_micro_4x2", init=AVG_POOL_VIT, ship=True),
 ]
 # the paper's inflation: the image Swin's patch kernel on every frame of a tubelet, divided by its length
-SWIN_RUNS = [DemoRun("Video Swin", "video_swin_micro_4x2", init=IMAGE_SWIN, sets=("model.tubelet_init=average",))]
+SWIN_RUNS = [
+    DemoRun("Video Swin", "video_swin_micro_4x2", init=IMAGE_SWIN, sets=("model.tubelet_init=average",), ship=True)
+]
 PRETRAINED_RUNS = ENCODER_RUNS + SWIN_RUNS
 BASELINE_RUNS = [DemoRun("frame-averaging ViT (baseline)", "frame_avg_micro_patch4_32")]
 SCRATCH_RUNS = [DemoRun(r.label, r.model, pretrained=False, sets=r.sets) for r in PRETRAINED_RUNS]
+# No image MViT is shipped to start from: the multiscale model learns the task from scratch.
+MVIT_RUNS = [DemoRun("MViTv2 micro (multiscale)", "mvitv2_micro_8x2", pretrained=False, ship=True)]
 
 
 @dataclass
@@ -212,26 +222,22 @@ def export_model(weights: str, out: Path) -> dict[str, str | float]:
     return {"safetensors": str(st), "onnx": str(onnx), "onnx_max_abs_diff": onnx_max_abs_diff(model, onnx)}
 
 
-def ship(results: list[RunResult], *, recipe_overrides: list[str], dataset: dict) -> None:
-    """Copy the fine-tuned video models initialised from an image model into ``weights/``, with manifest entries."""
+def ship(runs: list[DemoRun], results: list[RunResult], *, recipe_overrides: list[str], dataset: dict) -> None:
+    """Copy the weights of the runs marked ``ship`` (the ViT-initialised encoders, the MViT) into ``weights/`` and
+    record them in the manifest."""
     from vitzoo.demo import manifest
 
-    runs = {run.model: run for run in PRETRAINED_RUNS}
-    for r in results:
-        if r.init == "scratch" or r.model not in runs:
+    for run, r in zip(runs, results, strict=True):
+        if not run.ship:
             continue
         dest = weights_dir() / f"{r.model}_motion.safetensors"
         shutil.copyfile(r.weights, dest)
+        init = run.init if run.pretrained else "null"
         manifest.record(
             dest,
             recipe={
                 "config": f"configs/{RECIPE}",
-                "overrides": [
-                    f"model.name={r.model}",
-                    f"model.pretrained={runs[r.model].init}",
-                    *runs[r.model].sets,
-                    *recipe_overrides,
-                ],
+                "overrides": [f"model.name={r.model}", f"model.pretrained={init}", *run.sets, *recipe_overrides],
                 "dataset": dataset,
             },  # fmt: skip
             metrics={"val_top1": round(r.top1, 4), "val_top5": round(r.top5, 4), "views": r.views},
@@ -255,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-scratch", action="store_true", help="skip the from-scratch comparison runs")
     parser.add_argument("--ship", action="store_true", help="copy the fine-tuned weights into weights/")
+    parser.add_argument("--runs", default="*", help="only the runs whose model name matches this glob")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     out: Path = args.out
@@ -265,10 +272,13 @@ def main(argv: list[str] | None = None) -> int:
     dataset = make_data(
         out / "data", num_train=args.num_train, num_val=args.num_val, shape=args.shape, distractors=args.distractors
     )
-    runs = PRETRAINED_RUNS + BASELINE_RUNS + ([] if args.no_scratch else SCRATCH_RUNS)
+    runs = PRETRAINED_RUNS + BASELINE_RUNS + ([] if args.no_scratch else SCRATCH_RUNS) + MVIT_RUNS
+    runs = [run for run in runs if fnmatch.fnmatchcase(run.model, args.runs)]
+    if not runs:
+        parser.error(f"--runs {args.runs!r} matches no demo run")
     results = [train_and_evaluate(run, out=out, overrides=overrides) for run in runs]
-    fact_enc = next(r for r in results if r.model == "vivit_fact_enc_micro_4x2" and r.init != "scratch")
-    exported = export_model(fact_enc.weights, out)
+    fact_enc = next((r for r in results if r.model == "vivit_fact_enc_micro_4x2" and r.init != "scratch"), None)
+    exported = export_model(fact_enc.weights, out) if fact_enc is not None else None
 
     table = results_table(results)
     plot_results(results, out / "results.png")
@@ -278,12 +288,13 @@ def main(argv: list[str] | None = None) -> int:
         json.dumps({"runs": [asdict(r) for r in results], "export": exported}, indent=2) + "\n"
     )
     if args.ship:
-        ship(results, recipe_overrides=overrides, dataset=dataset)
+        ship(runs, results, recipe_overrides=overrides, dataset=dataset)
     print(f"\n{table}\n")
     if init_table:
         print(f"ViT-initialised vs from scratch at equal steps ({out / 'init_vs_scratch.png'}):\n{init_table}\n")
-    print(f"exported: {exported['safetensors']}, {exported['onnx']} (ONNX vs PyTorch max |diff| "
-          f"{exported['onnx_max_abs_diff']:.1e})")  # fmt: skip
+    if exported is not None:
+        print(f"exported: {exported['safetensors']}, {exported['onnx']} (ONNX vs PyTorch max |diff| "
+              f"{exported['onnx_max_abs_diff']:.1e})")  # fmt: skip
     print(f"plot: {out / 'results.png'}; per-run curves and confusion matrices under {out / 'runs'}")
     print(f"total time: {time.perf_counter() - started:.0f} s")
     pretrained = {run.model for run in PRETRAINED_RUNS}
