@@ -64,15 +64,20 @@ def test_demo_end_to_end_tiny(tmp_path, monkeypatch):
         vitzoo.create("vit_micro_patch4_32", num_classes=NUM_CLASSES, class_token=False, global_pool="avg"),
         shipped / "vit_micro_patch4_32_shapes_avgpool.safetensors",
     )
+    vitzoo.save(
+        vitzoo.create("swin_micro_patch4_window4_32", num_classes=NUM_CLASSES),
+        shipped / "swin_micro_patch4_window4_32_shapes.safetensors",
+    )
     monkeypatch.setenv("VITZOO_WEIGHTS_DIR", str(shipped))
     out = tmp_path / "demo"
     status = main(["--out", str(out), "--num-train", "16", "--num-val", "4", "--epochs", "1", "--seed", "3"])
     assert status in (0, 1)  # accuracy after one update on 16 videos is not the point here
     results = json.loads((out / "results.json").read_text())
-    assert len(results["runs"]) == 9 and results["export"]["onnx_max_abs_diff"] <= 1e-4
+    assert len(results["runs"]) == 12 and results["export"]["onnx_max_abs_diff"] <= 1e-4
     assert (out / "results.png").is_file() and (out / "export" / "vivit_fact_enc_micro_motion.onnx").is_file()
     assert (out / "init_vs_scratch.png").is_file()
     assert "| factorised encoder (Model 2) | scratch | " in (out / "results.md").read_text()
+    assert "| MViTv2 micro (multiscale) | scratch | " in (out / "results.md").read_text()
     assert "seed: 3" in (out / "runs" / "vivit_joint_micro_4x2_scratch" / "config.yaml").read_text()
     # each encoder starts from the shipped ViT with its readout: class token (Models 1, 2) or mean (3, 4)
     assert (
@@ -82,6 +87,9 @@ def test_demo_end_to_end_tiny(tmp_path, monkeypatch):
     assert (
         "pretrained: vit_micro_patch4_32_shapes\n" in (out / "runs/vivit_joint_micro_4x2_vit/config.yaml").read_text()
     )
+    swin_recipe = (out / "runs/video_swin_micro_4x2_image_swin/config.yaml").read_text()
+    assert "pretrained: swin_micro_patch4_window4_32_shapes\n" in swin_recipe and "tubelet_init: average" in swin_recipe
+    assert "| Video Swin | image Swin | " in (out / "results.md").read_text()
 
 
 def test_init_comparison_table_reads_equal_step_windows(tmp_path):

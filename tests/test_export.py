@@ -53,6 +53,40 @@ def test_onnx_default_exporter_matches_pytorch(tmp_path):
     _check_onnx(model, vitzoo.export(model, tmp_path / "model.onnx"))
 
 
+def _check_dynamic_size_onnx(name: str, path) -> None:
+    """An ONNX graph exported with dynamic_size runs at the model's size and at other frame counts and sizes."""
+    model = vitzoo.create(name, num_classes=5, dynamic_size=True).eval()
+    vitzoo.export(model, path, dynamic_size=True)
+    graph = onnx.load(str(path))
+    dims = graph.graph.input[0].type.tensor_type.shape.dim
+    assert all(d.dim_param for i, d in enumerate(dims) if i != 1)  # every axis but the channels is symbolic
+    c, (mh, mw) = model.input_shape, model.size_multiple()[-2:]
+    other = (3 * c[1], 2 * mh, 5 * mw) if model.modality == "video" else (2 * mh, 5 * mw)  # frames x3, not square
+    for sizes in (c[1:], other):
+        assert onnx_max_abs_diff(model, path, x=torch.randn(3, 3, *sizes)) <= TOL
+
+
+@pytest.mark.parametrize("name", ["vivit_fact_enc_nano_8x2", "vit_nano_patch8_32"])
+def test_onnx_dynamic_size_runs_at_other_sizes(tmp_path, name):
+    _check_dynamic_size_onnx(name, tmp_path / "model.onnx")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NANO_MODELS)
+def test_onnx_dynamic_size_every_model(tmp_path, name):
+    _check_dynamic_size_onnx(name, tmp_path / "model.onnx")
+
+
+def test_dynamic_size_needs_the_dynamo_exporter(tmp_path):
+    with pytest.raises(ValueError, match="dynamo"):
+        vitzoo.export(_model("vit_nano_patch8_32"), tmp_path / "m.onnx", dynamic_size=True, exporter="torchscript")
+
+
+def test_torch_export_program_refuses_dynamic_size(tmp_path):
+    with pytest.raises(ValueError, match="ONNX export only"):
+        vitzoo.export(_model("vit_nano_patch8_32"), tmp_path / "m.pt2", dynamic_size=True)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NANO_MODELS)
 def test_onnx_default_exporter_every_model(tmp_path, name):

@@ -58,8 +58,9 @@ def test_vit_pos_embed_resampled_for_new_img_size(tmp_path, caplog):
 
 def test_mismatch_says_which_architecture_fact_differs(tmp_path):
     path = vitzoo.save(vitzoo.create("vit_nano_patch8_32", qk_norm=True), tmp_path / "m.safetensors")
+    assert vitzoo.create("vit_nano_patch8_32", pretrained=path).cfg.qk_norm  # taken from the checkpoint's config
     with pytest.raises(ValueError, match=r"has qk_norm=True but the model qk_norm=False; .*override qk_norm=True"):
-        vitzoo.create("vit_nano_patch8_32", pretrained=path)
+        vitzoo.create("vit_nano_patch8_32", pretrained=path, qk_norm=False)  # an explicit override wins: no fit
     path2 = vitzoo.save(vitzoo.create("vit_nano_patch8_32", mlp_ratio=2.0), tmp_path / "m2.safetensors")
     with pytest.raises(ValueError, match=r"has mlp_ratio=2.0 but the model mlp_ratio=4.0"):
         vitzoo.create("vit_nano_patch8_32", pretrained=path2)

@@ -222,6 +222,7 @@ def test_unsupported_hf_options_raise_naming_them(family, overrides, message):
 
 
 def test_other_models_are_refused_by_class():
-    vit = transformers.ViTModel(transformers.ViTConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2))
-    with pytest.raises(TypeError, match="ViTModel"):
-        vitzoo.convert.from_hf(vit)
+    small = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+    mae = transformers.ViTMAEModel(transformers.ViTMAEConfig(**small))
+    with pytest.raises(TypeError, match="ViTMAEModel"):
+        vitzoo.convert.from_hf(mae)

@@ -101,8 +101,8 @@ def test_timm_checkpoint_file_loads_via_create(tmp_path):
 @pytest.mark.parametrize(
     "kwargs, feature",
     [
-        ({"reg_tokens": 4}, "register tokens"),
-        ({"global_pool": "map"}, "attention pooling"),
+        ({"patch_drop_rate": 0.1}, "patch dropout"),
+        ({"final_norm": False}, "final_norm=False"),
         ({"class_token": False, "global_pool": "max"}, "global_pool='max'"),
     ],
 )

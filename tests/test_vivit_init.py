@@ -9,6 +9,7 @@ import torch
 from einops import rearrange
 
 import vitzoo
+from vitzoo.config import VideoConfig
 
 VIDEO_NANO = [n for n in vitzoo.list_models("*nano*") if not n.startswith("vit_")]
 
@@ -101,7 +102,7 @@ def test_fact_dot_reuses_vit_attention_weights(vit_file):
     assert torch.all(model.encoder.temporal_pos_embed == 0)
 
 
-@pytest.mark.parametrize("name", VIDEO_NANO)
+@pytest.mark.parametrize("name", [n for n in VIDEO_NANO if isinstance(vitzoo.model_config(n), VideoConfig)])
 def test_every_video_model_inits_from_vit_and_logs_each_key(name, vit_file, caplog):
     _, path = vit_file
     with caplog.at_level(logging.INFO, logger="vitzoo"):

@@ -5,9 +5,19 @@
 """
 
 from vitzoo import convert
-from vitzoo.api import create, list_models, load, model_config, save
+from vitzoo.api import create, list_models, load, model_config, push_to_hub, save, save_pretrained
 from vitzoo.export import export
 
 __version__ = "0.1.0"
 
-__all__ = ["convert", "create", "export", "list_models", "load", "model_config", "save"]
+__all__ = [
+    "convert",
+    "create",
+    "export",
+    "list_models",
+    "load",
+    "model_config",
+    "push_to_hub",
+    "save",
+    "save_pretrained",
+]

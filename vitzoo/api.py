@@ -1,4 +1,4 @@
-"""The public API: ``create``, ``list_models``, ``save``, ``load``."""
+"""The public API: ``create``, ``list_models``, ``save``, ``load``, ``save_pretrained``, ``push_to_hub``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from pathlib import Path
 from torch import nn
 
 from vitzoo import models
+from vitzoo.checkpoints.adopt import adopt_facts
+from vitzoo.checkpoints.hub import is_hub_name
 from vitzoo.checkpoints.io import (
     ARCH_KEY,
     CONFIG_KEY,
@@ -18,10 +20,14 @@ from vitzoo.checkpoints.io import (
     save_state_dict,
 )
 from vitzoo.checkpoints.load import check_file_shapes, load_checked, load_pretrained
-from vitzoo.config import from_json, replace
+from vitzoo.checkpoints.share import push_to_hub, save_pretrained
+from vitzoo.checkpoints.source import read_checkpoint
+from vitzoo.config import RENAMED_FIELDS, from_json, replace
 from vitzoo.registry import MODELS
 
 log = logging.getLogger(__name__)
+
+__all__ = ["create", "list_models", "load", "model_config", "push_to_hub", "save", "save_pretrained"]
 
 
 def list_models(pattern: str = "*", *, include_aliases: bool = False) -> list[str]:
@@ -45,15 +51,25 @@ def create(
 
     ``overrides`` are config fields (``num_classes``, ``img_size``, ``num_frames``, ``drop_path_rate``,
     ``temporal_init``, ...); an unknown field raises ``TypeError`` with close matches. ``pretrained`` is
-    a local weight file (vitzoo's or timm's layout) or the name of a file in ``weights/``. A video model
-    given an image ViT checkpoint is initialised from it (``tubelet_init``: central, average, repeat).
+    a local weight file (vitzoo's or timm's layout), the name of a file in ``weights/``, a checkpoint folder
+    (vitzoo's ``save_pretrained``, timm's or transformers' layout) or ``"hf-hub:<org>/<name>[@<revision>]"``
+    (downloaded into, or read offline from, the Hugging Face cache). A video model given an image ViT checkpoint
+    is initialised from it (``tubelet_init``: central, average, repeat). When the checkpoint says its config, the
+    model takes the facts its weights were trained with (activation, norm eps, pre-norm, LayerScale, mean/std,
+    and for the same family its prefix tokens and pooling; see :mod:`vitzoo.checkpoints.adopt`) unless
+    ``overrides`` set them.
     """
     canonical = MODELS.resolve(name)
     cfg = model_config(canonical, **overrides)
+    checkpoint = None
+    if pretrained is not None:
+        checkpoint = read_checkpoint(pretrained)
+        explicit = {RENAMED_FIELDS.get(k, k) for k in overrides}
+        cfg = adopt_facts(cfg, checkpoint.config, explicit=explicit, source=checkpoint.source)
     model = models.build_model(cfg)
     model.arch_name = canonical
-    if pretrained is not None:
-        load_pretrained(model, pretrained, tubelet_init=tubelet_init)
+    if checkpoint is not None:
+        load_pretrained(model, checkpoint, tubelet_init=tubelet_init, overridden=explicit)
     return model
 
 
@@ -66,12 +82,17 @@ def save(model: nn.Module, path: str | os.PathLike) -> Path:
 
 
 def load(path: str | os.PathLike) -> nn.Module:
-    """Rebuild a model saved by :func:`save` from its metadata alone, weights loaded, in eval mode.
+    """Rebuild a model from a checkpoint that says its architecture, weights loaded, in eval mode.
 
-    Before anything is built, the config the file claims is checked against the tensor shapes in its header
+    ``path`` is a file written by :func:`save`, a folder written by :func:`save_pretrained`, a timm or transformers
+    checkpoint folder (converted, exactly: see ``vitzoo.convert``), or ``"hf-hub:<org>/<name>[@<revision>]"`` for
+    any of those on the Hugging Face Hub (downloaded into, or read offline from, its cache). Before anything is
+    built, the config a vitzoo file claims is checked against the tensor shapes in its header
     (:func:`vitzoo.checkpoints.check_file_shapes`): a file from someone else cannot make vitzoo allocate a
     model its tensors do not describe.
     """
+    if is_hub_name(path) or Path(path).is_dir():
+        return read_checkpoint(path).build().eval()
     meta = read_metadata(path)
     if CONFIG_KEY not in meta:
         raise ValueError(

@@ -17,14 +17,15 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from vitzoo import schema
-from vitzoo.registry import CONFIGS
+from vitzoo.registry import CONFIGS, ENCODERS
 
 IMAGENET_INCEPTION_MEAN = (0.5, 0.5, 0.5)
 IMAGENET_INCEPTION_STD = (0.5, 0.5, 0.5)
 
 Activation = Literal["gelu", "gelu_tanh", "quick_gelu"]  # gelu_tanh: the tanh approximation HF ViViT uses
-GlobalPool = Literal["token", "avg"]
+GlobalPool = Literal["token", "avg", "map"]  # map: attention pooling with a learned query (SigLIP), image ViTs only
 TemporalInit = Literal["zero", "copy"]
+PosEmbed = Literal["learned", "sincos"]  # sincos: VideoMAE's fixed 1-D sinusoid table over the flattened tokens
 ACTIVATIONS = typing.get_args(Activation)
 GLOBAL_POOLS = typing.get_args(GlobalPool)
 
@@ -105,10 +106,14 @@ class ViTConfig(BaseConfig, TransformerConfig):
 
     patch_size: int = 16
     class_token: bool = True
-    global_pool: GlobalPool = "token"  # "token" (class token) or "avg" (mean of patch tokens)
+    global_pool: GlobalPool = "token"  # "token" (class token), "avg" (mean of patch tokens), "map" (attention pool)
     fc_norm: bool | None = None  # None: timm's rule, norm after pooling iff global_pool == "avg"
+    fc_norm_eps: float | None = None  # eps of the norm after pooling; None: norm_eps (VideoMAE's is 1e-5)
     no_embed_class: bool = False  # positional embedding covers patch tokens only
     pre_norm: bool = False  # LayerNorm before the blocks (CLIP style)
+    reg_tokens: int = 0  # register tokens after the class token (DINOv2 with registers), image ViTs only
+    dist_token: bool = False  # DeiT's distillation token and its second head, image ViTs only
+    resample_antialias: bool = True  # resampled position tables: antialiased bicubic (timm); False: plain (HF DINOv2)
     pos_drop_rate: float = 0.0
 
     @property
@@ -122,6 +127,11 @@ class ViTConfig(BaseConfig, TransformerConfig):
         """Whether LayerNorm is applied after pooling (instead of on every token before it)."""
         return self.global_pool == "avg" if self.fc_norm is None else self.fc_norm
 
+    @property
+    def num_prefix_tokens(self) -> int:
+        """Tokens before the patch tokens: class, distillation and register tokens."""
+        return int(self.class_token) + int(self.dist_token) + self.reg_tokens
+
     def validate(self) -> None:
         BaseConfig.validate(self)
         TransformerConfig.validate(self)
@@ -130,6 +140,12 @@ class ViTConfig(BaseConfig, TransformerConfig):
             raise schema.ConfigError(f"img_size={self.img_size} is not divisible by patch_size={self.patch_size}")
         if self.global_pool == "token" and not self.class_token:
             raise schema.ConfigError("global_pool='token' needs class_token=True (or set global_pool='avg')")
+        if self.reg_tokens < 0:
+            raise schema.ConfigError(f"reg_tokens must be >= 0, got {self.reg_tokens}")
+        if self.dist_token and (not self.class_token or self.global_pool != "token" or self.use_fc_norm):
+            raise schema.ConfigError(
+                "dist_token=True (DeiT distilled) needs class_token=True, global_pool='token' and no fc_norm"
+            )
 
 
 @CONFIGS.register("VideoConfig")
@@ -146,6 +162,7 @@ class VideoConfig(ViTConfig):
     temporal_depth: int = 4  # factorised encoder / VTN: layers of the temporal transformer
     temporal_num_heads: int | None = None  # None: same as num_heads
     temporal_init: TemporalInit = "zero"  # factorised self-attention: "zero" or "copy" (ViT attention copied)
+    pos_embed: PosEmbed = "learned"  # "sincos": fixed, never trained (VideoMAE); encoders list what they implement
 
     @property
     def num_tubelets(self) -> int:
@@ -168,6 +185,24 @@ class VideoConfig(ViTConfig):
             raise schema.ConfigError(
                 f"num_frames={self.num_frames} is not a positive multiple of tubelet_size={self.tubelet_size}"
             )
+        image_only = {
+            f"reg_tokens={self.reg_tokens}": self.reg_tokens,
+            "dist_token=True": self.dist_token,
+            "global_pool='map'": self.global_pool == "map",
+            "resample_antialias=False": not self.resample_antialias,
+        }
+        used = [name for name, on in image_only.items() if on]
+        if used:
+            raise schema.ConfigError(
+                f"{', '.join(used)}: image-ViT options the video encoders do not implement (initialising a video "
+                "model from such a ViT drops those tokens / that pooling head; video tables resample antialiased)"
+            )
+        if self.pos_embed != "learned" and self.encoder in ENCODERS:
+            supported = getattr(ENCODERS.get(self.encoder), "pos_embed_types", ("learned",))
+            if self.pos_embed not in supported:
+                raise schema.ConfigError(
+                    f"pos_embed={self.pos_embed!r}: the {self.encoder!r} encoder implements {supported}"
+                )
 
 
 def _renamed(fields: dict[str, Any]) -> dict[str, Any]:

@@ -15,12 +15,29 @@
 * ``.pt2``: ``torch.export.save`` of the exported program (dynamic batch), the config JSON in its extra files;
   reload with ``torch.export.load(path).module()``.
 
+Dynamic axes: the batch axis always (unless ``dynamic_batch=False``); for ONNX with the default exporter and
+``dynamic_size=True``, also the frame count, height and width, for any sizes that divide into the model's tubelets /
+patches: the graph then contains the run-time interpolation of the position tables (the contract's ``dynamic_size``
+mechanism), traced at an example one tubelet / patch larger than the model's size so that the resampling path is what
+gets exported (at the model's own size it resamples to the same grid, which changes nothing). Tested for every
+registered nano model in onnxruntime at the native size and at other frame counts and non-square sizes
+(``tests/test_export.py``). ``.pt2`` programs keep only the batch axis dynamic: ``torch.export`` specialises on the
+size checks of the Python forward (``dynamic_size=True`` raises there).
+
 The example input is built from what the model says it takes: ``model.input_shape`` (``(C, H, W)`` for images,
 ``(C, T, H, W)`` for videos). The model is exported in eval mode (dropout off).
+
+What cannot be exported as asked raises :class:`ExportError` (a ``ValueError``) with one line, before any work
+where possible: an unknown suffix or exporter, an output path that is an existing directory, an ONNX ``opset``
+outside ``[MIN_OPSET, newest the onnx package knows]`` (vitzoo attention needs ``scaled_dot_product_attention``,
+ONNX opset 14), and an opset the exporter did not honour (the dynamo exporter silently falls back to 18 when it
+cannot convert: the file is checked after writing and removed). Files are written to a temporary name and
+renamed, so a failed export leaves neither a partial file nor a temporary one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import warnings
@@ -35,8 +52,13 @@ log = logging.getLogger(__name__)
 
 FORMATS = {".safetensors": "safetensors", ".onnx": "onnx", ".pt2": "torch-export"}
 EXPORTERS = ("dynamo", "torchscript")
+MIN_OPSET = 14  # scaled_dot_product_attention
 CONFIG_EXTRA_FILE = "vitzoo_config.json"
 _EXTERNAL_DATA_BYTES = 1_800_000_000  # ONNX protobufs cannot exceed 2 GiB: larger weights go to a side file
+
+
+class ExportError(ValueError):
+    """A model that cannot be exported as asked (see the module docstring); the message says why and the fix."""
 
 
 def input_shape(model: nn.Module) -> tuple[int, ...]:
@@ -47,19 +69,69 @@ def input_shape(model: nn.Module) -> tuple[int, ...]:
     return tuple(shape)
 
 
-def example_input(model: nn.Module, batch_size: int = 2, *, seed: int = 0) -> torch.Tensor:
-    """A random batch ``(batch_size, *input_shape(model))`` on the model's device (fixed ``seed``)."""
+def example_input(model: nn.Module, batch_size: int = 2, *, seed: int = 0, grow: int = 0) -> torch.Tensor:
+    """A random batch ``(batch_size, *input_shape(model))`` on the model's device (fixed ``seed``).
+
+    ``grow`` adds that many tubelets / patches (``model.size_multiple()``) along every spatio-temporal axis.
+    """
     generator = torch.Generator().manual_seed(seed)
-    x = torch.randn(batch_size, *input_shape(model), generator=generator)
+    channels, *sizes = input_shape(model)
+    sizes = [s + grow * m for s, m in zip(sizes, model.size_multiple(), strict=True)] if grow else sizes
+    x = torch.randn(batch_size, channels, *sizes, generator=generator)
     return x.to(next(model.parameters()).device)
+
+
+def _dynamic_shapes(model: nn.Module, *, batch: bool, size: bool) -> tuple[dict, ...] | None:
+    """``torch.export`` dynamic shapes of the one input: the batch axis and/or every spatio-temporal axis."""
+    names = ("frames", "height", "width") if model.modality == "video" else ("height", "width")
+    dims = {0: torch.export.Dim("batch")} if batch else {}
+    if size:
+        dims.update({axis: torch.export.Dim(name) for axis, name in enumerate(names, start=2)})
+    return (dims,) if dims else None
+
+
+@contextlib.contextmanager
+def _sizes_for_export(model: nn.Module, dynamic_size: bool):
+    """With ``dynamic_size``, switch the model's run-time resampling on for the export (restored afterwards)."""
+    if not dynamic_size:
+        yield
+        return
+    previous = model.cfg.dynamic_size
+    model.cfg.dynamic_size = True
+    try:
+        yield
+    finally:
+        model.cfg.dynamic_size = previous
 
 
 def format_for(path: str | os.PathLike) -> str:
     """The export format of a path, from its suffix; raises ``ValueError`` for other suffixes."""
     suffix = Path(path).suffix
     if suffix not in FORMATS:
-        raise ValueError(f"cannot tell the export format of {Path(path).name!r}: use one of {sorted(FORMATS)}")
+        raise ExportError(f"cannot tell the export format of {Path(path).name!r}: use one of {sorted(FORMATS)}")
     return FORMATS[suffix]
+
+
+def check_opset(opset: int | None) -> None:
+    """:class:`ExportError` for an ONNX opset vitzoo models cannot be written in."""
+    if opset is None:
+        return
+    import onnx
+
+    newest = onnx.defs.onnx_opset_version()
+    if not MIN_OPSET <= opset <= newest:
+        raise ExportError(
+            f"opset {opset} is not supported: vitzoo models need opset >= {MIN_OPSET} (scaled_dot_product_attention) "
+            f"and the installed onnx knows up to {newest}"
+        )
+
+
+def written_opset(path: str | os.PathLike) -> int:
+    """The default-domain opset of an ONNX file."""
+    import onnx
+
+    proto = onnx.load(str(path), load_external_data=False)
+    return next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
 
 
 def _input_name(model: nn.Module) -> str:
@@ -76,27 +148,52 @@ def export_onnx(
     *,
     batch_size: int = 2,
     dynamic_batch: bool = True,
+    dynamic_size: bool = False,
     exporter: str = "dynamo",
     opset: int | None = None,
 ) -> Path:
     """Write ``model`` as ONNX (see the module docstring); returns the path."""
     if exporter not in EXPORTERS:
-        raise ValueError(f"exporter={exporter!r}; expected one of {EXPORTERS}")
+        raise ExportError(f"exporter={exporter!r}; expected one of {EXPORTERS}")
+    if dynamic_size and exporter != "dynamo":
+        raise ExportError("dynamic_size needs the torch.export-based exporter (exporter='dynamo')")
+    check_opset(opset)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    x = example_input(model, batch_size)
-    name = _input_name(model)
     external = sum(p.numel() * p.element_size() for p in model.parameters()) > _EXTERNAL_DATA_BYTES
     # written to a temporary name then renamed, unless the weights go to a side file (<path>.data), which the
     # graph refers to by name: then the graph is written in place
     tmp = path if external else path.with_name(f".{path.stem}.tmp{path.suffix}")
+    try:
+        options = dict(batch_size=batch_size, dynamic_batch=dynamic_batch, dynamic_size=dynamic_size, opset=opset)
+        _write_onnx(model, tmp, exporter=exporter, external=external, **options)
+        if opset is not None and (got := written_opset(tmp)) != opset:
+            raise ExportError(
+                f"the {exporter} exporter wrote opset {got}, not the requested {opset}; try another --opset"
+                + (" or --exporter torchscript" if exporter == "dynamo" else "")
+            )
+        _add_onnx_metadata(tmp, _config_json(model))
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if tmp != path:
+        os.replace(tmp, path)
+    return path
+
+
+def _write_onnx(
+    model: nn.Module, tmp: Path, *, batch_size, dynamic_batch, dynamic_size, exporter, opset, external
+) -> None:
+    """Run the ONNX exporter into ``tmp`` (the weights in ``<tmp>.data`` when ``external``)."""
+    x = example_input(model, batch_size, grow=int(dynamic_size))
+    name = _input_name(model)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)  # shape checks traced as constants
         # exporter="torchscript" is an explicit choice; its deprecation is documented above
         for message in (".*legacy TorchScript-based ONNX export", "The feature will be removed"):
             warnings.filterwarnings("ignore", message=message, category=DeprecationWarning)
         if exporter == "dynamo":
-            dynamic = ({0: torch.export.Dim("batch")},) if dynamic_batch else None
+            dynamic = _dynamic_shapes(model, batch=dynamic_batch, size=dynamic_size)
             program = torch.onnx.export(
                 model,
                 (x,),
@@ -122,10 +219,6 @@ def export_onnx(
                 opset_version=opset or 17,
                 verbose=False,
             )
-    _add_onnx_metadata(tmp, _config_json(model))
-    if tmp != path:
-        os.replace(tmp, path)
-    return path
 
 
 def _add_onnx_metadata(path: Path, metadata: dict[str, str]) -> None:
@@ -143,12 +236,16 @@ def export_program(model: nn.Module, path: str | os.PathLike, *, batch_size: int
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     x = example_input(model, batch_size)
-    dynamic = ({0: torch.export.Dim("batch")},) if dynamic_batch else None
+    dynamic = _dynamic_shapes(model, batch=dynamic_batch, size=False)
     program = torch.export.export(model, (x,), dynamic_shapes=dynamic)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
     extra = {CONFIG_EXTRA_FILE: json_text} if (json_text := _config_json(model).get("vitzoo.config")) else {}
-    torch.export.save(program, str(tmp), extra_files=extra)
-    os.replace(tmp, path)
+    try:
+        torch.export.save(program, str(tmp), extra_files=extra)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 
@@ -158,6 +255,7 @@ def export(
     *,
     batch_size: int = 2,
     dynamic_batch: bool = True,
+    dynamic_size: bool = False,
     exporter: str = "dynamo",
     opset: int | None = None,
 ) -> Path:
@@ -168,6 +266,8 @@ def export(
         path: output file; written atomically (temporary file + rename).
         batch_size: batch of the example input used for tracing (ONNX, ``.pt2``).
         dynamic_batch: keep the batch axis dynamic (ONNX, ``.pt2``); else it is fixed to ``batch_size``.
+        dynamic_size: ONNX with the dynamo exporter only: also keep frames, height and width dynamic (the position
+            tables are interpolated in the graph for any size that divides into tubelets / patches).
         exporter: ONNX only: ``"dynamo"`` (default) or ``"torchscript"`` (legacy, deprecated by PyTorch).
         opset: ONNX opset (default: the exporter's own, 18+ for dynamo, 17 for torchscript).
 
@@ -175,6 +275,9 @@ def export(
         the path written.
     """
     fmt = format_for(path)
+    if Path(path).is_dir():
+        example = Path(path) / f"model{Path(path).suffix}"
+        raise ExportError(f"{path} is an existing directory; give the file to write, e.g. {example}")
     was_training = model.training
     model.eval()
     try:
@@ -182,22 +285,32 @@ def export(
             from vitzoo.api import save
 
             return save(model, path)
-        with torch.no_grad():
+        if dynamic_size and fmt != "onnx":
+            raise ExportError(f"dynamic_size applies to ONNX export only, not {fmt} (.pt2 keeps a dynamic batch)")
+        with torch.no_grad(), _sizes_for_export(model, dynamic_size):
             if fmt == "onnx":
                 return export_onnx(
-                    model, path, batch_size=batch_size, dynamic_batch=dynamic_batch, exporter=exporter, opset=opset
+                    model,
+                    path,
+                    batch_size=batch_size,
+                    dynamic_batch=dynamic_batch,
+                    dynamic_size=dynamic_size,
+                    exporter=exporter,
+                    opset=opset,
                 )
             return export_program(model, path, batch_size=batch_size, dynamic_batch=dynamic_batch)
     finally:
         model.train(was_training)
 
 
-def onnx_max_abs_diff(model: nn.Module, path: str | os.PathLike, *, batch_size: int = 3, seed: int = 1) -> float:
-    """Largest ``|onnxruntime - PyTorch|`` over the logits of a random batch (CPU execution provider)."""
+def onnx_max_abs_diff(
+    model: nn.Module, path: str | os.PathLike, *, batch_size: int = 3, seed: int = 1, x: torch.Tensor | None = None
+) -> float:
+    """Largest ``|onnxruntime - PyTorch|`` over the logits of ``x`` (default: a random batch at the model's size)."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    x = example_input(model, batch_size, seed=seed)
+    x = example_input(model, batch_size, seed=seed) if x is None else x
     with torch.no_grad():
         ref = model.eval()(x).float().cpu()
     out = session.run(None, {session.get_inputs()[0].name: x.cpu().numpy()})[0]

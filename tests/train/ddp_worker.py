@@ -3,12 +3,15 @@
 ``classification``: trains the nano model on random clips with :func:`vitzoo.train.fit`, unchanged from
 single-process use. ``label_free``: trains ``helpers.TwoViewConsistency`` (projection head, momentum target
 network without gradients) with :func:`vitzoo.train.fit_task`. Rank 0 then saves the final weights (of the whole
-task for ``label_free``) and the number of updates each rank made to ``<out>/result.pt``.
+task for ``label_free``) and the number of updates each rank made to ``<out>/result.pt``. ``stall``: rank 1 stops
+responding after update 1 (sleeps for 10 minutes) in a run with ``dist_timeout_s=5``; rank 0 must fail instead of
+waiting for it.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -31,6 +34,15 @@ def main(out: str, kind: str) -> None:
         val_set = RandomClips(5, model.input_shape, 4, views=2, seed=1)
         fit(model, train_set, val_set=val_set, out_dir=out, callbacks=callbacks, **COMMON)
         weights = model.state_dict()
+    elif kind == "stall":
+        model = nano_model()
+
+        def stall(state) -> None:
+            if state.step == 1 and dist.get_rank() == 1:
+                time.sleep(600)
+
+        fit(model, RandomClips(16, model.input_shape, 4), out_dir=out, callbacks=[stall], dist_timeout_s=5, **COMMON)
+        return
     else:
         task = label_free_task()
         val = RandomViews(3, IMAGE_SHAPE, seed=1)

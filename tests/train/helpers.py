@@ -1,8 +1,11 @@
-"""Shared pieces of the training tests: random-tensor datasets, tiny models (no video decoding), a label-free task."""
+"""Shared pieces of the training tests: random-tensor datasets, tiny models (no video decoding), a label-free task,
+a disk that fills up."""
 
 from __future__ import annotations
 
 import copy
+import errno
+import os
 
 import torch
 import torch.nn.functional as F
@@ -10,6 +13,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 import vitzoo
+import vitzoo.train.durable
 from vitzoo.train import StepOutput, Task, ValidationContext
 
 NANO = "vivit_fact_enc_nano_8x2"  # 4 frames at 32 px, dim 64, 2 spatial + 1 temporal layers
@@ -113,3 +117,22 @@ def label_free_task(*, seed: int = 0, **overrides) -> TwoViewConsistency:
     """:class:`TwoViewConsistency` on a fresh image nano ViT without a head, the same weights for the same ``seed``."""
     torch.manual_seed(seed)
     return TwoViewConsistency(vitzoo.create(IMAGE_NANO, num_classes=0, **overrides))
+
+
+def disk_full_after(nbytes: int, name: str):
+    """A :func:`vitzoo.train.durable.write_chunk` for which the disk fills up after ``nbytes`` bytes of the file
+    whose (temporary) name contains ``name``: it writes what fits, then raises ``OSError(ENOSPC)``."""
+    real = vitzoo.train.durable.write_chunk
+    written = 0
+
+    def write(f, data):
+        nonlocal written
+        if name not in f.name:
+            return real(f, data)
+        room = max(nbytes - written, 0)
+        written += real(f, bytes(data)[:room])
+        if len(data) > room:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return len(data)
+
+    return write

@@ -119,3 +119,35 @@ def test_train_config_keyword_options():
     with pytest.raises(ConfigError, match="even"):
         train_config(batch_size=3, mixup_alpha=0.8)
     assert to_dict(cfg)["betas"] == [0.8, 0.9]
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("train.lr=-1", r"train.lr must be > 0, got -1"),
+        ("train.lr=0", r"train.lr must be > 0"),
+        ("train.lr=.nan", r"train.lr must be > 0, got nan"),
+        ("train.label_smoothing=1.5", r"train.label_smoothing must be in \[0, 1\), got 1.5"),
+        ("train.label_smoothing=1.0", r"train.label_smoothing must be in \[0, 1\)"),
+        ("train.weight_decay=-0.1", r"train.weight_decay must be >= 0"),
+        ("train.min_lr=0.1", r"train.min_lr \(0.1\) must not exceed train.lr"),
+        ("train.betas=[1.0, 0.999]", r"train.betas\[0\] must be in \[0, 1\)"),
+        ("train.eps=0", r"train.eps must be > 0"),
+        ("train.mixup_alpha=-1", r"train.mixup_alpha must be >= 0"),
+        ("train.dist_timeout_s=0", r"train.dist_timeout_s must be > 0"),
+        ("train.ema_decay=1", r"train.ema_decay must be in \(0, 1\)"),
+        ("train.device=gpu", r"train.device='gpu' is not a device"),
+        ("data.backend=torchvision", r"data.backend.*expected one of"),
+        ("data.backend=pyavv", r"did you mean.*pyav"),
+    ],
+)
+def test_values_out_of_range_are_refused_when_the_recipe_loads(tmp_path, override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_run_config(_recipe(tmp_path, BASE), [override])
+
+
+def test_values_at_the_edges_of_their_ranges_are_accepted(tmp_path):
+    edges = ["train.label_smoothing=0.0", "train.weight_decay=0", "train.min_lr=5e-4", "train.warmup_epochs=0"]
+    edges += ["train.betas=[0.0, 0.999]", "train.ema_decay=0.9999", "train.device=cpu", "data.backend=pyav"]
+    run = load_run_config(_recipe(tmp_path, BASE), edges)
+    assert run.train.min_lr == run.train.lr and run.data.backend == "pyav"

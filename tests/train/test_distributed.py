@@ -25,13 +25,45 @@ from vitzoo.train import fit, fit_task
 WORKER = Path(__file__).with_name("ddp_worker.py")
 
 
-def _torchrun(out: Path, kind: str) -> dict:
-    """Run the worker on 2 processes; its result.pt."""
+def _run_torchrun(out: Path, kind: str, *, timeout: float = 300) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[2])}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(WORKER)]
-    done = subprocess.run([*cmd, str(out), kind], env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run([*cmd, str(out), kind], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def _torchrun(out: Path, kind: str) -> dict:
+    """Run the worker on 2 processes; its result.pt."""
+    done = _run_torchrun(out, kind)
     assert done.returncode == 0, done.stderr[-3000:]
     return torch.load(out / "result.pt", weights_only=True)
+
+
+def test_the_process_group_gets_the_configured_timeout(monkeypatch):
+    import datetime
+
+    import torch.distributed as dist
+
+    from vitzoo.train.distributed import init_distributed
+
+    seen = {}
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    monkeypatch.setattr(dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(dist, "init_process_group", lambda **kwargs: seen.update(kwargs))
+    monkeypatch.setattr(dist, "get_rank", lambda: 0)
+    monkeypatch.setattr(dist, "get_world_size", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    info = init_distributed(timeout_s=42)
+    assert seen == {"backend": "gloo", "timeout": datetime.timedelta(seconds=42)} and info.world_size == 2
+
+
+@pytest.mark.slow
+def test_a_stalled_rank_fails_the_run_after_the_timeout(tmp_path):
+    """Rank 1 sleeps for 10 minutes; with dist_timeout_s=5 rank 0 fails (and torchrun stops rank 1) long before the
+    subprocess's own limit, instead of waiting for gloo's default 30 minutes. Rank 0 checkpoints its last update."""
+    done = _run_torchrun(tmp_path, "stall", timeout=240)
+    assert done.returncode != 0
+    assert (tmp_path / "checkpoints" / "step_00000001.state.pt").is_file(), done.stderr[-3000:]
 
 
 def _max_diff(a: dict, b: dict) -> float:

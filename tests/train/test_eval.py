@@ -113,3 +113,38 @@ def test_metric_helpers():
     labels = torch.tensor([2, 0])
     assert topk_correct(scores, labels, ks=(1, 2, 5)) == [1, 2, 2]
     assert confusion_matrix(scores.argmax(1), labels, 3).tolist() == [[1, 0, 0], [0, 0, 0], [0, 1, 0]]
+
+
+def test_a_head_that_does_not_fit_the_class_names_is_refused_before_any_work(tmp_path):
+    """A 10-way head with 4 named classes used to train, then fail in every evaluation (plotting 10 ticks with 4
+    labels); now fit and evaluate refuse it at once."""
+    from vitzoo.train import ConfigError, fit
+
+    model = nano_model(num_classes=10)
+    data = RandomClips(4, model.input_shape, 4)  # names class0..class3
+    with pytest.raises(ConfigError, match=r"num_classes=10 but 4 class names were given"):
+        fit(model, data, val_set=data, out_dir=tmp_path, epochs=1, batch_size=2, progress=False)
+    assert not any(tmp_path.iterdir())
+    with pytest.raises(ConfigError, match="num_classes=10"):
+        evaluate(model, data, progress=False)
+    evaluate(model, data, classes=[f"c{i}" for i in range(10)], progress=False)  # names for every output: fine
+
+
+def test_class_counts_checked_against_the_datasets():
+    from vitzoo.train import ConfigError
+    from vitzoo.train.tasks.classification import check_classes, check_same_classes
+
+    named = RandomClips(4, (3, 2, 4, 4), 4)
+    unnamed = RandomClips(4, (3, 2, 4, 4), 4)
+    named.num_classes, unnamed.num_classes, unnamed.classes = 4, 4, None  # as vitzoo.data's: labels 0..3, no names
+    check_classes(named, 4, "training")
+    with pytest.raises(ConfigError, match=r"has 4 classes \(named\) but the model has num_classes=5"):
+        check_classes(named, 5, "training")
+    check_classes(unnamed, 10, "validation")  # labels alone only bound the count from below
+    with pytest.raises(ConfigError, match="set model.num_classes to"):
+        check_classes(unnamed, 1, "validation")
+    other = RandomClips(4, (3, 2, 4, 4), 4)
+    other.classes = ["class0", "class1", "class3", "class2"]
+    check_same_classes(named, RandomClips(4, (3, 2, 4, 4), 4))
+    with pytest.raises(ConfigError, match="different classes"):
+        check_same_classes(named, other)

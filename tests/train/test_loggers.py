@@ -70,3 +70,24 @@ def test_tensorboard_missing_is_one_clear_error(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match="tensorboard"):  # before any training
         fit_task(task, RandomViews(4, IMAGE_SHAPE), out_dir=tmp_path / "run", tensorboard=True, batch_size=2)
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+@pytest.mark.parametrize("writer", [JsonlLogger, CsvLogger])
+def test_a_record_logged_again_replaces_the_first(tmp_path, writer):
+    """Records are keyed by (kind, step): a resumed run that repeats an epoch end leaves one record of each."""
+    logger = writer(tmp_path)
+    for record in (
+        {"kind": "train", "step": 1, "loss": 2.0},
+        {"kind": "epoch", "step": 1, "loss": 1.9},
+        {"kind": "val", "step": 1, "top1": 0.5},
+    ):
+        logger.log(record)
+    again = writer(tmp_path, resume_step=1)  # resuming from a checkpoint written before that epoch end
+    again.log({"kind": "epoch", "step": 1, "loss": 1.8})
+    again.log({"kind": "val", "step": 1, "top1": 0.75})
+    again.log({"kind": "train", "step": 2, "loss": 1.5})
+    if writer is JsonlLogger:
+        rows = [(r["kind"], r["step"], r.get("loss", r.get("top1"))) for r in again.records()]
+    else:
+        rows = [(r["kind"], int(r["step"]), float(r["loss"] or r["top1"])) for r in csv.DictReader(again.path.open())]
+    assert rows == [("train", 1, 2.0), ("epoch", 1, 1.8), ("val", 1, 0.75), ("train", 2, 1.5)]

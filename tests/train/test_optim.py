@@ -17,7 +17,9 @@ NANO_MODELS = vitzoo.list_models("*nano*")
 def _expected_block_id(name: str, model) -> int | None:
     """Independent statement of the numbering: stacks in module order, block i of a stack -> offset + i + 1."""
     enc = getattr(model, "encoder", None)
-    if enc is None:  # ViT
+    if hasattr(model, "stages"):  # hierarchical (MViT): the stages' block stacks in order
+        stacks = [(f"stages.{s}.blocks.", len(stage.blocks)) for s, stage in enumerate(model.stages)]
+    elif enc is None:  # ViT
         stacks = [("blocks.", len(model.blocks))]
     elif hasattr(enc, "spatial"):  # factorised encoder / VTN (spatial + temporal), frame averaging (spatial)
         stacks = [("encoder.spatial.blocks.", len(enc.spatial.blocks))]
@@ -77,11 +79,11 @@ def test_weight_decay_exclusions(name):
     for group in groups:
         for pname, p in zip(group["param_names"], group["params"], strict=True):
             seen.add(pname)
-            excluded = p.ndim <= 1 or any(k in pname for k in ("pos_embed", "cls_token", "time_embed"))
+            excluded = p.ndim <= 1 or any(k in pname for k in ("pos_embed", "cls_token", "time_embed", "rel_pos"))
             assert group["weight_decay"] == (0.0 if excluded else 0.05), pname
     assert seen == {n for n, _ in model.named_parameters()}
     names = {n for g in groups if g["weight_decay"] == 0 for n in g["param_names"]}
-    assert any("pos_embed" in n for n in names) and any("norm" in n for n in names)
+    assert any("pos_embed" in n or "rel_pos" in n for n in names) and any("norm" in n for n in names)
 
 
 def test_layer_decay_scales_and_frozen_params():

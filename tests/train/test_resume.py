@@ -56,6 +56,11 @@ def _assert_same(state_dict, model):
     assert not mismatched, f"{len(mismatched)} tensors differ, e.g. {mismatched[:3]}"
 
 
+def _epoch_losses(out) -> list[float]:
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    return [r["loss"] for r in records if r["kind"] == "epoch"]
+
+
 @pytest.mark.parametrize("stop_at", [4, 3], ids=["mid-epoch", "epoch-end"])
 def test_stop_and_resume_is_bitwise_identical(tmp_path, uninterrupted, stop_at):
     expected, full_dir = uninterrupted
@@ -89,11 +94,6 @@ def test_resume_after_a_callback_error(tmp_path, uninterrupted):
     assert _epoch_losses(tmp_path) == _epoch_losses(uninterrupted[1])  # the epoch's loss sum carried over
 
 
-def _epoch_losses(out) -> list[float]:
-    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    return [r["loss"] for r in records if r["kind"] == "epoch"]
-
-
 def test_resume_after_sigint(tmp_path, uninterrupted):
     def interrupt(state):
         if state.step == 5:
@@ -105,11 +105,6 @@ def test_resume_after_sigint(tmp_path, uninterrupted):
     fit(model, _data(), out_dir=tmp_path, resume=True, **OPTIONS)
     _assert_same(uninterrupted[0], model)
     assert _epoch_losses(tmp_path) == _epoch_losses(uninterrupted[1])  # the epoch's loss sum carried over
-
-
-def _epoch_losses(out) -> list[float]:
-    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    return [r["loss"] for r in records if r["kind"] == "epoch"]
 
 
 def test_resume_without_rng_restore_differs(tmp_path, uninterrupted, monkeypatch):
@@ -147,8 +142,3 @@ def test_state_files_written_before_tasks_still_resume(tmp_path, uninterrupted):
     fit(model, _data(), out_dir=tmp_path, resume=True, **OPTIONS)
     _assert_same(uninterrupted[0], model)
     assert _epoch_losses(tmp_path) == _epoch_losses(uninterrupted[1])  # the epoch's loss sum carried over
-
-
-def _epoch_losses(out) -> list[float]:
-    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    return [r["loss"] for r in records if r["kind"] == "epoch"]

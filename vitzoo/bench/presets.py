@@ -1,9 +1,11 @@
-"""Named suites: ``full`` (the README table, base-size models), ``quick`` (nano models, seconds) and
-``recheck`` (the full suite's slowest vitzoo rows, timed longer).
+"""Named suites: ``full`` (the README table, base-size models), ``quick`` (nano models, seconds),
+``recheck`` (the full suite's slowest vitzoo rows, timed longer) and ``mvit`` (MViTv1-B and MViTv2-S against
+torchvision's MViT).
 
 The full suite is sized for a 2-core CPU (~20 minutes): batch 1 for video inference, 784-token clips
 (8 ViViT frames) for training steps, ``torch.compile`` on two configs only. TimeSformer rows appear
-when a vitzoo ``timesformer_*`` model of that size is registered.
+when a vitzoo ``timesformer_*`` model of that size is registered. Video Swin is compared with torchvision's
+``SwinTransformer3d`` (fp32 and bf16 inference at batch 1 and 4, a training step; peak memory with every case).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from vitzoo.api import list_models
+from vitzoo.bench.cases import MODES
 from vitzoo.bench.suite import Comparison, compare
 
 VIVIT_ENCODERS = ("joint", "fact_enc", "fact_sa", "fact_dot")
@@ -23,6 +26,16 @@ TRAIN_FRAMES = {"vivit": 8, "timesformer": 4}  # 784 tokens
 def video_models(size: str, geometry: str) -> list[str]:
     """The ViViT model of ``size`` for every encoder, then any registered TimeSformer of that size."""
     return [f"vivit_{enc}_{size}_{geometry}" for enc in VIVIT_ENCODERS] + list_models(f"timesformer_{size}_*")
+
+
+def swin_comparisons(name: str, *, frames: int, train_frames: int) -> list[Comparison]:
+    """Video Swin ``name``: fp32 and bf16-autocast inference at batch 1 and 4, and a training step."""
+    suite = [
+        compare(name, group="video Swin", num_frames=frames, batch=batch, precision=precision)
+        for precision in ("fp32", "bf16")
+        for batch in (1, 4)
+    ]
+    return suite + [compare(name, group="training step", mode="train", num_frames=train_frames)]
 
 
 def _family(name: str) -> str:
@@ -51,7 +64,8 @@ def full_suite() -> list[Comparison]:
         compare(image, group="torch.compile", batch=4, compile=True),
         compare(fact_sa, group="torch.compile", num_frames=8, compile=True),
     ]
-    return suite
+    # torchvision's size for its published FLOPs (8 x 56 x 56 tokens); training at 8 frames (4 x 56 x 56)
+    return suite + swin_comparisons("video_swin_tiny_4x2", frames=16, train_frames=8)
 
 
 def quick_suite() -> list[Comparison]:
@@ -66,7 +80,8 @@ def quick_suite() -> list[Comparison]:
         compare(image, group="bf16 autocast", batch=8, precision="bf16"),
         compare(image, group="channels-last", batch=8, channels_last=True),
     ]
-    return suite
+    suite += [compare(name, group="MViT", mode=mode) for name in list_models("mvitv*_nano_*") for mode in MODES]
+    return suite + swin_comparisons("video_swin_nano_4x2", frames=8, train_frames=8)
 
 
 def recheck_suite() -> list[Comparison]:
@@ -83,8 +98,29 @@ def recheck_suite() -> list[Comparison]:
     ]
 
 
+MVIT_MODELS = ("mvitv1_base_16x4", "mvitv2_small_16x4")
+
+
+def mvit_suite() -> list[Comparison]:
+    """MViTv1-B and MViTv2-S at 16 x 224 against torchvision's ``MViT`` built at the same config: fp32 and bf16
+    autocast inference at batch 1 and 4, a training step at batch 1; peak memory per case unless ``--no-memory``.
+
+    About an hour on 2 CPU cores (v2-S is 128 GFLOP per clip forward).
+    """
+    suite = []
+    for name in MVIT_MODELS:
+        for precision in PRECISION_LABELS:
+            group = f"MViT: {PRECISION_LABELS[precision]} inference"
+            suite += [compare(name, group=group, batch=b, precision=precision) for b in (1, 4)]
+        suite.append(compare(name, group="MViT: training step", mode="train", batch=1))
+    return suite
+
+
+PRECISION_LABELS = {"fp32": "fp32", "bf16": "bf16 autocast"}
+
 SUITES: dict[str, Callable[[], list[Comparison]]] = {
     "full": full_suite,
     "quick": quick_suite,
     "recheck": recheck_suite,
+    "mvit": mvit_suite,
 }

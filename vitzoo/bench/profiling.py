@@ -138,7 +138,7 @@ def profile_case(case: Case, *, warmup: int = 1) -> OpProfile:
         calls=dict(calls),
         attention_kernels=dict(attention),
         copies=dict(copies),
-        depth=cfg.depth,
+        depth=getattr(cfg, "depth", None) or sum(getattr(cfg, "depths", (1,))),  # hierarchical: blocks of all stages
         flops=subject.flops,
         attention_flops=flops.attention if case.mode == "infer" else 3 * flops.attention,
     )

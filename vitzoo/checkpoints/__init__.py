@@ -7,15 +7,18 @@ from vitzoo.checkpoints.inflate import (
     tile_temporal_pos_embed,
 )
 from vitzoo.checkpoints.load import load_checked, load_pretrained
+from vitzoo.checkpoints.source import Checkpoint, read_checkpoint
 from vitzoo.checkpoints.vit_to_video import InitReport, vit_to_video
 from vitzoo.layers.pos_embed import resample_pos_embed, resample_temporal_pos_embed
 
 __all__ = [
+    "Checkpoint",
     "InitReport",
     "infer_vit_layout",
     "inflate_patch_embed",
     "load_checked",
     "load_pretrained",
+    "read_checkpoint",
     "resample_pos_embed",
     "resample_temporal_pos_embed",
     "spatial_pos_embed",

@@ -4,17 +4,31 @@ vitzoo's ViT uses timm's parameter names, so conversion is: translate the constr
 a :class:`~vitzoo.config.ViTConfig` (read from the module, or inferred from tensor shapes for a bare
 state dict, with every inference logged), build, and load the tensors unchanged. timm features vitzoo
 does not implement raise ``NotImplementedError`` naming the feature instead of converting approximately.
+
+Converted: plain ViTs (DeiT, AugReg, MAE, ...), CLIP image towers (``pre_norm``, no patch bias; timm's
+``*_clip_*`` models use GELU, its ``*_clip_quickgelu_*`` variants QuickGELU), DINOv2 (LayerScale) and DINOv2 with
+register tokens (``reg_tokens``), DeiT distilled (``VisionTransformerDistilled``: ``dist_token`` and ``head_dist``)
+and SigLIP (no class token, attention pooling ``global_pool="map"``).
+
+A timm Hub repository (``config.json`` naming the architecture + ``model.safetensors``) converts without loading
+any weights into timm: the architecture's hyper-parameters live in timm's code, so timm builds it on the
+``meta`` device (no memory) and the config is read off that skeleton; the tensors are then loaded into vitzoo.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
+from typing import Any
 
 import torch
 from torch import nn
 
+from vitzoo.checkpoints.hub import CheckpointFiles, checkpoint_files
 from vitzoo.checkpoints.inflate import infer_vit_layout
 from vitzoo.checkpoints.load import load_checked
+from vitzoo.checkpoints.source import Checkpoint, layout_config
 from vitzoo.config import ViTConfig, replace
 from vitzoo.models.vit import VisionTransformer
 
@@ -34,14 +48,34 @@ def _size(hw: tuple[int, int]) -> int | tuple[int, int]:
     return hw[0] if hw[0] == hw[1] else (int(hw[0]), int(hw[1]))
 
 
-def config_from_timm_module(model: nn.Module) -> ViTConfig:
-    """Read a :class:`ViTConfig` off a timm ``VisionTransformer`` instance."""
-    if type(model).__name__ != "VisionTransformer":
-        raise TypeError(f"expected a timm VisionTransformer, got {type(model).__name__}")
+TIMM_VIT_CLASSES = ("VisionTransformer", "VisionTransformerDistilled")
+
+
+def _standard_attention_pool(pool: nn.Module | None) -> bool:
+    """Whether timm's attention pool is the one ``global_pool="map"`` builds (one latent query, token output)."""
+    return (
+        type(pool).__name__ == "AttentionPoolLatent"
+        and pool.latent_len == 1
+        and pool.pool == "token"
+        and pool.pos_embed is None
+        and isinstance(pool.q_norm, nn.Identity)
+        and pool.mlp is not None
+    )
+
+
+def config_from_timm_module(model: nn.Module, state_dict: dict[str, torch.Tensor] | None = None) -> ViTConfig:
+    """Read a :class:`ViTConfig` off a timm ``VisionTransformer`` (or ``VisionTransformerDistilled``) instance.
+
+    The module may live on the ``meta`` device; pass the checkpoint's ``state_dict`` then (LayerScale's
+    ``init_values`` is read off its ``gamma``).
+    """
+    if type(model).__name__ not in TIMM_VIT_CLASSES:
+        raise TypeError(f"expected a timm {' or '.join(TIMM_VIT_CLASSES)}, got {type(model).__name__}")
+    attn_pool = getattr(model, "attn_pool", None)
     unsupported = {
-        "register tokens": getattr(model, "num_reg_tokens", 0) > 0,
-        "attention pooling (global_pool='map'/'prr')": getattr(model, "attn_pool", None) is not None,
-        f"global_pool={model.global_pool!r}": model.global_pool not in ("token", "avg"),
+        "attention pooling other than global_pool='map'": attn_pool is not None
+        and not _standard_attention_pool(attn_pool),
+        f"global_pool={model.global_pool!r}": model.global_pool not in ("token", "avg", "map"),
         "pos_embed='none'": model.pos_embed is None,
         "patch dropout": not isinstance(model.patch_drop, nn.Identity),
         "non-square patches": len(set(model.patch_embed.patch_size)) > 1,
@@ -61,6 +95,7 @@ def config_from_timm_module(model: nn.Module) -> ViTConfig:
     if found:
         raise NotImplementedError(f"timm ViT uses features vitzoo does not implement: {', '.join(found)}")
     dim = model.embed_dim
+    gamma = (state_dict or {}).get("blocks.0.ls1.gamma", getattr(block.ls1, "gamma", None))
     return ViTConfig(
         img_size=_size(model.patch_embed.img_size),
         patch_size=model.patch_embed.patch_size[0],
@@ -72,7 +107,7 @@ def config_from_timm_module(model: nn.Module) -> ViTConfig:
         mlp_ratio=block.mlp.fc1.out_features / dim,
         qkv_bias=block.attn.qkv.bias is not None,
         qk_norm=not isinstance(block.attn.q_norm, nn.Identity),
-        init_values=float(block.ls1.gamma.detach().abs().mean()) if hasattr(block.ls1, "gamma") else None,
+        init_values=float(gamma.detach().abs().mean()) if hasattr(block.ls1, "gamma") else None,
         act=_activation_name(block.mlp.act),
         norm_eps=block.norm1.eps,
         class_token=model.cls_token is not None,
@@ -80,6 +115,8 @@ def config_from_timm_module(model: nn.Module) -> ViTConfig:
         fc_norm=not isinstance(model.fc_norm, nn.Identity),
         no_embed_class=model.no_embed_class,
         pre_norm=not isinstance(model.norm_pre, nn.Identity),
+        reg_tokens=getattr(model, "num_reg_tokens", 0),
+        dist_token=getattr(model, "dist_token", None) is not None,
         dynamic_size=model.dynamic_img_size,
     )
 
@@ -91,7 +128,12 @@ def config_from_timm_state_dict(state_dict: dict[str, torch.Tensor], *, num_head
     dim, chans, patch = weight.shape[0], weight.shape[1], weight.shape[-1]
     depth = 1 + max(int(k.split(".")[1]) for k in state_dict if k.startswith("blocks."))
     has_fc_norm = "fc_norm.weight" in state_dict
-    class_token = layout.num_prefix_tokens == 1
+    class_token = layout.class_token
+    if "attn_pool.latent" in state_dict or "dist_token" in state_dict:
+        raise NotImplementedError(
+            "a bare timm state dict with attention pooling or a distillation token: convert the timm module, or "
+            "its Hub folder (config.json + model.safetensors), which say the activation and eps too"
+        )
     cfg = ViTConfig(
         img_size=_size((layout.grid[0] * patch, layout.grid[1] * patch)),
         patch_size=patch,
@@ -107,8 +149,9 @@ def config_from_timm_state_dict(state_dict: dict[str, torch.Tensor], *, num_head
         class_token=class_token,
         global_pool="avg" if has_fc_norm or not class_token else "token",
         fc_norm=has_fc_norm,
-        no_embed_class=class_token and not layout.pos_embed_has_prefix,
+        no_embed_class=layout.num_prefix_tokens > 0 and not layout.pos_embed_has_prefix,
         pre_norm="norm_pre.weight" in state_dict,
+        reg_tokens=state_dict["reg_token"].shape[1] if "reg_token" in state_dict else 0,
     )
     log.info(
         "inferred from the state dict: %s px / patch %d, dim %d, depth %d, %s, pool %s, qk_norm %s, "
@@ -119,13 +162,61 @@ def config_from_timm_state_dict(state_dict: dict[str, torch.Tensor], *, num_head
     return cfg
 
 
+def timm_hub_config(config: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """``(architecture, model_args, pretrained_cfg)`` of a timm ``config.json`` (current and legacy layouts)."""
+    pretrained_cfg = config.get("pretrained_cfg", config)  # legacy files keep everything at the top level
+    model_args = dict(config.get("model_args") or {})
+    num_classes = config.get("num_classes", pretrained_cfg.get("num_classes"))
+    if num_classes is not None:
+        model_args.setdefault("num_classes", num_classes)
+    return config["architecture"], model_args, pretrained_cfg
+
+
+def timm_checkpoint(files: CheckpointFiles, config: dict[str, Any]) -> Checkpoint:
+    """The vitzoo checkpoint of a timm folder (``config.json`` + ``model.safetensors``), weights never in timm.
+
+    timm builds the named architecture on the ``meta`` device (its hyper-parameters live in its code); the
+    config is read off that skeleton and the folder's tensors, which already have vitzoo's (timm's) names.
+    ``mean``/``std`` come from the ``pretrained_cfg``.
+    """
+    import timm
+
+    architecture, model_args, pretrained_cfg = timm_hub_config(config)
+    with torch.device("meta"):
+        skeleton = timm.create_model(architecture, pretrained=False, **model_args)
+    if type(skeleton).__name__ not in TIMM_VIT_CLASSES:
+        raise NotImplementedError(
+            f"{files.description}: timm architecture {architecture!r} is a {type(skeleton).__name__}; vitzoo "
+            f"converts timm's {' and '.join(TIMM_VIT_CLASSES)}"
+        )
+    state = files.state_dict()
+    cfg = config_from_timm_module(skeleton, state)
+    mean, std = pretrained_cfg.get("mean"), pretrained_cfg.get("std")
+    if mean is not None and std is not None and len(mean) == len(std) == 3:
+        cfg = replace(cfg, mean=tuple(map(float, mean)), std=tuple(map(float, std)))
+    log.info(
+        "timm %s (%s): %s px / patch %d, dim %d, depth %d, %d heads, %s, norm eps %g, prefix tokens %d, pool %s, "
+        "mean %s, std %s",
+        architecture, pretrained_cfg.get("tag") or "no tag", "x".join(map(str, cfg.img_hw)), cfg.patch_size,
+        cfg.embed_dim, cfg.depth, cfg.num_heads, cfg.act, cfg.norm_eps, cfg.num_prefix_tokens, cfg.global_pool,
+        cfg.mean, cfg.std,
+    )  # fmt: skip
+    return Checkpoint(state=dict(state), config=cfg, source=f"timm {files.description}")
+
+
 def from_timm(
-    source: nn.Module | dict[str, torch.Tensor], *, num_heads: int | None = None, **overrides
+    source: nn.Module | dict[str, torch.Tensor] | str | os.PathLike, *, num_heads: int | None = None, **overrides
 ) -> VisionTransformer:
-    """Convert a timm ViT (module or state dict) to a vitzoo ViT with identical outputs.
+    """Convert a timm ViT (module, state dict, timm folder or ``hf-hub:timm/<name>``) to a vitzoo ViT with identical
+    outputs.
 
     For a state dict pass ``num_heads``; ``overrides`` adjust the inferred config (e.g. ``act``).
     """
+    if isinstance(source, (str, os.PathLike)):
+        files = checkpoint_files(source)
+        ckpt = timm_checkpoint(files, layout_config(files, "timm"))
+        cfg = replace(ckpt.config, **overrides) if overrides else ckpt.config
+        return dataclasses.replace(ckpt, config=cfg).build()
     if isinstance(source, nn.Module):
         cfg = config_from_timm_module(source)
         state = source.state_dict()

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from vitzoo.registry import MODELS
+from vitzoo.registry import ENCODERS, MODELS
 
 # Config fields that never make weights incompatible: sizes are resampled, the head is re-initialised, the rest
 # are training-time or preprocessing options.
@@ -62,6 +62,14 @@ def weight_facts(state: Mapping[str, torch.Tensor]) -> dict[str, Any]:
             facts["mlp_ratio"] = fc1.shape[0] / facts["embed_dim"]
     facts["block_stacks"] = stacks
     return facts
+
+
+def unused_fields(cfg: Any) -> tuple[str, ...]:
+    """Config fields the model ``cfg`` describes does not use, as its encoder declares (``unused_fields``)."""
+    encoder = getattr(cfg, "encoder", None)
+    if encoder is None or encoder not in ENCODERS:
+        return ()
+    return tuple(getattr(ENCODERS.get(encoder), "unused_fields", ()))
 
 
 def config_facts(cfg: Any) -> dict[str, Any]:
@@ -111,7 +119,10 @@ def explain_mismatch(
     """
     facts = config_facts(source_cfg) if source_cfg is not None else weight_facts(state)
     stacks = facts.pop("block_stacks", {})
-    facts = {k: v for k, v in facts.items() if hasattr(cfg, k) and (compare is None or k in compare)}
+    unused = unused_fields(cfg)
+    facts = {
+        k: v for k, v in facts.items() if hasattr(cfg, k) and k not in unused and (compare is None or k in compare)
+    }
     diffs = {k: (v, getattr(cfg, k)) for k, v in facts.items() if getattr(cfg, k) != v}
     if (
         source_cfg is None

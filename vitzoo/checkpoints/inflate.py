@@ -50,30 +50,38 @@ class ViTLayout:
     """What a ViT state dict says about its token layout."""
 
     grid: tuple[int, int]  # patch grid (h, w)
-    num_prefix_tokens: int  # 1 with a class token
+    num_prefix_tokens: int  # class + distillation + register tokens (timm's order)
     pos_embed_has_prefix: bool  # False for timm's no_embed_class models
+    class_token: bool = True  # the first prefix token is a class token
+
+
+def prefix_token_count(state_dict: dict[str, torch.Tensor]) -> int:
+    """Class (``cls_token``), distillation (``dist_token``) and register (``reg_token``, ``(1, R, D)``) tokens."""
+    regs = state_dict.get("reg_token")
+    return int("cls_token" in state_dict) + int("dist_token" in state_dict) + (regs.shape[1] if regs is not None else 0)
 
 
 def infer_vit_layout(state_dict: dict[str, torch.Tensor], grid: tuple[int, int] | None = None) -> ViTLayout:
-    """Read the patch grid and prefix handling from ``cls_token`` and ``pos_embed`` shapes.
+    """Read the patch grid and prefix handling from the prefix tokens' and ``pos_embed``'s shapes.
 
     ``grid`` is the source's ``(h, w)`` patch grid when known (a vitzoo file says it in its config); otherwise the
     table must fit a square grid. Raises ``ValueError`` if the positional table fits neither.
     """
     if "pos_embed" not in state_dict:
         raise ValueError("not a ViT state dict: no 'pos_embed' key")
-    prefix = 1 if "cls_token" in state_dict else 0
+    prefix = prefix_token_count(state_dict)
+    cls = "cls_token" in state_dict
     length = state_dict["pos_embed"].shape[1]
     for has_prefix, n in ((True, length - prefix), (False, length)):
         if not (has_prefix or prefix):
             continue
         if grid is not None:
             if grid[0] * grid[1] == n:
-                return ViTLayout(grid=tuple(grid), num_prefix_tokens=prefix, pos_embed_has_prefix=has_prefix)
+                return ViTLayout(tuple(grid), prefix, has_prefix, cls)
             continue
         g = math.isqrt(n)
         if g * g == n:
-            return ViTLayout(grid=(g, g), num_prefix_tokens=prefix, pos_embed_has_prefix=has_prefix)
+            return ViTLayout((g, g), prefix, has_prefix, cls)
     shape = f"the {grid[0]}x{grid[1]} grid" if grid is not None else "any square grid"
     raise ValueError(f"pos_embed of length {length} with {prefix} prefix tokens does not fit {shape}")
 
@@ -83,13 +91,14 @@ def spatial_pos_embed(
 ) -> torch.Tensor:
     """A ViT's positional table resampled to ``new_grid = (h, w)``; the class-token entry kept only if asked.
 
-    A prefix entry is created as zeros when ``keep_prefix`` is asked of a table that has none.
+    Entries of other prefix tokens (DeiT's distillation token, registers) are dropped: video models carry only a
+    class token. A class-token entry is created as zeros when ``keep_prefix`` is asked of a table that has none.
     """
     prefix = layout.num_prefix_tokens if layout.pos_embed_has_prefix else 0
     pe = resample_pos_embed(pos_embed, old_grid=layout.grid, new_grid=tuple(new_grid), num_prefix_tokens=prefix)
-    cls_part, patches = pe[:, :prefix], pe[:, prefix:]
+    patches = pe[:, prefix:]
     if not keep_prefix:
         return patches  # (1, N, D)
-    if prefix == 0:
-        cls_part = pe.new_zeros(1, 1, pe.shape[-1])
+    has_cls_entry = prefix > 0 and layout.class_token
+    cls_part = pe[:, :1] if has_cls_entry else pe.new_zeros(1, 1, pe.shape[-1])
     return torch.cat([cls_part, patches], dim=1)  # (1, 1 + N, D)

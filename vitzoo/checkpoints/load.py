@@ -5,20 +5,25 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from pathlib import Path
+from collections.abc import Collection
 from typing import Any
 
 import torch
 from torch import nn
 
+from vitzoo.checkpoints.adopt import check_facts
 from vitzoo.checkpoints.fit import explain_mismatch, key_summary
 from vitzoo.checkpoints.inflate import infer_vit_layout
-from vitzoo.checkpoints.io import ARCH_KEY, CONFIG_KEY, read_metadata, read_shapes, read_state_dict, resolve_weights
+from vitzoo.checkpoints.io import read_shapes
+from vitzoo.checkpoints.source import Checkpoint, read_checkpoint, strip_wrapper_prefix
 from vitzoo.checkpoints.vit_to_video import vit_to_video
-from vitzoo.config import from_json
 from vitzoo.layers.pos_embed import resample_pos_embed
+from vitzoo.models import build_model
 
 log = logging.getLogger(__name__)
+
+HEADS = ("head", "head_dist")  # classifier modules re-initialised when the class count differs
+__all__ = ["Checkpoint", "check_file_shapes", "load_checked", "load_pretrained", "strip_wrapper_prefix"]
 
 
 def is_image_checkpoint(state_dict: dict[str, torch.Tensor]) -> bool:
@@ -28,15 +33,19 @@ def is_image_checkpoint(state_dict: dict[str, torch.Tensor]) -> bool:
 
 
 def drop_mismatched_head(state_dict: dict[str, torch.Tensor], model: nn.Module) -> dict[str, torch.Tensor]:
-    """Remove ``head.*`` from ``state_dict`` when its class count differs from the model's, saying so."""
+    """Remove ``head.*`` (and DeiT's ``head_dist.*``) from ``state_dict`` when its class count differs from the
+    model's, saying so."""
     target = model.state_dict()
-    src, dst = state_dict.get("head.weight"), target.get("head.weight")
-    if src is not None and (dst is None or src.shape != dst.shape):
-        log.info(
-            "head re-initialised: checkpoint has %d classes, model has %d",
-            src.shape[0], dst.shape[0] if dst is not None else 0,
-        )  # fmt: skip
-        return {k: v for k, v in state_dict.items() if not k.startswith("head.")}
+    for head in HEADS:
+        src, dst = state_dict.get(f"{head}.weight"), target.get(f"{head}.weight")
+        if head != "head" and dst is None:
+            continue  # a model without a distillation head: the ViT -> video chain drops it, saying so
+        if src is not None and (dst is None or src.shape != dst.shape):
+            log.info(
+                "%s re-initialised: checkpoint has %d classes, model has %d",
+                head, src.shape[0], dst.shape[0] if dst is not None else 0,
+            )  # fmt: skip
+            state_dict = {k: v for k, v in state_dict.items() if not k.startswith(f"{head}.")}
     return state_dict
 
 
@@ -53,14 +62,6 @@ def adapt_vit_pos_embed(
     log.info("pos_embed resampled from a %dx%d to a %dx%d grid", *layout.grid, *grid)
     pe = resample_pos_embed(state_dict["pos_embed"], old_grid=layout.grid, new_grid=grid, num_prefix_tokens=prefix)
     return {**state_dict, "pos_embed": pe}
-
-
-def strip_wrapper_prefix(state_dict: dict[str, torch.Tensor], source: str) -> dict[str, torch.Tensor]:
-    """Remove the ``module.`` prefix that ``DistributedDataParallel`` (or ``DataParallel``) puts on every key."""
-    if state_dict and all(k.startswith("module.") for k in state_dict):
-        log.info("%s was saved from a DistributedDataParallel wrapper: 'module.' prefix removed from every key", source)
-        return {k[len("module.") :]: v for k, v in state_dict.items()}
-    return state_dict
 
 
 def load_checked(
@@ -94,8 +95,6 @@ def check_file_shapes(path: str | os.PathLike, cfg: Any) -> None:
     Reads only the header: first the architecture facts (width, depth, patch, ...) against the config, then
     every tensor shape against a model built on the ``meta`` device (no memory is allocated for it).
     """
-    from vitzoo.models import build_model  # models import this package; resolved at call time
-
     shapes = read_shapes(path)
     skeletons = {k: torch.empty(shape, device="meta") for k, shape in shapes.items()}
     with torch.device("meta"):
@@ -113,16 +112,8 @@ def check_file_shapes(path: str | os.PathLike, cfg: Any) -> None:
         raise ValueError(f"{path}: its tensors do not match the config it claims: {why}")
 
 
-def _source_config(path: Path) -> Any:
-    """The config stored in a vitzoo safetensors file, or None."""
-    meta = read_metadata(path) if path.suffix == ".safetensors" else {}
-    return from_json(meta[CONFIG_KEY]) if CONFIG_KEY in meta else None
-
-
 def _resized(state: dict[str, torch.Tensor], source_cfg: Any, model: nn.Module, source: str) -> dict[str, torch.Tensor]:
     """A same-family checkpoint built for another input size, resampled to the model's (``model.resample``)."""
-    from vitzoo.models import build_model  # models import this package; resolved at call time
-
     video = model.modality == "video"
     sizes, source_sizes = (
         {"img_size": cfg.img_hw, **({"num_frames": cfg.num_frames} if video else {})} for cfg in (model.cfg, source_cfg)
@@ -137,44 +128,55 @@ def _resized(state: dict[str, torch.Tensor], source_cfg: Any, model: nn.Module, 
     return tmp.state_dict()
 
 
-def load_pretrained(model: nn.Module, source: str | os.PathLike, *, tubelet_init: str = "central") -> nn.Module:
-    """Load ``source`` (a weight file, or the name of one in ``weights/``) into ``model`` in place.
+def load_pretrained(
+    model: nn.Module,
+    source: Checkpoint | str | os.PathLike,
+    *,
+    tubelet_init: str = "central",
+    overridden: Collection[str] = (),
+) -> nn.Module:
+    """Load ``source`` into ``model`` in place: a weight file, the name of one in ``weights/``, a checkpoint folder,
+    ``hf-hub:<org>/<name>[@<revision>]`` (see :mod:`vitzoo.checkpoints.source`) or a :class:`Checkpoint`.
 
     An image checkpoint loaded into a video model goes through :func:`vit_to_video` (the tubelet
     inflation / resampling chain); an image checkpoint into a ViT gets its positional table resampled
-    if needed; a vitzoo checkpoint of the same family built for another input size is resampled to the
-    model's. A head with another class count is re-initialised. Anything else that does not fit raises
-    one line saying why (see :func:`load_checked`).
+    if needed; a checkpoint of the same family built for another input size is resampled to the
+    model's. A head with another class count is re-initialised. When the checkpoint says its config, the
+    model must share its trunk facts (activation, norm eps, ...; see :mod:`~vitzoo.checkpoints.adopt`), except
+    those named in ``overridden`` (set on purpose by the caller). Anything else that does not fit raises one line
+    saying why (see :func:`load_checked`).
     """
-    path = resolve_weights(source)
-    state = strip_wrapper_prefix(read_state_dict(path), str(path))
-    source_cfg = _source_config(path)
-    arch = read_metadata(path).get(ARCH_KEY) if source_cfg is not None else None
-    log.info("loading %s (%s)", path, f"vitzoo checkpoint of {arch or 'an unnamed model'}" if source_cfg else
-             "checkpoint without vitzoo metadata")  # fmt: skip
+    ckpt = read_checkpoint(source)
+    name, state, source_cfg = ckpt.source, ckpt.state, ckpt.config
+    adapt = getattr(model, "adapt_pretrained", None)  # a family's own layouts (e.g. an image Swin into a video Swin)
+    if adapt is not None:
+        state, source_cfg = adapt(state, source_cfg, source=name, tubelet_init=tubelet_init)
+    check_facts(model.cfg, source_cfg, allowed=overridden, source=name)
     state = drop_mismatched_head(state, model)
     source_grid = getattr(source_cfg, "grid_hw", None)
     video_model = model.modality == "video"
     if video_model and is_image_checkpoint(state):
-        log.info("%s: patch_embed.proj.weight is a 2-D kernel: initialising the video model from an image ViT", path)
+        log.info("%s: patch_embed.proj.weight is a 2-D kernel: initialising the video model from an image ViT", name)
         state, report = vit_to_video(
-            state, model, tubelet_init=tubelet_init, source_grid=source_grid, source_cfg=source_cfg, source=str(path)
+            state, model, tubelet_init=tubelet_init, source_grid=source_grid, source_cfg=source_cfg, source=name
         )
         report.log()
     elif not video_model:
         if not is_image_checkpoint(state):
-            raise ValueError(f"{path} is not an image ViT checkpoint (no 2-D patch_embed.proj.weight)")
+            raise ValueError(f"{name} is not an image ViT checkpoint (no 2-D patch_embed.proj.weight)")
         state = adapt_vit_pos_embed(state, model, source_grid)
     elif source_cfg is not None and type(source_cfg) is type(model.cfg):
         why = explain_mismatch(state, model.cfg, source_cfg=source_cfg)
         if why is not None:
-            raise ValueError(f"cannot load {path}: {why}")
-        state = _resized(state, source_cfg, model, str(path))
-    if "head.weight" not in state and "head.weight" in model.state_dict():
-        log.info(
-            "%s has no classifier head (a backbone, e.g. self-supervised): the model's %d-class head starts fresh",
-            path, model.state_dict()["head.weight"].shape[0],
-        )  # fmt: skip
-        state = {**state, **{k: v for k, v in model.state_dict().items() if k.startswith("head.")}}
-    load_checked(model, state, source=str(path), source_cfg=source_cfg if type(source_cfg) is type(model.cfg) else None)
+            raise ValueError(f"cannot load {name}: {why}")
+        state = _resized(state, source_cfg, model, name)
+    target = model.state_dict()
+    for head in HEADS:
+        if f"{head}.weight" not in state and f"{head}.weight" in target:
+            log.info(
+                "%s has no classifier %s (a backbone, e.g. self-supervised): the model's %d-class %s starts fresh",
+                name, head, target[f"{head}.weight"].shape[0], head,
+            )  # fmt: skip
+            state = {**state, **{k: v for k, v in target.items() if k.startswith(f"{head}.")}}
+    load_checked(model, state, source=name, source_cfg=source_cfg if type(source_cfg) is type(model.cfg) else None)
     return model

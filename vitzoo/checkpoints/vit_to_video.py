@@ -1,10 +1,16 @@
 """Initialise a video model from an image ViT state dict (timm layout, which is also vitzoo's).
 
 The chain of named fix-ups: inflate the patch kernel into a tubelet kernel, resample the positional
-table to the new grid (and tile it over time for joint attention), copy the class token, blocks and
-final norm into the encoder's trunk, zero the learned temporal embeddings, start the new temporal
-branches as ``cfg.temporal_init`` says, keep the head only if its shape fits. The encoder class declares
-where each piece goes (``VideoEncoder.vit_init``); nothing here branches on the variant's name.
+table to the new grid (and tile it over time for joint attention), copy the class token, the norm before
+the blocks (CLIP), the blocks and the final norm into the encoder's trunk, zero the learned temporal embeddings,
+start the new temporal branches as ``cfg.temporal_init`` says, keep the head only if its shape fits. The encoder
+class declares where each piece goes (``VideoEncoder.vit_init``); nothing here branches on the variant's name.
+
+What video models do not carry is dropped, each with a log line saying so: register tokens (DINOv2 with
+registers) and DeiT's distillation token with its head, because every video encoder has one prefix layout (a
+class token or none) and the factorised ones would need them per frame; the trunk's attention adapts to their
+absence in fine-tuning. SigLIP's attention-pooling head, because video models pool by class token or mean. A
+source without a patch-embedding bias (CLIP) gives the tubelet embedding a zero bias.
 """
 
 from __future__ import annotations
@@ -51,6 +57,23 @@ class InitReport:
         logger.info("ViT -> video init: %d copied unchanged", len(self.copied))
 
 
+# Source tensors video models do not carry: key prefix -> why (logged when present).
+DROPPED_EXTRAS = {
+    "reg_token": "register tokens: video encoders carry none (one prefix layout, a class token or none, for every "
+    "encoder); fine-tuning adapts the trunk",
+    "dist_token": "DeiT's distillation token: video encoders carry none",
+    "head_dist": "DeiT's distillation head: video models have one head",
+    "attn_pool.": "the attention-pooling head (global_pool='map'): video models pool by class token or mean",
+}
+
+
+def _log_dropped_extras(vit_state: dict[str, torch.Tensor], source: str) -> None:
+    for prefix, why in DROPPED_EXTRAS.items():
+        keys = [k for k in vit_state if k.startswith(prefix)]
+        if keys:
+            log.warning("ViT -> video init: %s dropped (%d tensors): %s", prefix.rstrip("."), len(keys), why)
+
+
 def vit_to_video(
     vit_state: dict[str, torch.Tensor],
     model: nn.Module,
@@ -67,7 +90,13 @@ def vit_to_video(
     ``source_cfg`` its config when known. A ViT of another width, depth, head count, patch size or MLP
     width than the encoder's trunk raises one line saying so (and which registered models would fit).
     """
-    cfg, spec = model.cfg, model.encoder.vit_init
+    spec = getattr(getattr(model, "encoder", None), "vit_init", None)
+    if spec is None:
+        raise ValueError(
+            f"{type(model).__name__} cannot be initialised from an image ViT ({source}): only the video encoders "
+            "(ViViT, TimeSformer, VTN, frame averaging) take ViT weights"
+        )
+    cfg = model.cfg
     target = model.state_dict()
     trunk = f"encoder.{spec.trunk}." if spec.trunk else "encoder."
     why = explain_mismatch(vit_state, cfg, source_cfg=source_cfg, compare=VIT_FACTS)
@@ -96,6 +125,18 @@ def vit_to_video(
     )
     if "patch_embed.proj.bias" in vit_state:
         take("patch_embed.proj.bias", "patch_embed.proj.bias")
+    else:  # CLIP's patch embedding has no bias: the tubelet embedding's starts at zero, which is the same
+        out["patch_embed.proj.bias"] = torch.zeros_like(target["patch_embed.proj.bias"])
+        report.zeroed.append("patch_embed.proj.bias")
+    if "norm_pre.weight" in vit_state:
+        if f"{trunk}norm_pre.weight" not in target:
+            raise NotImplementedError(
+                f"{source} normalises before its blocks (pre_norm, CLIP style) and the {cfg.encoder!r} encoder has no "
+                "such norm; initialise an encoder built on a ViT trunk (joint, fact_enc, frame_avg, vtn)"
+            )
+        for p in ("weight", "bias"):
+            take(f"norm_pre.{p}", f"{trunk}norm_pre.{p}")
+    _log_dropped_extras(vit_state, source)
 
     pos_key = f"{trunk}pos_embed"
     h, w = cfg.grid_hw
@@ -106,6 +147,11 @@ def vit_to_video(
     take("pos_embed", pos_key, pe, "resampled")
     if f"{trunk}cls_token" in target and "cls_token" in vit_state:
         take("cls_token", f"{trunk}cls_token")
+    elif f"{trunk}cls_token" in target:
+        log.info(
+            "%s has no class token: the video model's starts fresh (a model without one, class_token=False and "
+            "global_pool='avg', would pool as the source does)", source,
+        )  # fmt: skip
 
     for key in vit_state:
         if key.startswith("blocks.") and f"{trunk}{key}" in target:

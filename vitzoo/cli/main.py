@@ -4,6 +4,7 @@ Examples::
 
     vitzoo train --config configs/vivit_fact_enc_nano_motion.yaml --set train.epochs=2
     vitzoo train --config configs/vivit_fact_enc_nano_motion.yaml --resume
+    vitzoo train --config configs/vivit_fact_enc_nano_motion.yaml --resume runs/.../checkpoints/step_00000040.state.pt
     torchrun --nproc_per_node=4 -m vitzoo.cli.main train --config configs/vivit_fact_enc_base_kinetics400.yaml
     vitzoo eval --config configs/vivit_fact_enc_nano_motion.yaml [--checkpoint runs/.../best.safetensors]
     vitzoo export runs/.../best.safetensors --format onnx --out model.onnx --check
@@ -12,8 +13,15 @@ Examples::
     vitzoo knn --config configs/simclr_vivit_joint_micro_motion.yaml
     vitzoo linear-probe --config configs/demo_motion_micro.yaml --random-init
 
-Errors in the user's input (unknown config keys, missing files, unknown model names) print one line and
-exit with status 2; an interrupted training run (Ctrl-C, SIGTERM) exits with 130 after its checkpoint.
+Exit status and errors (one line on stderr, no traceback):
+
+* 2: nothing was done: a mistake in the input (unknown config keys or model names, values out of range, missing
+  or bad data files, a device this machine lacks, a class count that does not fit the data), a run directory
+  in use by another run, a checkpoint that cannot be read or does not fit (the message names the file, why,
+  and what to use instead), an export that cannot be written as asked;
+* 1: training started and failed writing a checkpoint (a full disk): the message names the file, the cause
+  and the earlier checkpoint left intact, to ``--resume`` from;
+* 130: an interrupted training run (Ctrl-C, SIGTERM), after its checkpoint.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ log = logging.getLogger("vitzoo.cli")
 
 EXPORT_FORMATS = {"safetensors": ".safetensors", "onnx": ".onnx", "torch-export": ".pt2"}
 FORWARDED = {"demo": "vitzoo.demo:main", "bench": "vitzoo.bench.cli:main"}  # command -> function(argv) -> status
-EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
+EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
 
 def _add_config_args(parser: argparse.ArgumentParser) -> None:
@@ -51,7 +59,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train a model for a recipe's task", description=cmd_train.__doc__)
     _add_config_args(train)
-    train.add_argument("--resume", action="store_true", help="continue from the last checkpoint in output_dir")
+    train.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="CHECKPOINT",
+        help="continue the run in output_dir: from its newest readable checkpoint, or from CHECKPOINT "
+        "(a step_*.state.pt or step_*.safetensors file)",
+    )
     train.set_defaults(func=cmd_train)
 
     ev = sub.add_parser("eval", help="evaluate a checkpoint on a recipe's validation set", description=cmd_eval.__doc__)
@@ -72,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--opset", type=int, default=None, help="ONNX opset (default: the exporter's)")
     ex.add_argument("--batch-size", type=int, default=2, help="batch of the tracing example (default 2)")
     ex.add_argument("--static-batch", action="store_true", help="fix the batch axis instead of keeping it dynamic")
+    ex.add_argument(
+        "--dynamic-size",
+        action="store_true",
+        help="ONNX: also keep frames, height and width dynamic (position tables interpolated in the graph)",
+    )
     ex.add_argument(
         "--set",
         dest="overrides",
@@ -181,6 +202,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         out,
         batch_size=args.batch_size,
         dynamic_batch=not args.static_batch,
+        dynamic_size=args.dynamic_size,
         exporter=args.exporter,
         opset=args.opset,
     )
@@ -230,10 +252,19 @@ def _setup_logging(verbose: bool) -> None:
     logging.getLogger("onnx_ir").setLevel(max(level, logging.WARNING))  # its graph passes log every rewrite
 
 
+def _error(command: str, exc: BaseException, status: int) -> int:
+    """Print ``exc`` as one line and return ``status``."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    print(f"vitzoo {command}: error: {text}", file=sys.stderr)
+    return status
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``vitzoo`` console script; returns the exit status."""
     from vitzoo.data.errors import DataConfigError
+    from vitzoo.export import ExportError
     from vitzoo.train.config import ConfigError
+    from vitzoo.train.errors import CheckpointReadError, CheckpointWriteError, RunLockedError
 
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] in FORWARDED:  # their own parsers and logging
@@ -243,8 +274,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (UsageError, ConfigError, DataConfigError, FileNotFoundError, FileExistsError) as exc:
-        print(f"vitzoo {args.command}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return _error(args.command, exc, EXIT_USAGE)
+    except (RunLockedError, CheckpointReadError, ExportError) as exc:
+        return _error(args.command, exc, EXIT_USAGE)
+    except CheckpointWriteError as exc:
+        return _error(args.command, exc, EXIT_FAILED)
     finally:
         from vitzoo.train.distributed import shutdown
 

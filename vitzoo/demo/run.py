@@ -4,12 +4,17 @@
    frame shows).
 2. Initialise each ViViT encoder (joint, factorised encoder, factorised self-attention, factorised dot-product)
    from the image ViT this project pre-trained and ships in ``weights/`` with the same readout (class token
-   for Models 1 and 2, mean of the patch tokens for Models 3 and 4); fine-tune each through the decord
-   loader with the recipe ``configs/demo_motion_micro.yaml``; train a frame-averaging ViT baseline and the same
-   encoders from scratch for the same number of steps.
+   for Models 1 and 2, mean of the patch tokens for Models 3 and 4), and the micro Video Swin from the image
+   Swin shipped beside it (kernel and bias tables inflated); fine-tune each through the decord loader with the
+   recipe ``configs/demo_motion_micro.yaml``; train a frame-averaging ViT baseline and the same video models
+   from scratch for the same number of steps.
 3. Evaluate every run with multi-view testing (temporal clips x spatial crops), export the factorised encoder
    as safetensors and ONNX (checked against PyTorch in onnxruntime), and print the results table and the
    ViT-initialised vs scratch comparison at equal steps (:mod:`vitzoo.demo.curves`).
+4. Train a micro MViTv2 (multiscale: pooling attention, three stages) on the same task from scratch, with the
+   same recipe and number of steps.
+
+``--runs PATTERN`` runs only the runs whose model name matches the glob (e.g. ``--runs 'mvit*'``).
 
 Runs that already finished in ``--out`` are reused, so an interrupted demo continues where it stopped.
 """
@@ -17,6 +22,7 @@ Runs that already finished in ``--out`` are reused, so an interrupted demo conti
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import logging
 import os
@@ -40,6 +46,9 @@ RECIPE = "demo_motion_micro.yaml"
 # whose readout it shares: a class token (Models 1, 2) or the mean of the patch tokens (Models 3, 4).
 CLASS_TOKEN_VIT = "vit_micro_patch4_32_shapes"
 AVG_POOL_VIT = "vit_micro_patch4_32_shapes_avgpool"
+IMAGE_SWIN = "swin_micro_patch4_window4_32_shapes"  # ``python -m vitzoo.demo.pretrain --swin``
+INIT_LABELS = {CLASS_TOKEN_VIT: "ViT, class token", AVG_POOL_VIT: "ViT, avg-pool", IMAGE_SWIN: "image Swin"}
+INIT_TAGS = {CLASS_TOKEN_VIT: "vit", AVG_POOL_VIT: "vit", IMAGE_SWIN: "image_swin"}  # run folder suffixes
 
 
 @dataclass(frozen=True)
@@ -49,22 +58,31 @@ class DemoRun:
     label: str
     model: str
     pretrained: bool = True
-    init: str = CLASS_TOKEN_VIT  # weights/ name of the ViT it starts from when ``pretrained``
+    init: str = CLASS_TOKEN_VIT  # weights/ name of the image model it starts from when ``pretrained``
+    sets: tuple[str, ...] = ()  # further recipe overrides of this run
+    ship: bool = False  # ``--ship`` copies its weights into weights/
 
     @property
     def tag(self) -> str:
         """Folder name of the run."""
-        return f"{self.model}_{'vit' if self.pretrained else 'scratch'}"
+        return f"{self.model}_{INIT_TAGS[self.init] if self.pretrained else 'scratch'}"
 
 
 ENCODER_RUNS = [
-    DemoRun("joint (Model 1)", "vivit_joint_micro_4x2"),
-    DemoRun("factorised encoder (Model 2)", "vivit_fact_enc_micro_4x2"),
-    DemoRun("factorised self-attention (Model 3)", "vivit_fact_sa_micro_4x2", init=AVG_POOL_VIT),
-    DemoRun("factorised dot-product (Model 4)", "vivit_fact_dot_micro_4x2", init=AVG_POOL_VIT),
+    DemoRun("joint (Model 1)", "vivit_joint_micro_4x2", ship=True),
+    DemoRun("factorised encoder (Model 2)", "vivit_fact_enc_micro_4x2", ship=True),
+    DemoRun("factorised self-attention (Model 3)", "vivit_fact_sa_micro_4x2", init=AVG_POOL_VIT, ship=True),
+    DemoRun("factorised dot-product (Model 4)", "vivit_fact_dot_micro_4x2", init=AVG_POOL_VIT, ship=True),
 ]
+# the paper's inflation: the image Swin's patch kernel on every frame of a tubelet, divided by its length
+SWIN_RUNS = [
+    DemoRun("Video Swin", "video_swin_micro_4x2", init=IMAGE_SWIN, sets=("model.tubelet_init=average",), ship=True)
+]
+PRETRAINED_RUNS = ENCODER_RUNS + SWIN_RUNS
 BASELINE_RUNS = [DemoRun("frame-averaging ViT (baseline)", "frame_avg_micro_patch4_32")]
-SCRATCH_RUNS = [DemoRun(r.label, r.model, pretrained=False) for r in ENCODER_RUNS]
+SCRATCH_RUNS = [DemoRun(r.label, r.model, pretrained=False, sets=r.sets) for r in PRETRAINED_RUNS]
+# No image MViT is shipped to start from: the multiscale model learns the task from scratch.
+MVIT_RUNS = [DemoRun("MViTv2 micro (multiscale)", "mvitv2_micro_8x2", pretrained=False, ship=True)]
 
 
 @dataclass
@@ -117,7 +135,7 @@ def train_and_evaluate(run: DemoRun, *, out: Path, overrides: list[str]) -> RunR
     run_dir = out / "runs" / run.tag
     init = run.init if run.pretrained else "null"
     sets = [f"model.name={run.model}", f"model.pretrained={init}", f"data.root={out / 'data'}", f"output_dir={run_dir}"]
-    sets += overrides
+    sets += [*run.sets, *overrides]
     recipe = load_run_config(configs_dir() / RECIPE, sets)
     timing = run_dir / "train_seconds.json"
     if not timing.is_file():
@@ -133,7 +151,7 @@ def train_and_evaluate(run: DemoRun, *, out: Path, overrides: list[str]) -> RunR
     return RunResult(
         label=run.label,
         model=run.model,
-        init=("ViT, avg-pool" if run.init == AVG_POOL_VIT else "ViT, class token") if run.pretrained else "scratch",
+        init=INIT_LABELS[run.init] if run.pretrained else "scratch",
         top1=result.top1,
         top5=result.top5,
         views=result.num_views,
@@ -185,7 +203,7 @@ def init_comparison(results: list[RunResult], out: Path) -> str:
     done = {(r.model, r.init == "scratch"): r for r in results}
     both = [
         (vit, scratch)
-        for vit, scratch in zip(ENCODER_RUNS, SCRATCH_RUNS, strict=True)
+        for vit, scratch in zip(PRETRAINED_RUNS, SCRATCH_RUNS, strict=True)
         if (vit.model, False) in done and (scratch.model, True) in done
     ]
     if not both:
@@ -206,21 +224,22 @@ def export_model(weights: str, out: Path) -> dict[str, str | float]:
     return {"safetensors": str(st), "onnx": str(onnx), "onnx_max_abs_diff": onnx_max_abs_diff(model, onnx)}
 
 
-def ship(results: list[RunResult], *, recipe_overrides: list[str], dataset: dict) -> None:
-    """Copy the fine-tuned ViT-initialised encoders into ``weights/`` and record them in the manifest."""
+def ship(runs: list[DemoRun], results: list[RunResult], *, recipe_overrides: list[str], dataset: dict) -> None:
+    """Copy the weights of the runs marked ``ship`` (the ViT-initialised encoders, the MViT) into ``weights/`` and
+    record them in the manifest."""
     from vitzoo.demo import manifest
 
-    inits = {run.model: run.init for run in ENCODER_RUNS}
-    for r in results:
-        if r.init == "scratch" or not r.model.startswith("vivit_"):
+    for run, r in zip(runs, results, strict=True):
+        if not run.ship:
             continue
         dest = weights_dir() / f"{r.model}_motion.safetensors"
         shutil.copyfile(r.weights, dest)
+        init = run.init if run.pretrained else "null"
         manifest.record(
             dest,
             recipe={
                 "config": f"configs/{RECIPE}",
-                "overrides": [f"model.name={r.model}", f"model.pretrained={inits[r.model]}", *recipe_overrides],
+                "overrides": [f"model.name={r.model}", f"model.pretrained={init}", *run.sets, *recipe_overrides],
                 "dataset": dataset,
             },  # fmt: skip
             metrics={"val_top1": round(r.top1, 4), "val_top5": round(r.top5, 4), "views": r.views},
@@ -244,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-scratch", action="store_true", help="skip the from-scratch comparison runs")
     parser.add_argument("--ship", action="store_true", help="copy the fine-tuned weights into weights/")
+    parser.add_argument("--runs", default="*", help="only the runs whose model name matches this glob")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     out: Path = args.out
@@ -254,10 +274,13 @@ def main(argv: list[str] | None = None) -> int:
     dataset = make_data(
         out / "data", num_train=args.num_train, num_val=args.num_val, shape=args.shape, distractors=args.distractors
     )
-    runs = ENCODER_RUNS + BASELINE_RUNS + ([] if args.no_scratch else SCRATCH_RUNS)
+    runs = PRETRAINED_RUNS + BASELINE_RUNS + ([] if args.no_scratch else SCRATCH_RUNS) + MVIT_RUNS
+    runs = [run for run in runs if fnmatch.fnmatchcase(run.model, args.runs)]
+    if not runs:
+        parser.error(f"--runs {args.runs!r} matches no demo run")
     results = [train_and_evaluate(run, out=out, overrides=overrides) for run in runs]
-    fact_enc = next(r for r in results if r.model == "vivit_fact_enc_micro_4x2" and r.init != "scratch")
-    exported = export_model(fact_enc.weights, out)
+    fact_enc = next((r for r in results if r.model == "vivit_fact_enc_micro_4x2" and r.init != "scratch"), None)
+    exported = export_model(fact_enc.weights, out) if fact_enc is not None else None
 
     table = results_table(results)
     plot_results(results, out / "results.png")
@@ -267,13 +290,15 @@ def main(argv: list[str] | None = None) -> int:
         json.dumps({"runs": [asdict(r) for r in results], "export": exported}, indent=2) + "\n"
     )
     if args.ship:
-        ship(results, recipe_overrides=overrides, dataset=dataset)
+        ship(runs, results, recipe_overrides=overrides, dataset=dataset)
     print(f"\n{table}\n")
     if init_table:
         print(f"ViT-initialised vs from scratch at equal steps ({out / 'init_vs_scratch.png'}):\n{init_table}\n")
-    print(f"exported: {exported['safetensors']}, {exported['onnx']} (ONNX vs PyTorch max |diff| "
-          f"{exported['onnx_max_abs_diff']:.1e})")  # fmt: skip
+    if exported is not None:
+        print(f"exported: {exported['safetensors']}, {exported['onnx']} (ONNX vs PyTorch max |diff| "
+              f"{exported['onnx_max_abs_diff']:.1e})")  # fmt: skip
     print(f"plot: {out / 'results.png'}; per-run curves and confusion matrices under {out / 'runs'}")
     print(f"total time: {time.perf_counter() - started:.0f} s")
-    reached = all(r.top1 >= 0.9 for r in results if r.init != "scratch" and r.model.startswith("vivit_"))
+    pretrained = {run.model for run in PRETRAINED_RUNS}
+    reached = all(r.top1 >= 0.9 for r in results if r.init != "scratch" and r.model in pretrained)
     return 0 if reached else 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from einops import rearrange
 
@@ -15,9 +17,16 @@ from vitzoo.registry import ENCODERS
 
 @ENCODERS.register("joint")
 class JointEncoder(VideoEncoder):
-    """A plain ViT over the flattened space-time sequence (``transformer.pos_embed`` is ``(1, P + T*h*w, D)``)."""
+    """A plain ViT over the flattened space-time sequence (``transformer.pos_embed`` is ``(1, P + T*h*w, D)``).
+
+    With ``pos_embed="sincos"`` the table is VideoMAE's fixed sinusoid table; with ``class_token=False``,
+    ``global_pool="avg"`` and ``fc_norm=True`` the encoder is VideoMAE's (see ``vitzoo.convert.from_hf``).
+    """
 
     vit_init = ViTInit(trunk="transformer", pos_embed="tile")
+    pos_embed_types: ClassVar[tuple[str, ...]] = ("learned", "sincos")
+    # VideoConfig fields of the other encoders, never read here (so a checkpoint differing in them still fits)
+    unused_fields: ClassVar[tuple[str, ...]] = ("temporal_depth", "temporal_num_heads", "temporal_init")
 
     def __init__(self, cfg: VideoConfig) -> None:
         super().__init__(cfg)
@@ -29,6 +38,7 @@ class JointEncoder(VideoEncoder):
             class_token=cfg.class_token,
             pos_drop=cfg.pos_drop_rate,
             final_norm=not cfg.use_fc_norm,
+            pos_embed_type=cfg.pos_embed,
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -9,14 +9,17 @@ from vitzoo.config import TransformerConfig
 from vitzoo.layers import make_blocks, run_blocks
 from vitzoo.layers.block import collect_blocks
 from vitzoo.layers.init import init_vit_weights
-from vitzoo.layers.pos_embed import learned_embedding
+from vitzoo.layers.pos_embed import learned_embedding, sincos_table
 
 
 class TokenTransformer(nn.Module):
     """``(B, L, D)`` -> ``(B, P + L, D)``: prepend the class token (``P = 1``, if any), add positions, encode.
 
-    Parameter names match a timm ViT's (``cls_token``, ``pos_embed``, ``blocks``, ``norm``) so image
-    checkpoints map onto it one to one. ``pos_embed`` may be passed in (a table resampled for another grid).
+    Parameter names match a timm ViT's (``cls_token``, ``pos_embed``, ``norm_pre``, ``blocks``, ``norm``) so
+    image checkpoints map onto it one to one. ``pos_embed`` may be passed in (a table resampled for another grid).
+    ``pos_embed_type="sincos"`` starts the table as the fixed sinusoid table and never trains it (VideoMAE): it
+    stays in the state dict and is resampled like a learned one, but no gradient reaches it. A config with
+    ``pre_norm`` (CLIP) adds a LayerNorm before the blocks.
     """
 
     def __init__(
@@ -28,25 +31,34 @@ class TokenTransformer(nn.Module):
         class_token: bool,
         pos_drop: float = 0.0,
         final_norm: bool = True,
+        pos_embed_type: str = "learned",
     ) -> None:
         super().__init__()
         dim = cfg.embed_dim
         self.num_prefix_tokens = int(class_token)
         self.grad_checkpointing = False
+        self.fixed_pos_embed = pos_embed_type == "sincos"
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim)) if class_token else None
         self.pos_embed = learned_embedding(1, self.num_prefix_tokens + num_tokens, dim)
         self.pos_drop = nn.Dropout(pos_drop)
+        pre_norm = getattr(cfg, "pre_norm", False)
+        self.norm_pre = nn.LayerNorm(dim, eps=cfg.norm_eps) if pre_norm else nn.Identity()
         self.blocks = make_blocks(cfg, depth)
         self.norm = nn.LayerNorm(dim, eps=cfg.norm_eps) if final_norm else nn.Identity()
         self.apply(init_vit_weights)
         if self.cls_token is not None:
             nn.init.normal_(self.cls_token, std=1e-6)
+        if self.fixed_pos_embed:
+            self.pos_embed = nn.Parameter(sincos_table(*self.pos_embed.shape[1:]), requires_grad=False)
 
     def embed(self, x: torch.Tensor, pos_embed: torch.Tensor | None = None) -> torch.Tensor:
         """``(B, L, D)`` -> ``(B, P + L, D)`` with the class token prepended and positions added."""
         if self.cls_token is not None:
             x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1)  # (B, 1 + L, D)
-        return self.pos_drop(x + (self.pos_embed if pos_embed is None else pos_embed))
+        pos_embed = self.pos_embed if pos_embed is None else pos_embed
+        if self.fixed_pos_embed:  # a fixed table: never trained, even after resample() made it a fresh Parameter
+            pos_embed = pos_embed.detach()
+        return self.norm_pre(self.pos_drop(x + pos_embed))
 
     def forward(self, x: torch.Tensor, pos_embed: torch.Tensor | None = None) -> torch.Tensor:
         x = self.embed(x, pos_embed)

@@ -28,7 +28,7 @@ def make_activation(name: str) -> nn.Module:
 
 
 class Mlp(nn.Module):
-    """``fc1 -> act -> dropout -> fc2 -> dropout`` (timm's key names).
+    """``fc1 -> act -> dropout -> fc2 -> dropout`` (timm's key names); ``out_dim`` (default ``dim``) is fc2's width.
 
     With autograd off (``torch.no_grad`` / ``torch.inference_mode``) the GELU overwrites the ``fc1`` output,
     which nothing else holds, so inference keeps one ``(..., hidden_dim)`` buffer instead of two: that
@@ -36,13 +36,15 @@ class Mlp(nn.Module):
     switches this off (the hook may keep the tensor).
     """
 
-    def __init__(self, *, dim: int, hidden_dim: int, act: str = "gelu", drop: float = 0.0) -> None:
+    def __init__(
+        self, *, dim: int, hidden_dim: int, act: str = "gelu", drop: float = 0.0, out_dim: int | None = None
+    ) -> None:
         super().__init__()
         self.fc1 = nn.Linear(dim, hidden_dim)
         self.act = make_activation(act)
         self.act_inplace: Callable[[torch.Tensor], torch.Tensor] | None = _INPLACE.get(act)
         self.drop1 = nn.Dropout(drop)
-        self.fc2 = nn.Linear(hidden_dim, dim)
+        self.fc2 = nn.Linear(hidden_dim, dim if out_dim is None else out_dim)
         self.drop2 = nn.Dropout(drop)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

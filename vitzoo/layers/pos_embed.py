@@ -13,11 +13,13 @@ def resample_pos_embed(
     old_grid: tuple[int, int],
     new_grid: tuple[int, int],
     num_prefix_tokens: int = 0,
+    antialias: bool = True,
 ) -> torch.Tensor:
     """Resample ``(1, P + h*w, D)`` positional embeddings from ``old_grid`` to ``new_grid`` (bicubic).
 
     The first ``num_prefix_tokens`` entries (class token) are kept unchanged. Uses timm's
-    ``resample_abs_pos_embed`` so results equal timm's dynamic-size path exactly.
+    ``resample_abs_pos_embed`` so results equal timm's dynamic-size path exactly; ``antialias=False`` gives
+    plain bicubic interpolation (HF's DINOv2), which differs from the antialiased kernel even when enlarging.
     """
     expected = num_prefix_tokens + old_grid[0] * old_grid[1]
     if pos_embed.ndim != 3 or pos_embed.shape[0] != 1 or pos_embed.shape[1] != expected:
@@ -28,7 +30,11 @@ def resample_pos_embed(
     if tuple(old_grid) == tuple(new_grid):
         return pos_embed
     return resample_abs_pos_embed(
-        pos_embed, new_size=list(new_grid), old_size=list(old_grid), num_prefix_tokens=num_prefix_tokens
+        pos_embed,
+        new_size=list(new_grid),
+        old_size=list(old_grid),
+        num_prefix_tokens=num_prefix_tokens,
+        antialias=antialias,
     )
 
 
@@ -38,6 +44,19 @@ def learned_embedding(*shape: int, std: float = 0.02) -> nn.Parameter:
     if std > 0:
         trunc_normal_(param, std=std)
     return param
+
+
+def sincos_table(length: int, dim: int) -> torch.Tensor:
+    """The fixed 1-D sinusoid table ``(1, length, dim)`` of "Attention is all you need" (VideoMAE's position table).
+
+    Entry ``(n, j)`` is ``sin(n / 10000^(2i / dim))`` for even ``j = 2i`` and ``cos`` of the same angle for odd
+    ``j = 2i + 1``; computed in float64, returned in float32 (as VideoMAE's numpy table is).
+    """
+    position = torch.arange(length, dtype=torch.float64)[:, None]  # (L, 1)
+    exponent = 2 * (torch.arange(dim) // 2).to(torch.float64) / dim  # (D,)
+    angles = position / torch.pow(torch.tensor(10000.0, dtype=torch.float64), exponent)  # (L, D)
+    table = torch.where(torch.arange(dim) % 2 == 0, torch.sin(angles), torch.cos(angles))
+    return table.to(torch.float32)[None]  # (1, L, D)
 
 
 def resample_temporal_pos_embed(pos_embed: torch.Tensor, *, new_len: int, num_prefix_tokens: int = 0) -> torch.Tensor:

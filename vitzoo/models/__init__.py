@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from vitzoo import encoders  # noqa: F401  (registers the encoder classes)
 from vitzoo.config import BaseConfig
-from vitzoo.models import timesformer_zoo, video_zoo, vit_zoo  # noqa: F401  (register the model names)
+from vitzoo.models import mvit_zoo, swin_zoo, timesformer_zoo, video_zoo, vit_zoo  # noqa: F401  (register the model names)
 from vitzoo.models.base import ZooModel
+from vitzoo.models.mvit import MViT
+from vitzoo.models.swin import VideoSwin
 from vitzoo.models.video import VideoTransformer
 from vitzoo.models.vit import VisionTransformer
 from vitzoo.registry import FAMILIES
@@ -21,4 +23,4 @@ def build_model(cfg: BaseConfig) -> ZooModel:
     return family_of(cfg)(cfg)
 
 
-__all__ = ["VideoTransformer", "VisionTransformer", "ZooModel", "build_model", "family_of"]
+__all__ = ["MViT", "VideoSwin", "VideoTransformer", "VisionTransformer", "ZooModel", "build_model", "family_of"]

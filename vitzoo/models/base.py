@@ -187,7 +187,10 @@ class ZooModel(nn.Module):
         """
         fmts = OUTPUT_FORMATS[self.modality]
         fmt = check_choice("output_fmt", output_fmt or fmts[0], fmts)
-        take, max_index = feature_take_indices(self.num_taps, indices)
+        try:
+            take, max_index = feature_take_indices(self.num_taps, indices)
+        except AssertionError as exc:  # timm asserts; a bad argument is a ValueError here
+            raise ValueError(f"indices={indices!r}: {exc} ({type(self).__name__} has {self.num_taps} taps)") from None
         self.check_input(x)
         final, taps = self.forward_taps(x, set(take), norm=norm, stop_at=max_index if stop_early else None)
         maps = [format_map(grid, fmt) for grid, _ in taps]

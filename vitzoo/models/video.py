@@ -35,7 +35,8 @@ class VideoTransformer(ZooModel):
         self.num_features = self.encoder.num_features
         self.num_prefix_tokens = self.encoder.num_prefix_tokens
         self.global_pool = self.encoder.global_pool
-        self.fc_norm = nn.LayerNorm(self.num_features, eps=cfg.norm_eps) if cfg.use_fc_norm else nn.Identity()
+        fc_eps = cfg.norm_eps if cfg.fc_norm_eps is None else cfg.fc_norm_eps
+        self.fc_norm = nn.LayerNorm(self.num_features, eps=fc_eps) if cfg.use_fc_norm else nn.Identity()
         self.head_drop = nn.Dropout(cfg.drop_rate)
         self.head = linear_head(self.num_features, cfg.num_classes)
 

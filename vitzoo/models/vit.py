@@ -7,40 +7,63 @@ Because the names match timm's ``VisionTransformer``, a timm state dict loads as
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 import torch
 from einops import rearrange
+from timm.layers import AttentionPoolLatent
 from torch import nn
 
 from vitzoo.config import ViTConfig, pair
-from vitzoo.flops import Flops, block_flops, embed_flops, head_flops
+from vitzoo.flops import Flops, block_flops, embed_flops, head_flops, matmul_flops
 from vitzoo.layers import PatchEmbed, make_blocks, run_blocks
 from vitzoo.layers.block import collect_blocks
 from vitzoo.layers.init import init_vit_weights
+from vitzoo.layers.mlp import make_activation
 from vitzoo.layers.pos_embed import learned_embedding, resample_pos_embed
-from vitzoo.models.base import Tap, ZooModel
+from vitzoo.models.base import NO_WEIGHT_DECAY, Tap, ZooModel
 from vitzoo.registry import family
 
 log = logging.getLogger(__name__)
 
 
+def attention_pool_flops(cfg: ViTConfig, *, tokens: int) -> Flops:
+    """timm's ``AttentionPoolLatent``: one learned query over ``tokens`` keys / values, projection, MLP."""
+    d, hidden = cfg.embed_dim, int(cfg.embed_dim * cfg.mlp_ratio)
+    return Flops(
+        qkv=matmul_flops(1, d, d) + matmul_flops(tokens, 2 * d, d),
+        attention=2 * matmul_flops(1, tokens, d),  # scores and weighted sum of the one query
+        proj=matmul_flops(1, d, d),
+        mlp=matmul_flops(1, hidden, d) * 2,
+    )
+
+
 @family(ViTConfig)
 class VisionTransformer(ZooModel):
-    """ViT: patch embedding, class token, positional embedding, blocks, norm, pooling, linear head."""
+    """ViT: patch embedding, class token, positional embedding, blocks, norm, pooling, linear head.
+
+    Options of timm's ViT that checkpoints people use need: register tokens (``reg_tokens``, DINOv2 with
+    registers), DeiT's distillation token with its second head (``dist_token``: logits are the mean of both
+    heads, as timm's at inference) and SigLIP's attention pooling (``global_pool="map"``, timm's
+    ``AttentionPoolLatent``). Prefix tokens come in timm's order: class, distillation, registers.
+    """
 
     modality = "image"
+    no_weight_decay_names = NO_WEIGHT_DECAY | {"dist_token", "reg_token"}  # prefix tokens are not decayed
 
     def __init__(self, cfg: ViTConfig) -> None:
         super().__init__(cfg)
         dim = cfg.embed_dim
         self.num_features = dim
-        self.num_prefix_tokens = int(cfg.class_token)
+        self.num_prefix_tokens = cfg.num_prefix_tokens
         self.global_pool = cfg.global_pool
         self.grad_checkpointing = False
         self.patch_embed = PatchEmbed(
             patch_size=cfg.patch_size, in_chans=cfg.in_chans, embed_dim=dim, bias=not cfg.pre_norm
         )
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim)) if cfg.class_token else None
+        self.dist_token = nn.Parameter(torch.zeros(1, 1, dim)) if cfg.dist_token else None
+        self.reg_token = nn.Parameter(torch.zeros(1, cfg.reg_tokens, dim)) if cfg.reg_tokens else None
         h, w = cfg.grid_hw
         embed_len = h * w + (0 if cfg.no_embed_class else self.num_prefix_tokens)
         self.pos_embed = learned_embedding(1, embed_len, dim)
@@ -48,13 +71,31 @@ class VisionTransformer(ZooModel):
         self.norm_pre = nn.LayerNorm(dim, eps=cfg.norm_eps) if cfg.pre_norm else nn.Identity()
         self.blocks = make_blocks(cfg)
         self.norm = nn.Identity() if cfg.use_fc_norm else nn.LayerNorm(dim, eps=cfg.norm_eps)
-        self.fc_norm = nn.LayerNorm(dim, eps=cfg.norm_eps) if cfg.use_fc_norm else nn.Identity()
+        fc_eps = cfg.norm_eps if cfg.fc_norm_eps is None else cfg.fc_norm_eps
+        self.fc_norm = nn.LayerNorm(dim, eps=fc_eps) if cfg.use_fc_norm else nn.Identity()
+        self.attn_pool = self._attention_pool(cfg) if cfg.global_pool == "map" else None
         self.head_drop = nn.Dropout(cfg.drop_rate)
         # the head is built before the generic init (not with linear_head) so that seeded weights stay as they were
         self.head = nn.Linear(dim, cfg.num_classes) if cfg.num_classes > 0 else nn.Identity()
+        self.head_dist = self._dist_head(cfg.num_classes) if cfg.dist_token else None
         self.apply(init_vit_weights)
-        if self.cls_token is not None:
-            nn.init.normal_(self.cls_token, std=1e-6)
+        for token in (self.cls_token, self.dist_token, self.reg_token):
+            if token is not None:
+                nn.init.normal_(token, std=1e-6)
+
+    @staticmethod
+    def _attention_pool(cfg: ViTConfig) -> nn.Module:
+        """timm's ``AttentionPoolLatent`` as timm's ViT builds it for ``global_pool="map"`` (SigLIP)."""
+        return AttentionPoolLatent(
+            cfg.embed_dim,
+            num_heads=cfg.num_heads,
+            mlp_ratio=cfg.mlp_ratio,
+            norm_layer=partial(nn.LayerNorm, eps=cfg.norm_eps),
+            act_layer=lambda **_: make_activation(cfg.act),
+        )
+
+    def _dist_head(self, num_classes: int) -> nn.Module:
+        return nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
 
     # ----------------------------------------------------------------------------------- size
     def size_multiple(self) -> tuple[int, int]:
@@ -65,7 +106,13 @@ class VisionTransformer(ZooModel):
         if grid == trained:
             return self.pos_embed
         prefix = 0 if self.cfg.no_embed_class else self.num_prefix_tokens
-        return resample_pos_embed(self.pos_embed, old_grid=trained, new_grid=grid, num_prefix_tokens=prefix)
+        return resample_pos_embed(
+            self.pos_embed,
+            old_grid=trained,
+            new_grid=grid,
+            num_prefix_tokens=prefix,
+            antialias=self.cfg.resample_antialias,
+        )
 
     @torch.no_grad()
     def resample(self, *, img_size: int | tuple[int, int]) -> None:
@@ -83,7 +130,8 @@ class VisionTransformer(ZooModel):
         grid = self.patch_embed.grid(x.shape[-2], x.shape[-1])
         x = self.patch_embed(x)  # (B, N, D)
         pos_embed = self._pos_embed_for(grid)
-        prefix = [self.cls_token.expand(x.shape[0], -1, -1)] if self.cls_token is not None else []
+        tokens = (self.cls_token, self.dist_token, self.reg_token)
+        prefix = [t.expand(x.shape[0], -1, -1) for t in tokens if t is not None]  # (B, 1 or R, D) each
         if self.cfg.no_embed_class:
             x = torch.cat([*prefix, x + pos_embed], dim=1)  # (B, P + N, D)
         else:
@@ -96,6 +144,26 @@ class VisionTransformer(ZooModel):
         x = self.embed(x)
         x = run_blocks(self.blocks, x, checkpointing=self.grad_checkpointing and self.training)
         return self.norm(x)
+
+    def pool(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, P + N, D)`` -> ``(B, D)``: class token, mean of the patch tokens, or attention pooling (``map``)."""
+        return super().pool(x) if self.attn_pool is None else self.attn_pool(x)
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """As :meth:`ZooModel.forward_head`; with a distillation token (DeiT) each of the class and distillation
+        tokens has its own head and the logits (features with ``pre_logits``) are the mean of the two."""
+        if self.head_dist is None:
+            return super().forward_head(x, pre_logits)
+        cls, dist = self.head_drop(x[:, 0]), self.head_drop(x[:, 1])  # (B, D) each
+        if pre_logits:
+            return (cls + dist) / 2
+        return (self.head(cls) + self.head_dist(dist)) / 2
+
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        super().reset_classifier(num_classes, global_pool)
+        if self.head_dist is not None:
+            self.head_dist = self._dist_head(num_classes)
+            self.head_dist.apply(init_vit_weights)
 
     @property
     def num_taps(self) -> int:
@@ -136,10 +204,13 @@ class VisionTransformer(ZooModel):
     def flops(cls, cfg: ViTConfig) -> Flops:
         """Patch embedding, ``depth`` blocks over ``P + N`` tokens, head."""
         n = cls.num_tokens(cfg)
-        length = n + int(cfg.class_token)
+        length = n + cfg.num_prefix_tokens
         blocks = block_flops(cfg, tokens=length, groups=1, length=length).scaled(cfg.depth)
         embed = embed_flops(tokens=n, dim=cfg.embed_dim, pixels_per_token=cfg.in_chans * cfg.patch_size**2)
-        return embed + blocks + head_flops(num_features=cfg.embed_dim, num_classes=cfg.num_classes)
+        heads = 2 if cfg.dist_token else 1
+        head = head_flops(num_features=cfg.embed_dim, num_classes=cfg.num_classes).scaled(heads)
+        pool = attention_pool_flops(cfg, tokens=length) if cfg.global_pool == "map" else Flops()
+        return embed + blocks + pool + head
 
     @classmethod
     def architecture(cls, cfg: ViTConfig) -> str:

@@ -6,7 +6,8 @@
 
 * :func:`fit_task` (``engine.py``): trains a :class:`Task` (``task.py``: batch -> loss and metrics, a monitor
   metric, extra modules): AdamW + warmup/cosine, layer-wise lr decay, clipping, accumulation, bf16 autocast,
-  gradient checkpointing, EMA, DDP under ``torchrun``, atomic checkpoints and exact resume, metric loggers.
+  gradient checkpointing, EMA, DDP under ``torchrun``, verified atomic checkpoints and exact resume, metric loggers,
+  one run per directory (``lock.py``); ``errors.py`` holds the errors front ends print as one line.
 * :func:`fit` (``tasks/classification.py``): fine-tuning a classifier, :class:`ClassificationTask` + the engine
   (Mixup/CutMix, label smoothing, best top-1).
 * :func:`evaluate` (``eval.py``): multi-view averaging, top-1/top-5, confusion matrix PNG.

@@ -35,6 +35,7 @@ EvalAverage = Literal["prob", "logits"]
 DataLayout = Literal["list", "folders"]
 SamplerKind = Literal["dense", "segment"]
 OnError = Literal["raise", "skip"]
+VideoBackend = Literal["decord", "pyav"]
 AMP_MODES = typing.get_args(AmpMode)
 EVAL_AVERAGES = typing.get_args(EvalAverage)
 
@@ -89,7 +90,8 @@ class TrainConfig:
     ema_decay: float | None = None  # keep an EMA of the weights (timm ModelEmaV3); evaluated and saved as best
     seed: int = 0
     max_steps: int | None = None  # stop (with a checkpoint) after this many updates; the schedule still spans epochs
-    device: str = "auto"  # "auto": cuda (the local rank's GPU) if available, else cpu
+    device: str = "auto"  # "auto": cuda (the local rank's GPU) if available, else cpu; or cpu, cuda, cuda:N, mps
+    dist_timeout_s: float = 600.0  # torchrun: a collective fails after waiting this long for a stalled rank
     num_workers: int = 0  # DataLoader worker processes
     eval_every: int = 1  # evaluate every N epochs (and after the last); 0: never
     eval_batch_size: int | None = None  # default: batch_size
@@ -103,7 +105,7 @@ class TrainConfig:
     progress: bool = True  # tqdm progress bars (rank 0 only)
 
     def validate(self) -> None:
-        """Raise :class:`ConfigError` for values out of range."""
+        """Raise :class:`ConfigError` for values out of range (one line naming the option, the value and the range)."""
         positive = ("epochs", "batch_size", "accum_steps", "log_every", "keep_last")
         for name in positive:
             if getattr(self, name) < 1:
@@ -112,16 +114,43 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"train.{name} must be >= 1 or null, got {value}")
-        if self.layer_decay is not None and not 0 < self.layer_decay <= 1:
-            raise ConfigError(f"train.layer_decay must be in (0, 1], got {self.layer_decay}")
-        if self.ema_decay is not None and not 0 < self.ema_decay < 1:
-            raise ConfigError(f"train.ema_decay must be in (0, 1), got {self.ema_decay}")
+        for name in ("lr", "eps", "dist_timeout_s"):
+            _check_range(name, getattr(self, name), low=0, low_open=True)
+        for name in ("min_lr", "warmup_lr", "weight_decay", "mixup_alpha", "cutmix_alpha", "eval_every"):
+            _check_range(name, getattr(self, name), low=0)
+        for name in ("num_workers", "warmup_epochs"):
+            _check_range(name, getattr(self, name), low=0)
+        _check_range("label_smoothing", self.label_smoothing, low=0, high=1, high_open=True)
+        if self.min_lr > self.lr:
+            raise ConfigError(f"train.min_lr ({self.min_lr}) must not exceed train.lr ({self.lr})")
+        for i, beta in enumerate(self.betas):
+            _check_range(f"betas[{i}]", beta, low=0, high=1, high_open=True)
+        if self.layer_decay is not None:
+            _check_range("layer_decay", self.layer_decay, low=0, high=1, low_open=True)
+        if self.ema_decay is not None:
+            _check_range("ema_decay", self.ema_decay, low=0, high=1, low_open=True, high_open=True)
+        if self.clip_grad is not None:
+            _check_range("clip_grad", self.clip_grad, low=0, low_open=True)
         if (self.mixup_alpha > 0 or self.cutmix_alpha > 0) and self.batch_size % 2:
             raise ConfigError(f"Mixup/CutMix needs an even train.batch_size, got {self.batch_size}")
-        if self.eval_every < 0 or self.num_workers < 0 or self.warmup_epochs < 0:
-            raise ConfigError("train.eval_every, train.num_workers and train.warmup_epochs must be >= 0")
-        if self.clip_grad is not None and self.clip_grad <= 0:
-            raise ConfigError(f"train.clip_grad must be > 0 or null, got {self.clip_grad}")
+        if self.device != "auto":
+            from vitzoo.train.distributed import parse_device
+
+            parse_device(self.device)  # the syntax; whether this machine has it is checked when training starts
+
+
+def _check_range(
+    name: str, value: float, *, low: float, high: float | None = None, low_open: bool = False, high_open: bool = False
+) -> None:
+    """:class:`ConfigError` unless ``low <(=) value <(=) high`` (NaN is out of every range)."""
+    above = value > low if low_open else value >= low
+    below = high is None or (value < high if high_open else value <= high)
+    if not (above and below):  # also catches NaN
+        if high is None:
+            wanted = f"{'>' if low_open else '>='} {low}"
+        else:
+            wanted = f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+        raise ConfigError(f"train.{name} must be {wanted}, got {value}")
 
 
 @dataclass
@@ -179,7 +208,7 @@ class DataSpec:
     randaugment: str | None = None  # e.g. "rand-m9-n2"
     eval_clips: int = 1  # temporal views per validation video
     eval_crops: int = 1  # spatial views per clip: 1 (centre) or 3 (three crops)
-    backend: str = "decord"  # "decord" or "pyav"
+    backend: VideoBackend = "decord"  # "decord" (fast seeking) or "pyav" (reference decoder)
     decode_short_side: int | None = None  # resize while decoding (saves time on large videos)
     on_error: OnError = "raise"  # undecodable videos: "raise" or "skip" (substitute the next sample)
 

@@ -8,6 +8,7 @@ helpers here are no-ops.
 
 from __future__ import annotations
 
+import datetime
 import logging
 import os
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+
+from vitzoo.schema import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +41,12 @@ class DistInfo:
         return self.rank == 0
 
 
-def init_distributed(backend: str | None = None) -> DistInfo:
+def init_distributed(backend: str | None = None, *, timeout_s: float | None = None) -> DistInfo:
     """Join the process group described by ``torchrun``'s environment variables (or return a 1-process info).
 
     Reuses a process group that is already initialised. ``backend`` defaults to ``nccl`` with CUDA, else ``gloo``.
+    ``timeout_s``: how long a collective waits for a rank that does not arrive (stalled, dead) before it fails
+    (``train.dist_timeout_s``; None: PyTorch's default, 10 minutes for NCCL and 30 for gloo).
     """
     if dist.is_available() and dist.is_initialized():
         return DistInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
@@ -54,17 +59,41 @@ def init_distributed(backend: str | None = None) -> DistInfo:
     backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
     if backend == "nccl":
         torch.cuda.set_device(local_rank)
-    dist.init_process_group(backend=backend)
+    timeout = datetime.timedelta(seconds=timeout_s) if timeout_s is not None else None
+    dist.init_process_group(backend=backend, timeout=timeout)
     info = DistInfo(dist.get_rank(), dist.get_world_size(), local_rank)
-    log.info("process group: rank %d of %d (%s)", info.rank, info.world_size, backend)
+    log.info("process group: rank %d of %d (%s, timeout %s)", info.rank, info.world_size, backend, timeout)
     return info
 
 
 def default_device(info: DistInfo, requested: str = "auto") -> torch.device:
-    """``requested`` unless ``"auto"``: this process's GPU (``cuda:LOCAL_RANK``) when there is one, else CPU."""
-    if requested != "auto":
-        return torch.device(requested)
-    return torch.device(f"cuda:{info.local_rank}") if torch.cuda.is_available() else torch.device("cpu")
+    """``requested`` unless ``"auto"``: this process's GPU (``cuda:LOCAL_RANK``) when there is one, else CPU.
+
+    Raises :class:`~vitzoo.schema.ConfigError` (one line, with the fix) for a device this machine does not have.
+    """
+    if requested == "auto":
+        return torch.device(f"cuda:{info.local_rank}") if torch.cuda.is_available() else torch.device("cpu")
+    device = parse_device(requested)
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ConfigError(
+                f"train.device={requested!r} but this machine has no usable CUDA GPU "
+                "(torch.cuda.is_available() is False); set train.device=auto or cpu"
+            )
+        if device.index is not None and device.index >= count:
+            raise ConfigError(f"train.device={requested!r} but this machine has {count} GPU(s), cuda:0..{count - 1}")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"train.device={requested!r} but MPS is not available here; set train.device=auto or cpu")
+    return device
+
+
+def parse_device(text: str) -> torch.device:
+    """``torch.device(text)``, or :class:`~vitzoo.schema.ConfigError` naming the accepted forms."""
+    try:
+        return torch.device(text)
+    except (RuntimeError, ValueError, TypeError):
+        raise ConfigError(f"train.device={text!r} is not a device; use auto, cpu, cuda, cuda:N or mps") from None
 
 
 def all_reduce(tensor: torch.Tensor, op: str = "sum") -> torch.Tensor:

@@ -20,7 +20,14 @@ the training loader's order depends only on ``(seed, epoch)``. So a run stopped 
 ends with the same weights as an uninterrupted one (bitwise on CPU with ``num_workers=0``;
 ``tests/train/test_resume.py``, ``tests/train/test_label_free.py``). A checkpoint is written at every epoch end,
 every ``save_every`` updates, on ``max_steps``, on Ctrl-C/SIGTERM (after the running update) and when an
-exception escapes the loop (if the last update completed).
+exception escapes the loop (if the last update completed, and unless writing a checkpoint is what failed).
+
+Reliability (``tests/train/test_reliability.py``): the run holds a lock on ``out_dir`` for its whole life
+(:mod:`vitzoo.train.lock`; rank 0 under ``torchrun``), so a second run on the same directory refuses at once.
+Checkpoint files are verified before they replace anything, resume takes the newest checkpoint that reads back
+(:mod:`vitzoo.train.checkpointing`), and the metric logs hold each ``(kind, step)`` record once, so a run killed at
+any point and resumed ends with the same weights, best weights and records as an uninterrupted one. Collectives
+fail after ``train.dist_timeout_s`` when a rank stalls, instead of PyTorch's default 10-30 minutes.
 """
 
 from __future__ import annotations
@@ -43,13 +50,24 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from vitzoo.checkpoints.io import model_metadata
+from vitzoo.checkpoints.io import model_metadata, read_metadata
 from vitzoo.checkpoints.load import load_checked
-from vitzoo.train.checkpointing import CheckpointManager, capture_rng, restore_rng, seed_everything
+from vitzoo.train.checkpointing import BEST_NAME, CheckpointManager, capture_rng, restore_rng, seed_everything
 from vitzoo.train.config import ConfigError, TrainConfig, dump_yaml, train_config
-from vitzoo.train.distributed import DistInfo, all_reduce, any_rank, default_device, gather_objects, init_distributed
+from vitzoo.train.distributed import (
+    DistInfo,
+    all_reduce,
+    any_rank,
+    barrier,
+    default_device,
+    gather_objects,
+    init_distributed,
+)
+from vitzoo.train.durable import DamagedFileError, check_safetensors
+from vitzoo.train.errors import CheckpointWriteError
 from vitzoo.train.interrupt import GracefulStop
 from vitzoo.train.loader import train_loader
+from vitzoo.train.lock import lock_run_directory
 from vitzoo.train.loggers import JsonlLogger, Logger, make_loggers, require_tensorboard
 from vitzoo.train.optim import build_optimizer, build_scheduler
 from vitzoo.train.plots import plot_training_curves
@@ -161,7 +179,7 @@ class Engine:
         self.out_dir = out_dir
         self.callbacks = list(callbacks)
         self.val_data = val_data
-        self.info: DistInfo = init_distributed()
+        self.info: DistInfo = init_distributed(timeout_s=cfg.dist_timeout_s)
         self.device = default_device(self.info, cfg.device)
         seed_everything(cfg.seed + self.info.rank)
         self.task = task.to(self.device)
@@ -202,7 +220,7 @@ class Engine:
         self.state = TrainState(updates_per_epoch=self.updates_per_epoch, total_steps=total, monitor=task.monitor)
         self.metric_names: list[str] | None = None  # the task's metric names, fixed by the first update
         self.generator_state = self.loader.generator.get_state()  # at the start of the current epoch
-        self.last_saved_step = -1
+        self.last_saved: tuple[int, int] | None = None  # (step, epoch) of the last checkpoint written or resumed
         self.last_checkpoint: Path | None = None
         self.rng = capture_rng()  # RNG states right after the last completed update (what a checkpoint stores)
         self.dirty = False  # True while an optimizer step has changed the weights but not the step count yet
@@ -253,9 +271,18 @@ class Engine:
             "train_config": json.dumps(self.cfg.__dict__, default=list),
         }
 
+    @property
+    def saved(self) -> bool:
+        """True when the last checkpoint holds the current position (step and epoch)."""
+        return self.last_saved == (self.state.step, self.state.epoch)
+
     def save(self, *, gather: bool = True) -> None:
-        """Write a checkpoint at the current step (rank 0 writes; all ranks take part in the RNG gather)."""
-        if self.state.step == self.last_saved_step:
+        """Write a checkpoint at the current position (rank 0 writes; all ranks take part in the RNG gather).
+
+        A checkpoint taken at the last update of an epoch (``save_every``, ``max_steps``) is written again at the
+        epoch end, with the epoch counted as done: resuming from it must not log and validate that epoch twice.
+        """
+        if self.saved:
             return
         state = self.state_dict(gather=gather)
         if self.info.is_main:
@@ -266,19 +293,22 @@ class Engine:
                 metadata={**_metadata(self.model), "vitzoo.epoch": str(self.state.epoch)},
             )
             log.info("checkpoint: %s", self.last_checkpoint)
-        self.last_saved_step = self.state.step
+        self.last_saved = (self.state.step, self.state.epoch)
 
     def resume(self, source: bool | str | os.PathLike) -> None:
-        """Load the latest checkpoint (``source=True``) or the one named (its state or weights file)."""
+        """Load the newest checkpoint that reads back (``source=True``) or the one named (its state or weights file).
+
+        Unreadable newer checkpoints (``source=True``) and every checkpoint after the one resumed from are moved to
+        ``checkpoints/set_aside/``, so pruning never keeps them in place of good ones; a checkpoint that does not
+        fit this run (another model, dataset size, batch size) raises :class:`ConfigError`.
+        """
         if source is True:
-            path = self.ckpt.latest()
-            if path is None:
-                raise FileNotFoundError(f"resume: no complete checkpoint in {self.ckpt.directory}")
+            path, weights, saved = self.ckpt.load_latest()
         else:
             path = Path(source)
             if path.suffix == ".safetensors":
                 path = path.with_name(path.name.replace(".safetensors", ".state.pt"))
-        weights, saved = self.ckpt.load(path)
+            weights, saved = self.ckpt.load(path)
         saved = _upgrade_state(saved)
         changed = _changed_options(json.loads(saved["train_config"]), self.cfg)
         if changed:
@@ -288,15 +318,18 @@ class Engine:
                 changed,
             )
         if saved["updates_per_epoch"] != self.updates_per_epoch:
-            raise ValueError(
+            raise ConfigError(
                 f"cannot resume from {path}: it has {saved['updates_per_epoch']} updates per epoch, this run "
                 f"{self.updates_per_epoch} (dataset size, batch_size, accum_steps and process count must match)"
             )
-        if hasattr(self.model, "cfg"):
-            load_checked(self.model, weights, source=str(path))
-        else:
-            self.model.load_state_dict(weights, strict=True)
-        self.task.load_extra_state_dict(saved["task"])
+        try:
+            if hasattr(self.model, "cfg"):
+                load_checked(self.model, weights, source=str(path))
+            else:
+                self.model.load_state_dict(weights, strict=True)
+            self.task.load_extra_state_dict(saved["task"])
+        except (ValueError, RuntimeError) as exc:  # another model or task than the one that wrote the checkpoint
+            raise ConfigError(f"cannot resume from {path}: {str(exc).splitlines()[0]}") from exc
         self.optimizer.load_state_dict(saved["optimizer"])
         self.scheduler.load_state_dict(saved["scheduler"])
         if self.ema is not None:
@@ -328,9 +361,44 @@ class Engine:
             )
         self.scheduler.step_update(s.step)
         self.rng = capture_rng()
-        self.last_saved_step = s.step
+        self.last_saved = (s.step, s.epoch)
         self.last_checkpoint = path
+        stale_best = self.stale_best()  # read by every rank, so that all of them forget the same best value
+        if stale_best is not None:
+            if s.best_value is not None:
+                log.warning("%s is %s: the best weights are chosen again at the next validation", BEST_NAME, stale_best)
+            s.best_value, s.best_step = None, -1
+        barrier()  # every rank has read its files before the main rank moves any
+        if self.info.is_main:
+            self.tidy_after_resume(stale_best)
         log.info("resumed from %s: step %d, epoch %d (+%d updates)", path, s.step, s.epoch, s.update_in_epoch)
+        if s.epoch >= self.cfg.epochs:
+            log.info("the run is already complete (%d epochs): nothing to train", self.cfg.epochs)
+
+    def stale_best(self) -> str | None:
+        """Why ``best.safetensors`` cannot stand for the resumed state's best value (damaged, or chosen after the
+        step resumed from, so the file the state refers to was replaced), or None."""
+        best = self.ckpt.best_path
+        if not best.is_file():
+            return None
+        try:
+            check_safetensors(best)
+            best_step = int(read_metadata(best).get("vitzoo.step", -1))
+        except (DamagedFileError, ValueError) as exc:
+            return f"damaged ({exc})"
+        return f"chosen at step {best_step}, after step {self.state.step}" if best_step > self.state.step else None
+
+    def tidy_after_resume(self, stale_best: str | None) -> None:
+        """Make the checkpoint folder agree with the resumed position (main rank; it holds the run's lock).
+
+        Checkpoints after the resumed step (unreadable ones, or a future the resume abandons) and a stale
+        ``best.safetensors`` (:meth:`stale_best`) go to ``set_aside/``; what an interrupted save left is removed.
+        """
+        s, ckpt = self.state, self.ckpt
+        ckpt.set_aside(ckpt.newer_than(s.step), f"written after step {s.step}, the step resumed from")
+        if stale_best is not None:
+            ckpt.set_aside([ckpt.best_path], stale_best)
+        ckpt.clean()
 
     # ----------------------------------------------------------------------------- training
     def _values(self, loss: torch.Tensor, metrics: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -522,6 +590,7 @@ FREE_ON_RESUME = frozenset(
         "keep_last",
         "save_every",
         "device",
+        "dist_timeout_s",
     }
 )
 
@@ -586,7 +655,18 @@ def fit_task(
         raise TypeError("fit takes datasets, not DataLoaders: it builds its own (seeded, resumable, sharded) loaders")
     cfg = train_config(config, **options)
     out_dir = Path(out_dir)
-    engine = Engine(task, train_set, cfg=cfg, out_dir=out_dir, val_data=val_data, callbacks=callbacks)
+    info = init_distributed(timeout_s=cfg.dist_timeout_s)
+    lock = lock_run_directory(out_dir, is_main=info.is_main, distributed=info.enabled)
+    try:
+        engine = Engine(task, train_set, cfg=cfg, out_dir=out_dir, val_data=val_data, callbacks=callbacks)
+        return _train(engine, resume=resume, run_config=run_config)
+    finally:
+        lock.release()
+
+
+def _train(engine: Engine, *, resume: bool | str | os.PathLike, run_config: Any) -> FitResult:
+    """The part of :func:`fit_task` that runs under the run directory's lock."""
+    cfg, out_dir = engine.cfg, engine.out_dir
     if resume:
         engine.resume(resume)
     elif engine.ckpt.latest() is not None:
@@ -600,23 +680,26 @@ def fit_task(
             dump_yaml(run_config, out_dir / "config.yaml")
     reason = "exception"
     try:
-        with GracefulStop() as stopper:
+        with GracefulStop(rank=engine.info.rank) as stopper:
             reason = engine.run(stopper)
-    except BaseException:
+    except BaseException as exc:
         # Unless the error hit between an optimizer step and the step count (engine.dirty), the weights, optimizer
         # and engine.rng are those of update engine.state.step: save them, without collectives (other ranks may be
-        # gone).
-        if engine.last_saved_step != engine.state.step and not engine.dirty:
+        # gone). Not when writing a checkpoint is what failed (a full disk): the last good one stays the latest.
+        if not engine.saved and not engine.dirty and not isinstance(exc, CheckpointWriteError):
             try:
                 engine.save(gather=not engine.info.enabled)
-            except Exception:  # never hide the original error
-                log.exception("could not write a checkpoint after the error")
+            except Exception as save_error:  # never hide the original error
+                log.error("could not write a checkpoint after the error: %s", save_error)
         raise
     finally:
         engine.close_loggers()
         if engine.jsonl is not None and cfg.plot and engine.jsonl.records():
-            plot_training_curves(engine.jsonl.records(), out_dir / "training_curves.png")
-    best = engine.ckpt.directory / "best.safetensors"
+            try:
+                plot_training_curves(engine.jsonl.records(), out_dir / "training_curves.png")
+            except Exception as plot_error:  # e.g. a full disk: the run's own outcome matters more
+                log.error("could not write %s: %s", out_dir / "training_curves.png", plot_error)
+    best = engine.ckpt.best_path
     s = engine.state
     return FitResult(
         out_dir=out_dir,
@@ -626,7 +709,7 @@ def fit_task(
         interrupted=reason == "signal",
         last_checkpoint=engine.last_checkpoint,
         best_checkpoint=best if best.is_file() else None,
-        monitor=task.monitor,
+        monitor=engine.task.monitor,
         best_value=s.best_value,
         validations=engine.validations,
     )

@@ -28,7 +28,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
-from vitzoo.schema import check_choice
+from vitzoo.schema import ConfigError, check_choice
 from vitzoo.train.config import EVAL_AVERAGES
 from vitzoo.train.distributed import all_reduce
 from vitzoo.train.metrics import confusion_matrix, topk_correct
@@ -116,6 +116,16 @@ def eval_loader(
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers, **workers)
 
 
+def check_class_names(model: nn.Module, classes: Sequence[str] | None) -> None:
+    """:class:`ConfigError` when a vitzoo classifier's head and the class names given for its reports disagree."""
+    num_classes = getattr(getattr(model, "cfg", None), "num_classes", None)
+    if classes is not None and num_classes and len(classes) != num_classes:
+        raise ConfigError(
+            f"the model has num_classes={num_classes} but {len(classes)} class names were given "
+            f"({list(classes)[:5]}{'...' if len(classes) > 5 else ''}); build the model with num_classes={len(classes)}"
+        )
+
+
 def single_input_ndim(model: nn.Module) -> int:
     """Dimensions of one batch the model takes, from ``model.input_shape``: 5 for clips ``(B, C, T, H, W)``, 4 for
     images ``(B, C, H, W)``."""
@@ -179,6 +189,7 @@ def evaluate(
     rank, world_size = _dist_info()
     if classes is None:
         classes = getattr(data, "classes", None)
+    check_class_names(module, classes)
     if isinstance(data, Dataset):
         data = eval_loader(data, batch_size=batch_size, num_workers=num_workers, rank=rank, world_size=world_size)
     single = single_input_ndim(module)

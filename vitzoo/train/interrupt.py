@@ -4,11 +4,17 @@ Inside :class:`GracefulStop`, the first SIGINT or SIGTERM only sets :attr:`Grace
 training loop checks it after every update, saves and stops. A second SIGINT raises ``KeyboardInterrupt``
 at once (the last checkpoint written stays valid: every file is replaced atomically). Handlers can only
 be installed from the main thread; elsewhere the context does nothing and signals behave as usual.
+
+Ctrl-C reaches every process of the terminal's process group, DataLoader workers included. Workers forked while
+the handler is installed inherit it; in them SIGINT does nothing (the process that installed it decides, and its
+workers must keep serving the batches of the update it finishes) and SIGTERM ends the worker as usual, so the stop
+is announced once, by the training process, labelled with its rank.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 
@@ -16,23 +22,36 @@ log = logging.getLogger(__name__)
 
 
 class GracefulStop:
-    """Context manager turning the first SIGINT/SIGTERM into a stop request (see the module docstring)."""
+    """Context manager turning the first SIGINT/SIGTERM into a stop request (see the module docstring).
 
-    def __init__(self) -> None:
+    ``rank``: the process's rank under ``torchrun``, named in the message.
+    """
+
+    def __init__(self, *, rank: int = 0) -> None:
         self.requested = False
+        self.rank = rank
+        self._pid = os.getpid()
         self._previous: dict[int, object] = {}
 
     def _handle(self, signum, frame) -> None:
+        if os.getpid() != self._pid:  # a forked DataLoader worker
+            if signum == signal.SIGTERM:  # as if never installed: the loader stops its workers with SIGTERM
+                signal.signal(signum, signal.SIG_DFL)
+                os.kill(os.getpid(), signum)
+            return  # Ctrl-C: the training process handles it; this worker keeps serving batches
         if self.requested and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.requested = True
         log.warning(
-            "%s received: stopping after the current update and writing a checkpoint (Ctrl-C again to abort)",
+            "%s received by rank %d: stopping after the current update and writing a checkpoint "
+            "(Ctrl-C again to abort)",
             signal.Signals(signum).name,
+            self.rank,
         )
 
     def __enter__(self) -> GracefulStop:
         if threading.current_thread() is threading.main_thread():
+            self._pid = os.getpid()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._previous[sig] = signal.signal(sig, self._handle)
         return self

@@ -12,8 +12,15 @@ samples (``StepOutput.batch_size``: clips or images, not views) per second over 
 
 Every writer flushes as it goes, so a run can be watched while it trains (``tail -f metrics.jsonl``,
 ``tensorboard --logdir <run>/tensorboard``). A resumed run passes the checkpoint's step as ``resume_step``:
-records after it (written by the interrupted process) are dropped first, so no step appears twice; a fresh
-run passes 0 (it starts from empty files); None keeps and appends to what is there.
+records after it (written by the interrupted process) are dropped first; a fresh run passes 0 (it starts from
+empty files); None keeps and appends to what is there.
+
+The JSONL and CSV logs are idempotent: a record is identified by its ``(kind, step)``, and logging a record whose
+key is already in the file replaces the old one (the file is rewritten atomically, which only happens when a
+resumed run repeats work the interrupted one had logged, e.g. an epoch end after a kill just before its
+checkpoint). So however a run is interrupted and resumed, each ``(kind, step)`` appears once. TensorBoard
+events are hidden from ``resume_step + 1`` on (``purge_step``); an epoch-end point repeated at the resumed step
+itself can appear twice there.
 """
 
 from __future__ import annotations
@@ -65,8 +72,14 @@ def _replace_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def record_key(record: dict[str, Any]) -> tuple[str, int]:
+    """What identifies a record: ``(kind, step)`` (the CSV gives strings: ``"3"`` and ``"3.0"`` are step 3)."""
+    return str(record.get("kind", "")), int(float(record.get("step") or 0))
+
+
 class JsonlLogger:
-    """Append records to ``<directory>/metrics.jsonl``, one JSON object per line, flushed per record."""
+    """Append records to ``<directory>/metrics.jsonl``, one JSON object per line, flushed per record; a record whose
+    ``(kind, step)`` is already there replaces it (see the module docstring)."""
 
     def __init__(self, directory: str | os.PathLike, *, resume_step: int | None = None) -> None:
         self.directory = Path(directory)
@@ -74,16 +87,26 @@ class JsonlLogger:
         self.path = self.directory / "metrics.jsonl"
         if resume_step is not None:
             self.truncate_after(resume_step)
+        self.keys = {record_key(r) for r in read_jsonl(self.path)}
 
     def truncate_after(self, step: int) -> None:
         """Drop records with ``step > step`` (left by an interrupted run), atomically."""
         kept = [r for r in read_jsonl(self.path) if r.get("step", 0) <= step]
-        _replace_text(self.path, "".join(json.dumps(r) + "\n" for r in kept))
+        self._rewrite(kept)
+
+    def _rewrite(self, records: list[dict[str, Any]]) -> None:
+        _replace_text(self.path, "".join(json.dumps(r) + "\n" for r in records))
 
     def log(self, record: dict[str, Any]) -> None:
-        """Append one record."""
+        """Append one record (or replace the one with the same ``(kind, step)``)."""
+        key = record_key(record)
+        if key in self.keys:
+            log.debug("metrics.jsonl: replacing the %s record of step %d", *key)
+            self._rewrite([r for r in read_jsonl(self.path) if record_key(r) != key] + [record])
+            return
         with open(self.path, "a") as f:
             f.write(json.dumps(record) + "\n")
+        self.keys.add(key)
 
     def records(self) -> list[dict[str, Any]]:
         """Everything logged so far."""
@@ -109,6 +132,7 @@ class CsvLogger:
                 rows = [r for r in rows if r.get("step") and int(float(r["step"])) <= resume_step]
         self.columns: list[str] = []
         self._rewrite(rows)
+        self.keys = {record_key(r) for r in rows}
 
     def _rewrite(self, rows: list[dict[str, Any]]) -> None:
         for row in rows:
@@ -128,14 +152,17 @@ class CsvLogger:
         return bool(new)
 
     def log(self, record: dict[str, Any]) -> None:
-        """Append one row (rewriting the file with a wider header when the record has a new key)."""
-        if self._add_columns(record):
+        """Append one row (rewriting the file with a wider header when the record has a new key, or without the
+        row of the same ``(kind, step)``)."""
+        key = record_key(record)
+        if self._add_columns(record) or key in self.keys:
             with open(self.path, newline="") as f:
-                rows = list(csv.DictReader(f))
+                rows = [r for r in csv.DictReader(f) if record_key(r) != key]
             self._rewrite([*rows, record])
-            return
-        with open(self.path, "a", newline="") as f:
-            csv.DictWriter(f, fieldnames=self.columns).writerow(record)
+        else:
+            with open(self.path, "a", newline="") as f:
+                csv.DictWriter(f, fieldnames=self.columns).writerow(record)
+        self.keys.add(key)
 
     def close(self) -> None:
         """Nothing to release (every row is written as it comes)."""

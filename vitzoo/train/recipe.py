@@ -19,9 +19,10 @@ from pathlib import Path
 from torch import nn
 from torch.utils.data import Dataset
 
-from vitzoo.train.checkpointing import CheckpointManager, seed_everything
+from vitzoo.train.checkpointing import CheckpointManager, check_weights_file, seed_everything
 from vitzoo.train.config import ConfigError, DataSpec, ModelSpec, RunConfig
 from vitzoo.train.engine import FitResult, fit_task
+from vitzoo.train.errors import CheckpointReadError
 from vitzoo.train.eval import EvalResult, evaluate
 from vitzoo.train.tasks import TaskData, get_task
 from vitzoo.train.tasks.classification import check_classes
@@ -132,13 +133,53 @@ def train_from_config(run: RunConfig, *, resume: bool | str | os.PathLike = Fals
 def default_checkpoint(run: RunConfig) -> Path:
     """``best.safetensors`` of the run, else the weights of its latest checkpoint."""
     ckpt = CheckpointManager(Path(run.output_dir) / "checkpoints")
-    best = ckpt.directory / "best.safetensors"
-    if best.is_file():
-        return best
+    if ckpt.best_path.is_file():
+        return ckpt.best_path
     latest = ckpt.latest()
     if latest is None:
         raise FileNotFoundError(f"no checkpoint in {ckpt.directory}; train first or pass --checkpoint")
     return CheckpointManager.weights_path_for(latest)
+
+
+def readable_weights(run: RunConfig, path: Path) -> Path:
+    """``path`` when it is a complete safetensors file; else :class:`CheckpointReadError` naming what is wrong with
+    it and the newest step checkpoint of the run that is complete, to use instead."""
+    try:
+        check_weights_file(path)
+    except CheckpointReadError as exc:
+        ckpt = CheckpointManager(Path(run.output_dir) / "checkpoints")
+        for _, state_path in reversed(ckpt.list()):
+            candidate = CheckpointManager.weights_path_for(state_path)
+            if candidate.resolve() == path.resolve():
+                continue
+            try:
+                check_weights_file(candidate)
+            except CheckpointReadError:
+                continue
+            raise CheckpointReadError(f"{exc}; evaluate another checkpoint, e.g. --checkpoint {candidate}") from None
+        raise CheckpointReadError(f"{exc}; no other checkpoint of {ckpt.directory} is readable") from None
+    return path
+
+
+def check_architecture(run: RunConfig, path: Path, arch: str) -> None:
+    """:class:`ConfigError` when a checkpoint holds another registered model than the recipe's ``model.name``.
+
+    The evaluation would run (the model is rebuilt from the checkpoint), but under this recipe's name and output
+    folder, with its data settings chosen for another model: nearly always the wrong recipe or the wrong file.
+    """
+    from vitzoo.registry import MODELS
+
+    if not arch or not run.model.name:
+        return
+    try:
+        same = MODELS.resolve(arch) == MODELS.resolve(run.model.name)
+    except KeyError:  # a name this checkout does not register: compare as written
+        same = arch == run.model.name
+    if not same:
+        raise ConfigError(
+            f"{path} holds a {arch} model but the recipe trains {run.model.name}; pass the recipe of the run that "
+            f"wrote it, or --set model.name={arch} to evaluate it with this recipe's data"
+        )
 
 
 def evaluate_from_config(
@@ -150,9 +191,12 @@ def evaluate_from_config(
     """Evaluate a checkpoint (default: :func:`default_checkpoint`) on the recipe's validation set.
 
     The model is rebuilt from the checkpoint's own metadata (``vitzoo.load``); results go to ``out_dir``
-    (default ``<output_dir>/eval/<checkpoint name>``).
+    (default ``<output_dir>/eval/<checkpoint name>``). Refused with one line: a damaged file (naming a readable
+    checkpoint to use instead), a checkpoint of another model than the recipe's (:func:`check_architecture`), a
+    class count that does not fit the validation set.
     """
     from vitzoo.api import load
+    from vitzoo.checkpoints.io import ARCH_KEY, read_metadata
     from vitzoo.train.distributed import default_device, init_distributed
 
     if run.task.name != "classification":
@@ -163,11 +207,14 @@ def evaluate_from_config(
     if run.data.val is None:
         raise ConfigError("the recipe has no validation set (data.val is null); set one with --set data.val=...")
     path = Path(checkpoint) if checkpoint is not None else default_checkpoint(run)
+    if path.suffix == ".safetensors":
+        readable_weights(run, path)
+        check_architecture(run, path, read_metadata(path).get(ARCH_KEY, ""))
+    info = init_distributed(timeout_s=run.train.dist_timeout_s)
+    device = default_device(info, run.train.device)
     model = load(path)
     _, val_set = build_datasets(run.data, model)
-    check_classes(val_set, model.cfg.num_classes, "validation")
-    info = init_distributed()
-    device = default_device(info, run.train.device)
+    check_classes(val_set, model.cfg.num_classes, "validation", fix=f"{path} was trained for another class list")
     out_dir = Path(out_dir) if out_dir is not None else Path(run.output_dir) / "eval" / path.stem
     result = evaluate(
         model.to(device),

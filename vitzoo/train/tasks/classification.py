@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 from vitzoo.schema import ConfigError
 from vitzoo.train.config import TrainConfig, train_config
 from vitzoo.train.engine import FitResult, TrainState, fit_task
-from vitzoo.train.eval import EvalResult, evaluate
+from vitzoo.train.eval import EvalResult, check_class_names, evaluate
 from vitzoo.train.task import StepOutput, Task, ValidationContext
 from vitzoo.train.tasks.registry import TaskData, register_task
 
@@ -61,6 +61,7 @@ class ClassificationTask(Task):
         classes: Sequence[str] | None = None,
     ) -> None:
         super().__init__(model)
+        check_class_names(model, classes)
         self.average = average
         self.classes = list(classes) if classes is not None else None
         self.evaluations: list[EvalResult] = []  # every validation's full result, in order
@@ -118,13 +119,34 @@ class ClassificationTask(Task):
         return {"top1": result.top1, "top5": result.top5, "loss": result.loss, "num_samples": result.num_samples}
 
 
-def check_classes(dataset: Dataset, num_classes: int, what: str) -> None:
-    """:class:`ConfigError` when ``dataset`` has more classes than the model's head."""
+def check_classes(dataset: Dataset, num_classes: int, what: str, *, fix: str | None = None) -> None:
+    """:class:`ConfigError` when the classes of ``dataset`` do not fit a head of ``num_classes`` outputs.
+
+    A dataset that names its classes (a class-names file, or class folders) knows their number exactly: the head
+    must have exactly that many outputs. A larger head is refused too, because outputs no sample can have still
+    take probability mass, and reports and plots would need names for them; it is nearly always a class count
+    copied from another recipe. Labels without names only bound the count from below (``max label + 1``: the top
+    classes may be absent from a split), so there the head must have at least that many outputs.
+    ``fix``: what the message tells to do (default: set ``model.num_classes``).
+    """
     found = dataset.num_classes
-    if found > num_classes:
+    named = getattr(dataset, "classes", None) is not None
+    if found > num_classes or (named and found != num_classes):
+        source = "named" if named else "labelled up to"
+        fix = fix or f"set model.num_classes to {found}"
+        have = f"the {what} set has {found} classes ({source})"
+        raise ConfigError(f"{have} but the model has num_classes={num_classes}; {fix}")
+
+
+def check_same_classes(train_set: Dataset, val_set: Dataset) -> None:
+    """:class:`ConfigError` when both sets name their classes and the names differ (a label would mean different
+    classes in training and validation, e.g. a class folder missing from the validation split)."""
+    train, val = getattr(train_set, "classes", None), getattr(val_set, "classes", None)
+    if train is not None and val is not None and list(train) != list(val):
+        differ = sorted(set(train) ^ set(val)) or "the same names in another order"
         raise ConfigError(
-            f"the {what} set has {found} classes but the model has num_classes={num_classes}; "
-            f"set model.num_classes to {found}"
+            f"the training and validation sets name different classes ({differ}); give both the same class list "
+            "(data.classes)"
         )
 
 
@@ -135,6 +157,7 @@ def build_classification(run, model: nn.Module, data: TaskData) -> Classificatio
     check_classes(data.train, run.model.num_classes, "training")
     if data.val is not None:
         check_classes(data.val, run.model.num_classes, "validation")
+        check_same_classes(data.train, data.val)
     return ClassificationTask.from_config(model, run.train, classes=data.classes)
 
 
@@ -185,4 +208,12 @@ def fit(
     return replace(result, evaluations=list(task.evaluations))
 
 
-__all__ = ["ClassificationTask", "build_classification", "check_classes", "fit", "num_classes_of"]
+__all__ = [
+    "ClassificationTask",
+    "build_classification",
+    "check_class_names",
+    "check_classes",
+    "check_same_classes",
+    "fit",
+    "num_classes_of",
+]

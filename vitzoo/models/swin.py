@@ -1,0 +1,158 @@
+"""Video Swin Transformer (Liu et al., 2022): ``tubelet stem -> window-attention stages -> norm -> mean -> head``.
+
+Parameter names follow timm's ``SwinTransformer`` (``patch_embed``, ``layers.{i}.downsample``,
+``layers.{i}.blocks.{j}``, ``norm``; the head is ``head``), so a 2-D timm Swin maps key for key onto a one-frame
+model. The stage layout is data (:class:`~vitzoo.models.swin_config.SwinConfig`); padding, window clipping and
+shifting follow torchvision's ``SwinTransformer3d`` (see :mod:`vitzoo.layers.windows`), and
+``vitzoo.convert.from_torchvision`` reproduces torchvision's ``swin3d_t/s/b`` exactly.
+
+FLOPs (:meth:`VideoSwin.flops`, every matmul ``2 * M * N * K`` as in :mod:`vitzoo.flops`): the stem; per block
+``qkv`` and the output projection on every token of the *padded* grid (padded tokens are computed, as in
+torchvision), attention scores and weighted sums within every window (``2 * 2 * nW * N^2 * C``), the MLP on the
+unpadded tokens; each patch merging's reduction (``2 * L' * 4C * C'``, counted under ``proj``); the head. Adding
+the relative-position bias and the shift mask, norms, softmax and rolls are not counted.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from einops import rearrange
+from torch import nn
+
+from vitzoo.flops import Flops, attention_flops, embed_flops, head_flops, matmul_flops
+from vitzoo.layers.block import drop_path_rates
+from vitzoo.layers.init import init_vit_weights
+from vitzoo.layers.padded_embed import PaddedTubeletEmbed
+from vitzoo.layers.swin_stage import SwinStage
+from vitzoo.layers.windows import window_geometry
+from vitzoo.models.base import NO_WEIGHT_DECAY, Tap, ZooModel, linear_head
+from vitzoo.models.swin_config import SwinConfig, stage_grids, token_grid
+from vitzoo.registry import family
+
+
+@family(SwinConfig)
+class VideoSwin(ZooModel):
+    """Video Swin on clips ``(B, C, T, H, W)`` of any size; ``forward_features`` gives the final grid's tokens.
+
+    :meth:`forward_intermediates` taps the stages (like timm's Swin): stage ``i`` as ``(B, C_i, T', h_i, w_i)``;
+    ``norm=True`` applies the final norm to the last stage only (the other stages have other widths).
+    """
+
+    modality = "video"
+    no_weight_decay_names = NO_WEIGHT_DECAY | {"relative_position_bias_table"}
+
+    def __init__(self, cfg: SwinConfig) -> None:
+        super().__init__(cfg)
+        self.num_features = cfg.widths[-1]
+        self.num_prefix_tokens = 0
+        self.global_pool = "avg"
+        self.patch_embed = PaddedTubeletEmbed(
+            tubelet_size=cfg.tubelet_size,
+            patch_size=cfg.patch_size,
+            in_chans=cfg.in_chans,
+            embed_dim=cfg.embed_dim,
+            norm=cfg.patch_norm,
+            norm_eps=cfg.norm_eps,
+        )
+        self.pos_drop = nn.Dropout(cfg.proj_drop_rate)
+        rates = drop_path_rates(cfg.drop_path_rate, sum(cfg.depths))
+        self.layers = nn.ModuleList()
+        for i, (depth, dim, heads) in enumerate(zip(cfg.depths, cfg.widths, cfg.num_heads, strict=True)):
+            first = sum(cfg.depths[:i])
+            self.layers.append(
+                SwinStage(
+                    in_dim=cfg.widths[max(i - 1, 0)],
+                    dim=dim,
+                    depth=depth,
+                    num_heads=heads,
+                    window=cfg.window_size,
+                    downsample=i > 0,
+                    clipped_window_bias=cfg.clipped_window_bias,
+                    drop_path_rates=rates[first : first + depth],
+                    norm_eps=cfg.norm_eps,
+                    mlp_ratio=cfg.mlp_ratio,
+                    qkv_bias=cfg.qkv_bias,
+                    act=cfg.act,
+                    attn_drop=cfg.attn_drop_rate,
+                    proj_drop=cfg.proj_drop_rate,
+                )
+            )
+        self.norm = nn.LayerNorm(self.num_features, eps=cfg.norm_eps)
+        self.fc_norm = nn.Identity()
+        self.head_drop = nn.Dropout(cfg.drop_rate)
+        self.apply(init_vit_weights)  # trunc-normal linears, zero biases (torchvision's init); tables keep theirs
+        self.head = linear_head(self.num_features, cfg.num_classes)
+
+    @torch.no_grad()
+    def resample(self, *, num_frames: int | None = None, img_size: int | tuple[int, int] | None = None) -> None:
+        """Change the configured input size. Nothing is resampled: Swin has no table that depends on the size."""
+        self.cfg.num_frames = self.cfg.num_frames if num_frames is None else num_frames
+        self.cfg.img_size = self.cfg.img_size if img_size is None else img_size
+        self.cfg.validate()
+
+    def adapt_pretrained(self, state: dict[str, torch.Tensor], source_cfg, *, source: str, tubelet_init: str):
+        """Called by ``vitzoo.create(..., pretrained=...)``: image Swins are inflated (patch kernel as
+        ``tubelet_init`` says), torchvision keys mapped (see ``vitzoo.checkpoints.swin_2d_to_3d``)."""
+        from vitzoo.checkpoints.swin_2d_to_3d import adapt_swin_checkpoint
+
+        return adapt_swin_checkpoint(state, source_cfg, self.cfg, source=source, tubelet_init=tubelet_init)
+
+    # ----------------------------------------------------------------------------------- forward
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Clips ``(B, C, T, H, W)`` -> the final grid's normed tokens ``(B, T' h w, D)``."""
+        self.check_input(x)
+        x = self.pos_drop(self.patch_embed(x))  # (B, T', H', W', C)
+        for stage in self.layers:
+            x = stage(x)  # (B, T', h, w, C_i)
+        return rearrange(self.norm(x), "b t h w c -> b (t h w) c")
+
+    @property
+    def num_taps(self) -> int:
+        return len(self.layers)
+
+    def forward_taps(
+        self, x: torch.Tensor, take: set[int], *, norm: bool, stop_at: int | None
+    ) -> tuple[torch.Tensor, list[Tap]]:
+        last = len(self.layers) - 1
+        x = self.pos_drop(self.patch_embed(x))  # (B, T', H', W', C)
+        taps: list[Tap] = []
+        for i, stage in enumerate(self.layers):
+            x = stage(x)  # (B, T', h, w, C_i)
+            if i in take:
+                taps.append((self.norm(x) if norm and i == last else x, None))
+            if i == stop_at:
+                break
+        x = self.norm(x) if i == last else x  # stopped early: that stage's tokens, not normed (another width)
+        return rearrange(x, "b t h w c -> b (t h w) c"), taps
+
+    # ----------------------------------------------------------------------------------- facts
+    @classmethod
+    def num_tokens(cls, cfg: SwinConfig) -> int:
+        return math.prod(cfg.grid_thw)
+
+    @classmethod
+    def flops(cls, cfg: SwinConfig) -> Flops:
+        """Analytic forward FLOPs of one clip at the configured size (counting rule: module docstring)."""
+        size = (cfg.num_frames, *cfg.img_hw)
+        pixels = cfg.in_chans * cfg.tubelet_size * cfg.patch_size**2
+        total = embed_flops(tokens=math.prod(token_grid(cfg, size)), dim=cfg.embed_dim, pixels_per_token=pixels)
+        for i, grid in enumerate(stage_grids(cfg, size)):
+            dim, tokens = cfg.widths[i], math.prod(grid)
+            if i > 0:
+                total += Flops(proj=matmul_flops(tokens, dim, 4 * cfg.widths[i - 1]))
+            for j in range(cfg.depths[i]):
+                geo = window_geometry(grid, cfg.window_size, shifted=j % 2 == 1)
+                padded = math.prod(geo.padded)
+                total += Flops(
+                    qkv=matmul_flops(padded, 3 * dim, dim),
+                    attention=attention_flops(groups=geo.num_windows, length=geo.window_tokens, dim=dim),
+                    proj=matmul_flops(padded, dim, dim),
+                    mlp=2 * matmul_flops(tokens, int(dim * cfg.mlp_ratio), dim),
+                )
+        return total + head_flops(num_features=cfg.widths[-1], num_classes=cfg.num_classes)
+
+    @classmethod
+    def architecture(cls, cfg: SwinConfig) -> str:
+        return "video_swin"
