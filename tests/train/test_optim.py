@@ -19,6 +19,11 @@ def _expected_block_id(name: str, model) -> int | None:
     enc = getattr(model, "encoder", None)
     if hasattr(model, "stages"):  # hierarchical (MViT): the stages' block stacks in order
         stacks = [(f"stages.{s}.blocks.", len(stage.blocks)) for s, stage in enumerate(model.stages)]
+    elif hasattr(model, "layers"):  # hierarchical (Swin): the same, and patch merging starts stages 1..
+        stacks = [(f"layers.{s}.blocks.", len(stage.blocks)) for s, stage in enumerate(model.layers)]
+        merging = re.match(r"layers\.(\d+)\.downsample\.", name)
+        if merging:  # just below the stage's first block
+            return sum(len(stage.blocks) for stage in model.layers[: int(merging[1])])
     elif enc is None:  # ViT
         stacks = [("blocks.", len(model.blocks))]
     elif hasattr(enc, "spatial"):  # factorised encoder / VTN (spatial + temporal), frame averaging (spatial)
@@ -79,11 +84,13 @@ def test_weight_decay_exclusions(name):
     for group in groups:
         for pname, p in zip(group["param_names"], group["params"], strict=True):
             seen.add(pname)
-            excluded = p.ndim <= 1 or any(k in pname for k in ("pos_embed", "cls_token", "time_embed", "rel_pos"))
+            tables = ("pos_embed", "cls_token", "time_embed", "rel_pos", "relative_position_bias_table")
+            excluded = p.ndim <= 1 or any(k in pname for k in tables)
             assert group["weight_decay"] == (0.0 if excluded else 0.05), pname
     assert seen == {n for n, _ in model.named_parameters()}
     names = {n for g in groups if g["weight_decay"] == 0 for n in g["param_names"]}
-    assert any("pos_embed" in n or "rel_pos" in n for n in names) and any("norm" in n for n in names)
+    assert any(k in n for n in names for k in ("pos_embed", "rel_pos", "relative_position"))
+    assert any("norm" in n for n in names)
 
 
 def test_layer_decay_scales_and_frozen_params():

@@ -10,12 +10,14 @@ Layer ids for layer-wise lr decay (BEiT / timm convention, read from parameter n
 * the ``cls_token`` / ``pos_embed`` of a later stack (the factorised encoder's temporal transformer) get the id
   just below its first block, ``S``, not 0: they feed that stack, and at id 0 a freshly initialised temporal
   table would learn at the smallest rate of the model;
+* a stage's parameters outside its blocks (a stack whose prefix ends in a stage index, ``layers.{s}.``: Swin's
+  patch merging at the start of stage ``s``) get the id just below the stage's first block, by the same reasoning;
 * everything else (final norms, ``head``) -> the last id, ``num_blocks + 1``.
 
 This covers ViT (``blocks.i``), joint (``encoder.transformer.blocks.i``), factorised encoder / VTN
 (``encoder.spatial.blocks.i``, ``encoder.temporal.blocks.i``), factorised self-attention / dot-product and
-TimeSformer (``encoder.blocks.i``). Parameter group ``i`` gets ``lr_scale = layer_decay ** (last - i)``;
-timm's schedulers multiply the scheduled lr by it.
+TimeSformer (``encoder.blocks.i``), MViT (``stages.s.blocks.i``) and Swin (``layers.s.blocks.i``). Parameter
+group ``i`` gets ``lr_scale = layer_decay ** (last - i)``; timm's schedulers multiply the scheduled lr by it.
 
 Weight decay is off for 1-D parameters (norm weights, biases, LayerScale) and for the names the model lists in
 ``model.no_weight_decay()`` (timm's convention: parameter names relative to the model) when it has that method;
@@ -46,6 +48,7 @@ log = logging.getLogger(__name__)
 NO_DECAY_NAMES = ("pos_embed", "cls_token", "time_embed")
 EMBED_NAMES = ("pos_embed", "cls_token", "time_embed")
 _BLOCK = re.compile(r"^(?P<prefix>(?:.*\.)?)blocks\.(?P<index>\d+)\.")
+_STAGE = re.compile(r"\.\d+\.$")  # a block stack that is one stage of a hierarchical model: layers.2.
 
 
 def block_stacks(names: list[str]) -> dict[str, int]:
@@ -80,7 +83,8 @@ def layer_ids(model: nn.Module) -> dict[str, int]:
             candidates = [p for p in stacks if owner.startswith(p)]  # the stack whose module holds the table
             ids[name] = offsets[max(candidates, key=len)] if candidates else 0
         else:
-            ids[name] = last
+            stage = [p for p in stacks if _STAGE.search(p) and name.startswith(p)]
+            ids[name] = offsets[stage[0]] if stage else last
     return ids
 
 
