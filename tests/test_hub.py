@@ -158,3 +158,15 @@ def test_a_fresh_process_reads_the_cache_from_hf_home_offline(tmp_path, hub_cach
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "7"
+
+
+def test_export_command_takes_hub_names_and_folders(tmp_path, hub_cache, vit, capsys):
+    from vitzoo.cli.main import main
+
+    folder = vitzoo.save_pretrained(vit, tmp_path / "out")
+    name = hub_cache.add("me/vit-nano", folder)
+    for source in (name, str(folder)):
+        out = tmp_path / f"{len(source)}.safetensors"
+        assert main(["export", source, "--out", str(out)]) == 0
+        assert "freshly initialised" not in capsys.readouterr().err
+        torch.testing.assert_close(vitzoo.load(out).state_dict(), vit.state_dict(), rtol=0, atol=0)

@@ -80,7 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
         "export", help="export a model to safetensors, ONNX or torch.export", description=cmd_export.__doc__
     )
     ex.add_argument(
-        "source", metavar="MODEL_OR_CHECKPOINT", help="a vitzoo .safetensors file or a registered model name"
+        "source",
+        metavar="MODEL_OR_CHECKPOINT",
+        help="a weight file, a checkpoint folder, hf-hub:<org>/<name>[@<revision>] or a registered model name",
     )
     ex.add_argument("--format", choices=sorted(EXPORT_FORMATS), help="default: from the suffix of --out")
     ex.add_argument("--out", required=True, help="output file (.safetensors, .onnx or .pt2)")
@@ -177,10 +179,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     if out.suffix not in EXPORT_FORMATS.values():
         raise UsageError(f"--out {out.name!r}: use a suffix among {sorted(EXPORT_FORMATS.values())}")
     source = Path(args.source)
-    if source.is_file():
+    if source.is_file() or source.is_dir() or args.source.startswith("hf-hub:"):
         if args.overrides:
             raise UsageError("--set applies to model names only; a checkpoint carries its own config")
-        model = load(source)
+        model = load(args.source)
     elif source.suffix in (".safetensors", ".pt", ".pth", ".bin"):
         raise UsageError(f"no such file: {source}")
     else:
