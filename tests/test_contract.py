@@ -162,3 +162,15 @@ def test_family_facts_live_with_the_family():
         family_of(vitzoo.model_config("vit_nano_patch8_32")).architecture(vitzoo.model_config("vit_nano_patch8_32"))
         == "image"
     )
+
+
+@pytest.mark.parametrize("name", [n for n in VIDEO_NANO if vitzoo.model_config(n).__class__.__name__ == "VideoConfig"])
+def test_pre_norm_is_built_or_refused_never_ignored(name):
+    cfg = vitzoo.model_config(name)
+    try:
+        model = vitzoo.create(name, pre_norm=True)
+    except ValueError as exc:
+        assert f"the {cfg.encoder!r} encoder has no norm before its blocks" in str(exc)
+        return
+    norms = [n for n, m in model.named_modules() if n.endswith("norm_pre") and isinstance(m, torch.nn.LayerNorm)]
+    assert norms, f"{name}: pre_norm=True built no norm_pre"

@@ -23,6 +23,7 @@ from torch import nn
 
 from vitzoo.config import VideoConfig
 from vitzoo.flops import Flops
+from vitzoo.schema import ConfigError
 
 Grid = tuple[int, int, int]  # (T, h, w) tokens
 
@@ -80,9 +81,18 @@ class VideoEncoder(nn.Module):
     """Base class: the token grid the position tables are built for, dynamic sizes, checkpointing switch."""
 
     vit_init: ClassVar[ViTInit] = ViTInit()
+    pre_norm: ClassVar[bool] = False  # has a LayerNorm before its blocks when cfg.pre_norm (CLIP style)
 
     def __init__(self, cfg: VideoConfig) -> None:
         super().__init__()
+        if cfg.pre_norm and not self.pre_norm:
+            from vitzoo.registry import ENCODERS
+
+            able = sorted(name for name in ENCODERS if ENCODERS.get(name).pre_norm)
+            raise ConfigError(
+                f"pre_norm=True: the {cfg.encoder!r} encoder has no norm before its blocks; use one of {able} "
+                "or pre_norm=False"
+            )
         self.cfg = cfg
         self.grid: Grid = cfg.grid_thw  # the grid the position tables are sized for
         self.grad_checkpointing = False

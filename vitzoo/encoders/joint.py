@@ -23,6 +23,8 @@ class JointEncoder(VideoEncoder):
     ``global_pool="avg"`` and ``fc_norm=True`` the encoder is VideoMAE's (see ``vitzoo.convert.from_hf``).
     """
 
+    pre_norm = True  # its TokenTransformer trunk has norm_pre
+
     vit_init = ViTInit(trunk="transformer", pos_embed="tile")
     pos_embed_types: ClassVar[tuple[str, ...]] = ("learned", "sincos")
     # VideoConfig fields of the other encoders, never read here (so a checkpoint differing in them still fits)

@@ -15,6 +15,7 @@ from vitzoo.layers.pos_embed import resample_pos_embed
 class PerFrameEncoder(VideoEncoder):
     """Holds ``spatial`` (a ViT trunk, depth ``cfg.depth``) and summarises every time step with it."""
 
+    pre_norm = True  # its TokenTransformer trunk has norm_pre
 
     def __init__(self, cfg: VideoConfig) -> None:
         super().__init__(cfg)

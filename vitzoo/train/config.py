@@ -159,7 +159,7 @@ class ModelSpec:
 
     name: str = ""  # a registered name (vitzoo.list_models())
     num_classes: int = 0  # must equal the number of classes of the dataset
-    pretrained: str | None = None  # weight file (an image ViT initialises a video model) or a name in weights/
+    pretrained: str | None = None  # weight file, checkpoint folder, hf-hub:<org>/<name>[@rev] or a name in weights/
     tubelet_init: TubeletInit = "central"  # image -> video kernel inflation: central, average or repeat
     options: dict[str, Any] = field(default_factory=dict)  # model config fields, e.g. {drop_path_rate: 0.1}
 
