@@ -33,7 +33,7 @@ from pathlib import Path
 
 from vitzoo.checkpoints.io import weights_dir
 from vitzoo.train.checkpointing import CheckpointManager
-from vitzoo.train.config import load_run_config
+from vitzoo.train.config import RunConfig, load_run_config
 from vitzoo.train.recipe import default_checkpoint, evaluate_from_config, train_from_config
 
 log = logging.getLogger(__name__)
@@ -130,6 +130,20 @@ def make_data(
     return wanted
 
 
+def train_once(recipe: RunConfig, marker: Path, *, what: str) -> dict:
+    """Train ``recipe`` unless ``marker`` says it finished (resuming from its last checkpoint if it has one), then
+    return the marker's record: ``seconds``, ``steps`` and ``best_value`` (the monitored metric's best)."""
+    if not marker.is_file():
+        resume = CheckpointManager(Path(recipe.output_dir) / "checkpoints").latest() is not None
+        start = time.perf_counter()
+        fitted = train_from_config(recipe, resume=resume)
+        if fitted.interrupted:
+            raise KeyboardInterrupt(f"{what} interrupted; run the demo again to continue")
+        record = {"seconds": time.perf_counter() - start, "steps": fitted.step, "best_value": fitted.best_value}
+        marker.write_text(json.dumps(record))
+    return json.loads(marker.read_text())
+
+
 def train_and_evaluate(run: DemoRun, *, out: Path, overrides: list[str]) -> RunResult:
     """Fine-tune (or resume, or reuse) one run, then evaluate its final weights with multi-view testing."""
     run_dir = out / "runs" / run.tag
@@ -137,15 +151,7 @@ def train_and_evaluate(run: DemoRun, *, out: Path, overrides: list[str]) -> RunR
     sets = [f"model.name={run.model}", f"model.pretrained={init}", f"data.root={out / 'data'}", f"output_dir={run_dir}"]
     sets += [*run.sets, *overrides]
     recipe = load_run_config(configs_dir() / RECIPE, sets)
-    timing = run_dir / "train_seconds.json"
-    if not timing.is_file():
-        has_checkpoint = CheckpointManager(run_dir / "checkpoints").latest() is not None
-        start = time.perf_counter()
-        fitted = train_from_config(recipe, resume=has_checkpoint)
-        if fitted.interrupted:
-            raise KeyboardInterrupt(f"training of {run.tag} interrupted; run the demo again to continue")
-        timing.write_text(json.dumps({"seconds": time.perf_counter() - start, "steps": fitted.step}))
-    trained = json.loads(timing.read_text())
+    trained = train_once(recipe, run_dir / "train_seconds.json", what=f"training of {run.tag}")
     weights = default_checkpoint(recipe)
     result = evaluate_from_config(recipe, checkpoint=weights, out_dir=run_dir / "eval")
     return RunResult(

@@ -32,10 +32,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vitzoo.demo.run import configs_dir, make_data
-from vitzoo.train.checkpointing import CheckpointManager
+from vitzoo.demo.run import configs_dir, make_data, train_once
 from vitzoo.train.config import RunConfig, load_run_config
-from vitzoo.train.recipe import train_from_config
 
 log = logging.getLogger(__name__)
 
@@ -103,14 +101,7 @@ def pretrain(method: str, *, out: Path, model: str, overrides: Sequence[str]) ->
     run_dir = out / "runs" / method
     sets = [f"model.name={model}", f"data.root={out / 'data'}", f"output_dir={run_dir}", *overrides]
     recipe = load_run_config(ssl_recipe(method), sets)
-    done = run_dir / "done.json"
-    clock = Clock()
-    if not done.is_file():
-        resume = CheckpointManager(run_dir / "checkpoints").latest() is not None
-        result, clock = Clock.measure(lambda: train_from_config(recipe, resume=resume))
-        if result.interrupted:
-            raise KeyboardInterrupt(f"pre-training {method} interrupted; run the demo again to continue")
-        done.write_text(json.dumps({"steps": result.step, **asdict(clock)}))
+    _, clock = Clock.measure(lambda: train_once(recipe, run_dir / "done.json", what=f"pre-training {method}"))
     return run_dir / "checkpoints" / "best.safetensors", clock
 
 
@@ -165,17 +156,8 @@ def finetune(
         f"output_dir={run_dir}", *overrides,
     ]  # fmt: skip
     recipe = load_run_config(configs_dir() / FINETUNE_RECIPE, sets)
-    done = run_dir / "done.json"
-    if not done.is_file():
-        resume = CheckpointManager(run_dir / "checkpoints").latest() is not None
-        start = time.perf_counter()
-        result = train_from_config(recipe, resume=resume)
-        if result.interrupted:
-            raise KeyboardInterrupt(f"fine-tuning {run_dir.name} interrupted; run the demo again to continue")
-        record = {"top1": result.best_value, "steps": result.step, "seconds": time.perf_counter() - start}
-        done.write_text(json.dumps(record))
-    record = json.loads(done.read_text())
-    return FinetuneResult(init, seed, record["top1"], record["steps"], record["seconds"])
+    record = train_once(recipe, run_dir / "done.json", what=f"fine-tuning {run_dir.name}")
+    return FinetuneResult(init, seed, record["best_value"], record["steps"], record["seconds"])
 
 
 def frozen_table(results: list[FrozenResult]) -> str:
