@@ -105,7 +105,7 @@ def test_init_comparison_table_reads_equal_step_windows(tmp_path):
         logger.log({"kind": "val", "step": 20, "top1": 0.75 if init == "vit" else 0.25})
     records = [{"kind": "train", "step": s, "loss": float(s)} for s in (5, 10, 15)]
     assert window_loss(records, 5, 15) == 12.5 and window_loss(records, 15, 20) is None
-    table = comparison_table([("joint", runs["vit"], runs["scratch"])], steps=40, windows=2)
+    table = comparison_table([("joint", "ViT", runs["vit"], runs["scratch"])], steps=40, windows=2)
     assert "| model | init | loss 1-20 | loss 21-40 | held-out top-1 at step 20 / 40 |" in table
     assert "| joint | ViT | 0.50 | 0.10 | 75.0% / – |" in table
     assert "| joint | scratch | 1.50 | 0.30 | 25.0% / – |" in table

@@ -28,11 +28,12 @@ def val_top1_at(records: list[dict], step: int) -> float | None:
     return next((r["top1"] for r in records if r.get("kind") == "val" and r["step"] == step), None)
 
 
-def comparison_table(pairs: Sequence[tuple[str, Path, Path]], *, steps: int, windows: int = 4) -> str:
-    """Markdown: per encoder, training loss in ``windows`` equal step windows and held-out top-1, ViT vs scratch.
+def comparison_table(pairs: Sequence[tuple[str, str, Path, Path]], *, steps: int, windows: int = 4) -> str:
+    """Markdown: per encoder, training loss in ``windows`` equal step windows and held-out top-1, initialised from
+    an image model vs from scratch.
 
     Args:
-        pairs: ``(label, ViT-initialised run dir, scratch run dir)``.
+        pairs: ``(label, name of the image model, initialised run dir, scratch run dir)``.
         steps: updates per run (equal for both).
         windows: number of equal step windows the loss is averaged over.
     """
@@ -40,8 +41,8 @@ def comparison_table(pairs: Sequence[tuple[str, Path, Path]], *, steps: int, win
     loss_heads = " | ".join(f"loss {a + 1}-{b}" for a, b in zip(edges, edges[1:], strict=False))
     lines = [f"| model | init | {loss_heads} | held-out top-1 at step {edges[windows // 2]} / {steps} |"]
     lines.append("|---|---|" + "---|" * windows + "---|")
-    for label, *runs in pairs:
-        for init, run in zip(("ViT", "scratch"), runs, strict=True):
+    for label, source, *runs in pairs:
+        for init, run in zip((source, "scratch"), runs, strict=True):
             records = read_jsonl(run / "metrics.jsonl")
             spans = zip(edges, edges[1:], strict=False)
             losses = " | ".join(_cell(window_loss(records, a, b), ".2f") for a, b in spans)
@@ -51,22 +52,23 @@ def comparison_table(pairs: Sequence[tuple[str, Path, Path]], *, steps: int, win
     return "\n".join(lines)
 
 
-def plot_loss_curves(pairs: Sequence[tuple[str, Path, Path]], path: Path) -> Path:
-    """Training loss against step: one colour per encoder, solid ViT-initialised, dashed from scratch."""
+def plot_loss_curves(pairs: Sequence[tuple[str, str, Path, Path]], path: Path) -> Path:
+    """Training loss against step: one colour per encoder, solid initialised from the image model, dashed from
+    scratch (``pairs`` as for :func:`comparison_table`)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    for i, (label, *runs) in enumerate(pairs):
-        for init, run, style in zip(("ViT", "scratch"), runs, ("-", "--"), strict=True):
+    for i, (label, source, *runs) in enumerate(pairs):
+        for init, run, style in zip((source, "scratch"), runs, ("-", "--"), strict=True):
             train = [r for r in read_jsonl(run / "metrics.jsonl") if r.get("kind") == "train"]
             steps, losses = [r["step"] for r in train], [r["loss"] for r in train]
             ax.plot(steps, losses, style, color=f"C{i}", label=f"{label} [{init}]")
     ax.set_xlabel("update step")
     ax.set_ylabel("training loss")
-    ax.set_title("ViT-initialised (solid) vs from scratch (dashed), same recipe and steps")
+    ax.set_title("initialised from an image model (solid) vs from scratch (dashed), same recipe and steps")
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

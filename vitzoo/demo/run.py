@@ -203,7 +203,7 @@ def plot_results(results: list[RunResult], path: Path) -> None:
 
 
 def init_comparison(results: list[RunResult], out: Path) -> str:
-    """Table and loss plot (``init_vs_scratch.png``) of each encoder run from the ViT and from scratch; "" if none."""
+    """Table and loss plot (``init_vs_scratch.png``) of each run from its image model and from scratch; "" if none."""
     from vitzoo.demo.curves import comparison_table, plot_loss_curves
 
     done = {(r.model, r.init == "scratch"): r for r in results}
@@ -214,7 +214,10 @@ def init_comparison(results: list[RunResult], out: Path) -> str:
     ]
     if not both:
         return ""
-    pairs = [(vit.label, out / "runs" / vit.tag, out / "runs" / scratch.tag) for vit, scratch in both]
+    pairs = [
+        (vit.label, INIT_LABELS[vit.init].split(",")[0], out / "runs" / vit.tag, out / "runs" / scratch.tag)
+        for vit, scratch in both
+    ]
     plot_loss_curves(pairs, out / "init_vs_scratch.png")
     return comparison_table(pairs, steps=done[(both[0][0].model, False)].steps)
 
