@@ -91,7 +91,7 @@ def test_factorised_encoder_spatial_stage_is_the_vit_on_every_frame(source):
 def test_clip_pre_norm_needs_an_encoder_with_a_vit_trunk(tmp_path, hub_cache):
     _, folder = timm_folder(tmp_path, "vit_base_patch16_clip_224.openai")
     name = hub_cache.add("timm/vit_base_patch16_clip_224.openai", folder)
-    with pytest.raises(NotImplementedError, match="pre_norm, CLIP style.*'fact_sa' encoder has no such norm"):
+    with pytest.raises(ValueError, match="openai was trained with: pre_norm=True .*'fact_sa' encoder has none"):
         vitzoo.create("vivit_fact_sa_nano_8x2", pretrained=name, embed_dim=48, num_heads=3)
     video = vitzoo.create("vivit_joint_nano_8x2", pretrained=name, embed_dim=48, num_heads=3)
     assert torch.all(video.patch_embed.proj.bias == 0)  # CLIP's patch embedding has no bias

@@ -24,6 +24,7 @@ from vitzoo.checkpoints.share import push_to_hub, save_pretrained
 from vitzoo.checkpoints.source import read_checkpoint
 from vitzoo.config import RENAMED_FIELDS, from_json, replace
 from vitzoo.registry import MODELS
+from vitzoo.schema import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,12 @@ def create(
         checkpoint = read_checkpoint(pretrained)
         explicit = {RENAMED_FIELDS.get(k, k) for k in overrides}
         cfg = adopt_facts(cfg, checkpoint.config, explicit=explicit, source=checkpoint.source)
-    model = models.build_model(cfg)
+    try:
+        model = models.build_model(cfg)
+    except ConfigError as exc:
+        if checkpoint is None:
+            raise
+        raise ConfigError(f"{canonical} cannot take what {checkpoint.source} was trained with: {exc}") from None
     model.arch_name = canonical
     if checkpoint is not None:
         load_pretrained(model, checkpoint, tubelet_init=tubelet_init, overridden=explicit)

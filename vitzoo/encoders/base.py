@@ -90,8 +90,8 @@ class VideoEncoder(nn.Module):
 
             able = sorted(name for name in ENCODERS if ENCODERS.get(name).pre_norm)
             raise ConfigError(
-                f"pre_norm=True: the {cfg.encoder!r} encoder has no norm before its blocks; use one of {able} "
-                "or pre_norm=False"
+                f"pre_norm=True (a norm before the blocks, CLIP style): the {cfg.encoder!r} encoder has none; "
+                f"encoders with one: {able}"
             )
         self.cfg = cfg
         self.grid: Grid = cfg.grid_thw  # the grid the position tables are sized for
