@@ -13,8 +13,11 @@ import torch
 import vitzoo
 from vitzoo.checkpoints.io import CONFIG_KEY
 from vitzoo.export import example_input, input_shape, onnx_max_abs_diff, program_max_abs_diff
+from vitzoo.models import family_of
 
 NANO_MODELS = vitzoo.list_models("*nano*")
+# families whose exported graph holds one input size say why; they refuse dynamic_size
+FIXED_SIZE = [n for n in NANO_MODELS if family_of(vitzoo.model_config(n)).export_fixed_size_reason]
 TOL = 1e-4
 
 
@@ -72,9 +75,16 @@ def test_onnx_dynamic_size_runs_at_other_sizes(tmp_path, name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", NANO_MODELS)
+@pytest.mark.parametrize("name", [n for n in NANO_MODELS if n not in FIXED_SIZE])
 def test_onnx_dynamic_size_every_model(tmp_path, name):
     _check_dynamic_size_onnx(name, tmp_path / "model.onnx")
+
+
+@pytest.mark.parametrize("name", FIXED_SIZE)
+def test_dynamic_size_is_refused_where_one_graph_holds_one_size(tmp_path, name):
+    with pytest.raises(ValueError, match="graph holds one input size: its window plan"):
+        vitzoo.export(_model(name), tmp_path / "m.onnx", dynamic_size=True)
+    assert not list(tmp_path.iterdir())
 
 
 def test_dynamic_size_needs_the_dynamo_exporter(tmp_path):

@@ -21,8 +21,10 @@ patches: the graph then contains the run-time interpolation of the position tabl
 mechanism), traced at an example one tubelet / patch larger than the model's size so that the resampling path is what
 gets exported (at the model's own size it resamples to the same grid, which changes nothing). Tested for every
 registered nano model in onnxruntime at the native size and at other frame counts and non-square sizes
-(``tests/test_export.py``). ``.pt2`` programs keep only the batch axis dynamic: ``torch.export`` specialises on the
-size checks of the Python forward (``dynamic_size=True`` raises there).
+(``tests/test_export.py``), except the families whose ``export_fixed_size_reason`` says why one graph holds one size
+(Video Swin: its window plan is built in Python per size); those refuse ``dynamic_size``. ``.pt2`` programs keep only
+the batch axis dynamic: ``torch.export`` specialises on the size checks of the Python forward (``dynamic_size=True``
+raises there).
 
 The example input is built from what the model says it takes: ``model.input_shape`` (``(C, H, W)`` for images,
 ``(C, T, H, W)`` for videos). The model is exported in eval mode (dropout off).
@@ -157,6 +159,11 @@ def export_onnx(
         raise ExportError(f"exporter={exporter!r}; expected one of {EXPORTERS}")
     if dynamic_size and exporter != "dynamo":
         raise ExportError("dynamic_size needs the torch.export-based exporter (exporter='dynamo')")
+    if dynamic_size and (reason := getattr(model, "export_fixed_size_reason", None)):
+        raise ExportError(
+            f"dynamic_size: a {type(model).__name__} graph holds one input size: {reason}; export one graph per "
+            "size (the batch axis stays dynamic)"
+        )
     check_opset(opset)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

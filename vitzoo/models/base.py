@@ -65,6 +65,8 @@ class ZooModel(nn.Module):
 
     modality: ClassVar[str] = "image"
     no_weight_decay_names: ClassVar[frozenset[str]] = NO_WEIGHT_DECAY
+    # why one exported graph cannot serve other input sizes (None: ONNX export with dynamic_size works)
+    export_fixed_size_reason: ClassVar[str | None] = None
     num_features: int
     num_prefix_tokens: int
     global_pool: str

@@ -42,6 +42,9 @@ class VideoSwin(ZooModel):
 
     modality = "video"
     no_weight_decay_names = NO_WEIGHT_DECAY | {"relative_position_bias_table"}
+    export_fixed_size_reason = (
+        "its window plan (padding, clipped windows, shift masks) is computed in Python for each input size"
+    )
 
     def __init__(self, cfg: SwinConfig) -> None:
         super().__init__(cfg)
