@@ -28,14 +28,20 @@ def video_models(size: str, geometry: str) -> list[str]:
     return [f"vivit_{enc}_{size}_{geometry}" for enc in VIVIT_ENCODERS] + list_models(f"timesformer_{size}_*")
 
 
-def swin_comparisons(name: str, *, frames: int, train_frames: int) -> list[Comparison]:
-    """Video Swin ``name``: fp32 and bf16-autocast inference at batch 1 and 4, and a training step."""
+PRECISION_LABELS = {"fp32": "fp32", "bf16": "bf16 autocast"}
+
+
+def hierarchical_comparisons(
+    name: str, *, family: str, frames: int | None = None, train_frames: int | None = None
+) -> list[Comparison]:
+    """``name`` against its references: fp32 and bf16-autocast inference at batch 1 and 4 on ``frames`` frames, and
+    a training step at batch 1 on ``train_frames`` (None: the model's own clip length), grouped under ``family``."""
     suite = [
-        compare(name, group="video Swin", num_frames=frames, batch=batch, precision=precision)
-        for precision in ("fp32", "bf16")
+        compare(name, group=f"{family}: {label} inference", num_frames=frames, batch=batch, precision=precision)
+        for precision, label in PRECISION_LABELS.items()
         for batch in (1, 4)
     ]
-    return suite + [compare(name, group="training step", mode="train", num_frames=train_frames)]
+    return suite + [compare(name, group=f"{family}: training step", mode="train", num_frames=train_frames)]
 
 
 def _family(name: str) -> str:
@@ -80,7 +86,7 @@ def quick_suite() -> list[Comparison]:
         compare(image, group="channels-last", batch=8, channels_last=True),
     ]
     suite += [compare(name, group="MViT", mode=mode) for name in list_models("mvitv*_nano_*") for mode in MODES]
-    return suite + swin_comparisons("video_swin_nano_4x2", frames=8, train_frames=8)
+    return suite + hierarchical_comparisons("video_swin_nano_4x2", family="Video Swin", frames=8, train_frames=8)
 
 
 def recheck_suite() -> list[Comparison]:
@@ -106,21 +112,12 @@ def mvit_suite() -> list[Comparison]:
 
     About an hour on 2 CPU cores (v2-S is 128 GFLOP per clip forward).
     """
-    suite = []
-    for name in MVIT_MODELS:
-        for precision in PRECISION_LABELS:
-            group = f"MViT: {PRECISION_LABELS[precision]} inference"
-            suite += [compare(name, group=group, batch=b, precision=precision) for b in (1, 4)]
-        suite.append(compare(name, group="MViT: training step", mode="train", batch=1))
-    return suite
-
-
-PRECISION_LABELS = {"fp32": "fp32", "bf16": "bf16 autocast"}
+    return [c for name in MVIT_MODELS for c in hierarchical_comparisons(name, family="MViT")]
 
 def swin_suite() -> list[Comparison]:
     """Video Swin-T at torchvision's size for its published FLOPs (16 x 224: 8 x 56 x 56 tokens; the training step
     at 8 frames) against torchvision's ``SwinTransformer3d`` built at the same config."""
-    return swin_comparisons("video_swin_tiny_4x2", frames=16, train_frames=8)
+    return hierarchical_comparisons("video_swin_tiny_4x2", family="Video Swin", frames=16, train_frames=8)
 
 
 SUITES: dict[str, Callable[[], list[Comparison]]] = {
