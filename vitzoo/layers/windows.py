@@ -10,10 +10,11 @@ For a token grid ``(T, H, W)`` and a configured window ``(Wt, Wh, Ww)`` (Video S
 * shifted blocks roll the padded grid by ``-shift`` and mask attention between tokens that the roll brought
   together from opposite ends (``-100`` added to their scores, as torchvision and the official code do).
 
-vitzoo does not roll: the windows of the rolled grid are read straight from the padded grid, grouped by the mask
-they need (:func:`window_groups`: the interior windows need none, only those wrapped around an end do), so each
-group runs one fused attention with an ``(H, N, N)`` mask instead of one ``(nW, H, N, N)`` mask for the block;
-one gather (:func:`grid_order`) puts the results back in grid order.
+vitzoo does not roll: the windows of the rolled grid are grouped by the mask they need (:func:`window_groups`:
+the interior windows need none, only those wrapped around an end do), so each group runs one fused attention
+with an ``(H, N, N)`` mask instead of one ``(nW, H, N, N)`` mask for the block. One gather
+(:func:`group_gather`) takes the padded grid's tokens to the windows, group after group; its inverse puts the
+results back in grid order.
 :class:`WindowPlan` holds what one block needs for one grid (geometry, relative-position index, groups and their
 masks); it is built once per grid and stage (see ``SwinStage``), never per block.
 """
@@ -158,29 +159,39 @@ def window_groups(geometry: WindowGeometry) -> tuple[WindowGroup, ...]:
     return tuple(groups)
 
 
-def grid_order(geometry: WindowGeometry) -> torch.Tensor:
-    """``(Tp*Hp*Wp,)``: for every token of the padded grid (row-major), its index in the window-major layout
-    ``(nt, nh, nw, wt, wh, ww)`` of the rolled grid; gathering with it undoes both the partition and the shift."""
-    coords = []
-    for size, window, shift in zip(geometry.padded, geometry.window, geometry.shift, strict=True):
-        rolled = (torch.arange(size) - shift) % size
-        coords.append((rolled // window, rolled % window))  # (window index, offset in the window)
-    (kt, jt), (kh, jh), (kw, jw) = coords
-    nt, nh, nw = (p // w for p, w in zip(geometry.padded, geometry.window, strict=True))
+def group_gather(geometry: WindowGeometry, groups: tuple[WindowGroup, ...]) -> torch.Tensor:
+    """``(Tp*Hp*Wp,)``: the padded grid's tokens (row-major indices) in the *group-major window layout*: group
+    after group, each group's windows of the rolled grid in ``(nt, nh, nw)`` order, each window's tokens in
+    ``(wt, wh, ww)`` order. One gather with it partitions, shifts and groups the grid; its inverse undoes all three.
+    """
+    _, hp, wp = geometry.padded
     wt, wh, ww = geometry.window
-    window = (kt[:, None, None] * nh + kh[None, :, None]) * nw + kw[None, None, :]  # (Tp, Hp, Wp)
-    offset = (jt[:, None, None] * wh + jh[None, :, None]) * ww + jw[None, None, :]  # (Tp, Hp, Wp)
-    return (window * (wt * wh * ww) + offset).flatten()
+    gathers = []
+    for group in groups:
+        t, h, w = (torch.cat([torch.arange(start, start + length) for start, length in p.reads]) for p in group.parts)
+        index = (t[:, None, None] * hp + h[None, :, None]) * wp + w[None, None, :]  # (nt*wt, nh*wh, nw*ww)
+        nt, nh, nw = group.windows
+        index = index.view(nt, wt, nh, wh, nw, ww).permute(0, 2, 4, 1, 3, 5)  # (nt, nh, nw, wt, wh, ww)
+        gathers.append(index.flatten())
+    return torch.cat(gathers)
 
 
 @dataclass(frozen=True)
 class WindowPlan:
-    """What a block needs for one grid: geometry, relative-position index ``(N, N)``, window groups, grid order."""
+    """What a block needs for one grid: geometry, relative-position index ``(N, N)``, window groups, and the two
+    permutations between the padded grid and the group-major window layout (``gather``: into it, ``order``: back).
+    """
 
     geometry: WindowGeometry
     index: torch.Tensor
     groups: tuple[WindowGroup, ...]
+    gather: torch.Tensor
     order: torch.Tensor
+
+    @property
+    def group_tokens(self) -> list[int]:
+        """Tokens of each group in the group-major window layout (its windows times the window's tokens)."""
+        return [math.prod(g.windows) * self.geometry.window_tokens for g in self.groups]
 
 
 def window_plan(
@@ -189,7 +200,9 @@ def window_plan(
     """The :class:`WindowPlan` of a block (shifted or not) with configured ``window`` on ``grid``."""
     geometry = window_geometry(grid, window, shifted=shifted)
     index = relative_position_index(geometry.window, window, clipped=clipped).to(device)
-    groups = tuple(
-        WindowGroup(g.parts, g.mask.to(device) if g.mask is not None else None) for g in window_groups(geometry)
-    )
-    return WindowPlan(geometry, index, groups, grid_order(geometry).to(device))
+    groups = window_groups(geometry)
+    gather = group_gather(geometry, groups)
+    order = torch.empty_like(gather)
+    order[gather] = torch.arange(gather.numel())  # the inverse permutation
+    groups = tuple(WindowGroup(g.parts, g.mask.to(device) if g.mask is not None else None) for g in groups)
+    return WindowPlan(geometry, index, groups, gather.to(device), order.to(device))
