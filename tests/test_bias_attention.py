@@ -63,3 +63,18 @@ def test_an_integer_or_boolean_mask_is_refused():
     q, k, v, _ = _inputs((1,))
     with pytest.raises(TypeError, match="float bias"):
         attention_with_bias(q, k, v, torch.ones(5, 6, dtype=torch.bool))
+
+
+def test_float32_and_bfloat16_match_the_reference_within_their_precision():
+    for dtype, atol in ((torch.float32, 2e-5), (torch.bfloat16, 3e-2)):
+        q, k, v, bias = _inputs((1, 2, 5, 6), dtype=torch.float64, seed=1)
+        low = [t.detach().to(dtype).requires_grad_() for t in (q, k, v, bias)]
+        out = attention_with_bias(*low)
+        ref = softmax_attention(q, k, v, attn_mask=bias)
+        torch.testing.assert_close(out.double(), ref, rtol=0, atol=atol)
+        grad = torch.randn_like(ref)
+        ours = torch.autograd.grad(out, low, grad.to(dtype))
+        theirs = torch.autograd.grad(ref, (q, k, v, bias), grad)
+        for a, b in zip(ours, theirs, strict=True):
+            assert a.dtype == dtype
+            torch.testing.assert_close(a.double(), b, rtol=0, atol=atol * 4)

@@ -39,13 +39,13 @@ class _BiasAttention(torch.autograd.Function):
     def backward(ctx, grad_out: torch.Tensor):
         q, k, v, bias = ctx.saved_tensors
         scale = ctx.scale
-        scores = torch.matmul(q, k.transpose(-2, -1)).mul_(scale).add_(bias)  # S (..., H, N, M)
-        probs = scores.softmax(-1)  # P, recomputed
-        del scores
+        scores = torch.matmul(q * scale, k.transpose(-2, -1)).add_(bias)  # S (..., H, N, M)
+        probs = torch.softmax(scores, -1, out=scores)  # P, recomputed in place (a fresh N x M buffer costs more)
         grad_v = torch.matmul(probs.transpose(-2, -1), grad_out)  # (..., H, M, d)
         grad_scores = torch.matmul(grad_out, v.transpose(-2, -1))  # dP (..., H, N, M)
-        grad_scores = torch._softmax_backward_data(grad_scores, probs, -1, probs.dtype)  # dS
-        del probs
+        # dS = P * (dP - rowsum(dP * P)), written over dP
+        torch.ops.aten._softmax_backward_data.out(grad_scores, probs, -1, probs.dtype, grad_input=grad_scores)
+        del scores, probs
         grad_q = torch.matmul(grad_scores, k).mul_(scale)  # (..., H, N, d)
         grad_k = torch.matmul(grad_scores.transpose(-2, -1), q).mul_(scale)  # (..., H, M, d)
         grad_bias = grad_scores.sum_to_size(bias.shape) if ctx.needs_input_grad[3] else None
