@@ -5,10 +5,12 @@ from __future__ import annotations
 import torch
 
 
-def softmax_attention(q, k, v, attn_mask=None, dropout_p=0.0, **_):
-    """``softmax(q k^T / sqrt(d) + mask) v`` computed explicitly (a boolean mask marks allowed pairs)."""
+def softmax_attention(q, k, v, attn_mask=None, dropout_p=0.0, scale=None, **_):
+    """``softmax(q k^T * scale + mask) v`` computed explicitly (a boolean mask marks allowed pairs); ``scale``
+    defaults to ``1 / sqrt(d)``, as SDPA's."""
     assert dropout_p == 0.0, "the reference path is for eval-mode comparisons"
-    scores = q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5
+    scores = q @ k.transpose(-2, -1)
+    scores = scores / q.shape[-1] ** 0.5 if scale is None else scores * scale
     if attn_mask is not None:
         if attn_mask.dtype == torch.bool:
             scores = scores.masked_fill(~attn_mask, float("-inf"))

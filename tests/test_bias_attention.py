@@ -42,7 +42,7 @@ def test_bias_without_gradient_and_explicit_scale():
     q, k, v, bias = _inputs((2, 5, 6))
     bias = bias.detach()
     out = attention_with_bias(q, k, v, bias, scale=0.3)
-    ref = softmax_attention(q * 0.3 * q.shape[-1] ** 0.5, k, v, attn_mask=bias)
+    ref = softmax_attention(q, k, v, attn_mask=bias, scale=0.3)
     torch.testing.assert_close(out, ref, rtol=0, atol=1e-12)
     gq = torch.autograd.grad(out.sum(), q)[0]
     torch.testing.assert_close(gq, torch.autograd.grad(ref.sum(), q)[0], rtol=0, atol=1e-12)

@@ -7,8 +7,8 @@ heads) followed by a per-head LayerNorm. Pooling the queries with a stride downs
 pooling keys and values only makes attention cheaper. The class token is not pooled but attends and is attended
 at every scale (:func:`vitzoo.layers.token_pool.pool_tokens`).
 
-MViTv2 adds, per the config: decomposed relative position embeddings (:mod:`vitzoo.layers.rel_pos`, passed to
-SDPA as a float ``attn_mask``) and residual pooling (the pooled queries added to the attention output, with or
+MViTv2 adds, per the config: decomposed relative position embeddings (:mod:`vitzoo.layers.rel_pos`, entering
+SDPA's dot products as extra query and key channels rather than as an ``(Lq, Lk)`` float mask) and residual pooling (the pooled queries added to the attention output, with or
 without the class token). Parameter names follow timm's ``MultiScaleAttention`` (``qkv``, ``pool_q``, ``norm_q``,
 ..., ``rel_pos_h``, ``proj``).
 """
@@ -21,7 +21,7 @@ from einops import rearrange
 from timm.layers import trunc_normal_
 from torch import nn
 
-from vitzoo.layers.rel_pos import Grid, RelPosIndex, rel_pos_bias
+from vitzoo.layers.rel_pos import Grid, RelPosIndex, augment_with_rel_pos
 from vitzoo.layers.token_pool import pool_tokens, pools
 
 
@@ -119,12 +119,14 @@ class PoolingAttention(nn.Module):
         q, q_grid = self._pool(q, grid, self.pool_q, self.norm_q)  # (B, H, P + Lq, d)
         k, k_grid = self._pool(k, grid, self.pool_k, self.norm_k)  # (B, H, P + Lk, d)
         v, _ = self._pool(v, grid, self.pool_v, self.norm_v)
-        mask = None
-        if self.rel_pos_h is not None:
-            tables = rel_tables if rel_tables is not None else (self.rel_pos_t, self.rel_pos_h, self.rel_pos_w)
-            mask = rel_pos_bias(q, q_grid, k_grid, tables, self.rel_index, self.num_prefix_tokens)
         dropout_p = self.attn_drop if self.training else 0.0
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)  # (B, H, P + Lq, d)
+        if self.rel_pos_h is None:
+            out = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)  # (B, H, P + Lq, d)
+        else:
+            tables = rel_tables if rel_tables is not None else (self.rel_pos_t, self.rel_pos_h, self.rel_pos_w)
+            augmented = augment_with_rel_pos(q, k, v, q_grid, k_grid, tables, self.rel_index, self.num_prefix_tokens)
+            out = F.scaled_dot_product_attention(*augmented, dropout_p=dropout_p, scale=1.0)  # (B, H, P + Lq, d + c)
+            out = out[..., : q.shape[-1]]  # (B, H, P + Lq, d): the values' zero channels cut off
         if self.residual_pool:
             p = 0 if self.residual_with_cls else self.num_prefix_tokens
             out = out + (F.pad(q[:, :, p:], (0, 0, p, 0)) if p else q)  # prefix rows unchanged unless with_cls

@@ -7,8 +7,13 @@ The bias between query ``i`` at ``(t_i, h_i, w_i)`` and key ``j`` at ``(t_j, h_j
 with one learned table per axis (``rel_pos_t``, ``rel_pos_h``, ``rel_pos_w``, each ``(2 * size - 1, head_dim)``,
 shared by the heads). Queries and keys may live on grids of different resolution (pooled differently): the
 distances are then measured on the finer grid (``q_ratio`` / ``k_ratio`` below, as in SlowFast and
-torchvision). Prefix (class) tokens get no bias. The bias is a float ``attn_mask`` for
-``scaled_dot_product_attention``, added to the scaled scores.
+torchvision). Prefix (class) tokens get no bias.
+
+The bias is never written out as an ``(Lq, Lk)`` mask: per query, the three axis terms (``kt + kh + kw`` numbers)
+are appended to the query, each key's one-hot ``(t, h, w)`` coordinates to the key, so the dot product of the two
+extended vectors is the scaled score plus the bias (:func:`augment_with_rel_pos`). Measured on MViTv2-S (README):
+building the mask and reading it in the fused kernel cost more than the 23% longer dot products, and a mask that
+needs a gradient sent training to SDPA's math path.
 
 A table whose length is not the ``2 * max(q, k) - 1`` an axis needs is linearly interpolated at run time
 (torchvision does the same; it happens for non-square frames, whose tables are sized by the longer side).
@@ -94,7 +99,7 @@ class RelPosIndex:
         return len(self._tables)
 
 
-def rel_pos_bias(
+def rel_pos_terms(
     q: torch.Tensor,
     q_grid: Grid,
     k_grid: Grid,
@@ -102,9 +107,12 @@ def rel_pos_bias(
     index: RelPosIndex,
     num_prefix_tokens: int,
 ) -> torch.Tensor:
-    """The bias ``(B, H, P + Lq, P + Lk)`` of queries ``q (B, H, P + Lq, d)`` on ``q_grid`` to keys on ``k_grid``.
+    """Per query, its three axis terms ``(B, H, P + Lq, kt + kh + kw)``: ``q_i . R_t[t_i - t]`` for every key
+    time ``t``, then every key row ``h``, then every key column ``w``. Prefix rows are zero.
 
-    ``tables`` are ``(rel_pos_t, rel_pos_h, rel_pos_w)``. Prefix rows and columns are zero.
+    The bias of query ``i`` to key ``j`` at ``(t_j, h_j, w_j)`` is the sum of three of them: the terms times the
+    keys' one-hot coordinates (:func:`key_coordinates`), which is how attention consumes them (see
+    :func:`augment_with_rel_pos`) without a ``(Lq, Lk)`` bias ever being written.
     """
     p = num_prefix_tokens
     (qt, qh, qw), (kt, kh, kw) = q_grid, k_grid
@@ -118,12 +126,55 @@ def rel_pos_bias(
     rel_t = torch.einsum("bythwd,tkd->bythwk", r_q, r_t)  # (B, H, qt, qh, qw, kt)
     rel_h = torch.einsum("bythwd,hkd->bythwk", r_q, r_h)  # (B, H, qt, qh, qw, kh)
     rel_w = torch.einsum("bythwd,wkd->bythwk", r_q, r_w)  # (B, H, qt, qh, qw, kw)
-    partial = rel_t[..., :, None, None] + rel_h[..., None, :, None]  # (B, H, qt, qh, qw, kt, kh, 1)
-    across = rel_w[..., None, None, :]  # (B, H, qt, qh, qw, 1, 1, kw)
-    if p and not torch.is_grad_enabled() and not _tracing():
-        # inference: the sum is written once, straight into the zero-bordered mask (no full-size temporary)
-        mask = partial.new_zeros(q.shape[0], q.shape[1], p + qt * qh * qw, p + kt * kh * kw)
-        torch.add(partial, across, out=mask[:, :, p:, p:].unflatten(2, q_grid).unflatten(-1, k_grid))
-        return mask  # (B, H, P + Lq, P + Lk)
-    bias = rearrange(partial + across, "b y t h w i j k -> b y (t h w) (i j k)")  # (B, H, Lq, Lk)
-    return F.pad(bias, (p, 0, p, 0)) if p else bias  # (B, H, P + Lq, P + Lk)
+    terms = rearrange(torch.cat([rel_t, rel_h, rel_w], dim=-1), "b y t h w k -> b y (t h w) k")
+    return F.pad(terms, (0, 0, p, 0)) if p else terms  # (B, H, P + Lq, kt + kh + kw)
+
+
+def key_coordinates(k_grid: Grid, num_prefix_tokens: int, *, dtype: torch.dtype, device: torch.device):
+    """``(P + Lk, kt + kh + kw)``: each key's one-hot time, row and column (zero for prefix keys)."""
+    kt, kh, kw = k_grid
+    t, h, w = torch.meshgrid(*(torch.arange(n, device=device) for n in k_grid), indexing="ij")
+    hot = [t.flatten()[:, None] == torch.arange(kt, device=device)]
+    hot += [h.flatten()[:, None] == torch.arange(kh, device=device)]
+    hot += [w.flatten()[:, None] == torch.arange(kw, device=device)]
+    coords = torch.cat(hot, dim=-1).to(dtype)  # (Lk, kt + kh + kw)
+    return F.pad(coords, (0, 0, num_prefix_tokens, 0)) if num_prefix_tokens else coords
+
+
+def rel_pos_bias(
+    q: torch.Tensor,
+    q_grid: Grid,
+    k_grid: Grid,
+    tables: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    index: RelPosIndex,
+    num_prefix_tokens: int,
+) -> torch.Tensor:
+    """The bias ``(B, H, P + Lq, P + Lk)`` of queries ``q (B, H, P + Lq, d)`` on ``q_grid`` to keys on ``k_grid``
+    (written out; attention uses :func:`augment_with_rel_pos` instead). Prefix rows and columns are zero."""
+    terms = rel_pos_terms(q, q_grid, k_grid, tables, index, num_prefix_tokens)
+    return terms @ key_coordinates(k_grid, num_prefix_tokens, dtype=terms.dtype, device=terms.device).T
+
+
+def augment_with_rel_pos(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    q_grid: Grid,
+    k_grid: Grid,
+    tables: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    index: RelPosIndex,
+    num_prefix_tokens: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``q, k, v (B, H, N, d)`` -> the same with ``kt + kh + kw`` more channels, for SDPA at ``scale=1``:
+
+    ``[q / sqrt(d), terms] . [k, coordinates] = q . k / sqrt(d) + bias``, so attention adds the relative-position
+    bias inside its dot products; values get zero channels (fused kernels want one head size), which the caller
+    cuts off the output (``out[..., :d]``). No ``(Lq, Lk)`` mask is built, and with no mask the fused kernels also
+    run the backward pass (a float mask that needs a gradient sends SDPA to its math path).
+    """
+    terms = rel_pos_terms(q, q_grid, k_grid, tables, index, num_prefix_tokens)  # (B, H, P + Lq, c)
+    coords = key_coordinates(k_grid, num_prefix_tokens, dtype=k.dtype, device=k.device)  # (P + Lk, c)
+    extra = coords.shape[-1]
+    q = torch.cat([q * q.shape[-1] ** -0.5, terms.to(q.dtype)], dim=-1)  # (B, H, P + Lq, d + c)
+    k = torch.cat([k, coords.expand(*k.shape[:-1], extra)], dim=-1)  # (B, H, P + Lk, d + c)
+    return q, k, F.pad(v, (0, extra))

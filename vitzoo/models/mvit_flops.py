@@ -55,3 +55,19 @@ def mvit_flops(cfg: MViTConfig) -> Flops:
             mlp=matmul_flops(p + lq, hidden, d) + matmul_flops(p + lq, spec.dim_out, hidden),
         )
     return total + head_flops(num_features=cfg.widths[-1], num_classes=cfg.num_classes)
+
+
+def rel_pos_extra_flops(cfg: MViTConfig) -> int:
+    """Products vitzoo executes beyond :func:`mvit_flops` per clip: with relative positions, attention runs at
+    head size ``d + kt + kh + kw`` (the bias enters through the dot products, see
+    :func:`vitzoo.layers.rel_pos.augment_with_rel_pos`), ``2 x 2 (P + Lq)(P + Lk) H (kt + kh + kw)`` per block.
+    Not part of the model's FLOPs (the benchmarks' GFLOP/s use those); stated so that a count of executed
+    products can be checked."""
+    if not cfg.rel_pos:
+        return 0
+    p = int(cfg.class_token)
+    extra = 0
+    for spec, g in zip(block_specs(cfg), block_grids(cfg, cfg.grid_thw), strict=True):
+        lq, lk = math.prod(g.q), math.prod(g.kv)
+        extra += 2 * matmul_flops(p + lq, p + lk, spec.num_heads * sum(g.kv))
+    return extra
