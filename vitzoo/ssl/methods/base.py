@@ -2,9 +2,12 @@
 
 A method is a :class:`vitzoo.train.task.Task` around any vitzoo backbone created with ``num_classes=0``
 (``model(x) -> (B, D)``). A batch is ``(views, labels)`` (or ``views`` alone) with views
-``(B, V, C, H, W)`` for images or ``(B, V, C, T, H, W)`` for video; the ``V`` views are folded into the
-batch for one forward pass, ``(B, V, ...) -> (B V, ...)``, so BatchNorm layers in the heads normalise over
-all views of the batch together. Validation is weighted kNN on frozen features (:mod:`vitzoo.ssl.knn`).
+``(B, V, C, H, W)`` for images or ``(B, V, C, T, H, W)`` for video. The heads see the ``V`` views folded into
+the batch, ``(B, V, ...) -> (B V, ...)``, so their BatchNorm layers normalise over all views of the batch
+together (as SimCLR's and BYOL's reference code do). The backbone sees them folded too if it has BatchNorm;
+otherwise one view at a time, which gives the same features (every layer then works per sample) at a lower
+peak memory (the transient buffers of a pass are those of ``B`` samples, not ``B V``; measured in the README,
+"A SimCLR step against lightly"). Validation is weighted kNN on frozen features (:mod:`vitzoo.ssl.knn`).
 """
 
 from __future__ import annotations
@@ -39,6 +42,11 @@ def unpack(batch: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
     raise ValueError(f"expected a batch (views, labels) or views, got {type(batch).__name__}")
 
 
+def has_batch_norm(model: nn.Module) -> bool:
+    """Whether any layer of ``model`` normalises over the batch (BatchNorm of any dimension, SyncBatchNorm)."""
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
 class SSLMethod(Task):
     """Base of the self-supervised tasks: :meth:`embed`, :meth:`project`, kNN :meth:`validate`.
 
@@ -68,16 +76,26 @@ class SSLMethod(Task):
         return views, labels
 
     def embed(self, views: torch.Tensor, model: nn.Module | None = None) -> torch.Tensor:
-        """Backbone features of every view: ``(B, V, ...) -> (B, V, D)`` (``model`` defaults to ``self.model``)."""
+        """Backbone features of every view: ``(B, V, ...) -> (B, V, D)`` (``model`` defaults to ``self.model``).
+
+        One pass over the folded views ``(B V, ...)`` for a backbone with BatchNorm, one pass per view otherwise
+        (see the module docstring)."""
         model = self.model if model is None else model
-        batch = views.shape[0]
-        features = model(rearrange(views, "b v ... -> (b v) ..."))  # (B V, D)
-        if features.ndim != 2 or features.shape[1] != self.num_features:
+        if has_batch_norm(model):
+            features = model(rearrange(views, "b v ... -> (b v) ..."))  # (B V, D)
+            self._check_features(features, views.shape[0] * views.shape[1])
+            return rearrange(features, "(b v) d -> b v d", b=views.shape[0])
+        per_view = [model(view) for view in views.unbind(1)]  # V x (B, D)
+        for features in per_view:
+            self._check_features(features, views.shape[0])
+        return torch.stack(per_view, dim=1)  # (B, V, D)
+
+    def _check_features(self, features: torch.Tensor, rows: int) -> None:
+        if features.shape != (rows, self.num_features):
             raise ValueError(
-                f"the backbone returned shape {tuple(features.shape)}, expected (B V, {self.num_features}): "
+                f"the backbone returned shape {tuple(features.shape)}, expected ({rows}, {self.num_features}): "
                 "create it with num_classes=0"
             )
-        return rearrange(features, "(b v) d -> b v d", b=batch)
 
     @staticmethod
     def project(head: nn.Module, x: torch.Tensor) -> torch.Tensor:
