@@ -10,7 +10,13 @@ from einops import rearrange
 from torch import nn
 
 import vitzoo
-from vitzoo.layers.rel_pos import RelPosIndex, rel_pos_bias, relative_distance
+from vitzoo.layers.rel_pos import (
+    RelPosIndex,
+    augment_with_rel_pos,
+    key_coordinates,
+    rel_pos_terms,
+    relative_distance,
+)
 from vitzoo.layers.token_pool import pool_output_size, pool_tokens
 
 
@@ -44,19 +50,24 @@ def test_relative_distances_by_hand():
     [((2, 4, 4), (2, 2, 2), (3, 7, 7)), ((2, 4, 6), (1, 2, 3), (3, 11, 11)), ((1, 2, 2), (1, 2, 2), (5, 9, 9))],
 )
 def test_rel_pos_bias_equals_torchvision(q_grid, k_grid, lengths):
-    """torchvision's _add_rel_pos adds the same bias to a zero score matrix (tables resized at run time too)."""
+    """The axis terms times the keys' one-hot coordinates are the bias torchvision's _add_rel_pos adds to a zero
+    score matrix (tables resized at run time too); ``augment_with_rel_pos`` puts it inside the dot products."""
     from torchvision.models.video.mvit import _add_rel_pos
 
     lt, lh, lw = lengths
     tables = (torch.randn(lt, 16), torch.randn(lh, 16), torch.randn(lw, 16))
     lq, lk = 1 + torch.tensor(q_grid).prod().item(), 1 + torch.tensor(k_grid).prod().item()
-    q = torch.randn(2, 3, lq, 16)
+    q, k, v = torch.randn(2, 3, lq, 16), torch.randn(2, 3, lk, 16), torch.randn(2, 3, lk, 16)
     expected = _add_rel_pos(torch.zeros(2, 3, lq, lk), q, q_grid, k_grid, tables[1], tables[2], tables[0])
-    got = rel_pos_bias(q, q_grid, k_grid, tables, RelPosIndex(), num_prefix_tokens=1)
-    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
-    with torch.no_grad():  # inference writes the sum straight into the bordered mask: the same numbers
-        torch.testing.assert_close(rel_pos_bias(q, q_grid, k_grid, tables, RelPosIndex(), 1), got, rtol=0, atol=0)
-    assert not got[:, :, 0].any() and not got[:, :, :, 0].any()  # the class token gets no bias
+    terms = rel_pos_terms(q, q_grid, k_grid, tables, RelPosIndex(), num_prefix_tokens=1)
+    bias = terms @ key_coordinates(k_grid, 1, dtype=q.dtype, device=q.device).T  # (B, H, Lq, Lk)
+    torch.testing.assert_close(bias, expected, rtol=1e-5, atol=1e-5)
+    assert not bias[:, :, 0].any() and not bias[:, :, :, 0].any()  # the class token gets no bias
+    q2, k2, v2 = augment_with_rel_pos(q, k, v, q_grid, k_grid, tables, RelPosIndex(), num_prefix_tokens=1)
+    scores = q @ k.transpose(-2, -1) / 4.0 + expected  # d = 16
+    torch.testing.assert_close(q2 @ k2.transpose(-2, -1), scores, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(v2[..., :16], v, rtol=0, atol=0)
+    assert v2.shape[-1] == q2.shape[-1] == k2.shape[-1] == 16 + sum(k_grid) and not v2[..., 16:].any()
 
 
 def test_distance_tables_are_built_once_per_grid_pair_and_not_while_tracing():

@@ -8,9 +8,9 @@ pooling keys and values only makes attention cheaper. The class token is not poo
 at every scale (:func:`vitzoo.layers.token_pool.pool_tokens`).
 
 MViTv2 adds, per the config: decomposed relative position embeddings (:mod:`vitzoo.layers.rel_pos`, entering
-SDPA's dot products as extra query and key channels rather than as an ``(Lq, Lk)`` float mask) and residual pooling (the pooled queries added to the attention output, with or
-without the class token). Parameter names follow timm's ``MultiScaleAttention`` (``qkv``, ``pool_q``, ``norm_q``,
-..., ``rel_pos_h``, ``proj``).
+SDPA's dot products as extra query and key channels rather than as an ``(Lq, Lk)`` float mask) and residual
+pooling (the pooled queries added to the attention output, with or without the class token). Parameter names
+follow timm's ``MultiScaleAttention`` (``qkv``, ``pool_q``, ``norm_q``, ..., ``rel_pos_h``, ``proj``).
 """
 
 from __future__ import annotations

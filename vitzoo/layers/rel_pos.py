@@ -141,20 +141,6 @@ def key_coordinates(k_grid: Grid, num_prefix_tokens: int, *, dtype: torch.dtype,
     return F.pad(coords, (0, 0, num_prefix_tokens, 0)) if num_prefix_tokens else coords
 
 
-def rel_pos_bias(
-    q: torch.Tensor,
-    q_grid: Grid,
-    k_grid: Grid,
-    tables: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
-    index: RelPosIndex,
-    num_prefix_tokens: int,
-) -> torch.Tensor:
-    """The bias ``(B, H, P + Lq, P + Lk)`` of queries ``q (B, H, P + Lq, d)`` on ``q_grid`` to keys on ``k_grid``
-    (written out; attention uses :func:`augment_with_rel_pos` instead). Prefix rows and columns are zero."""
-    terms = rel_pos_terms(q, q_grid, k_grid, tables, index, num_prefix_tokens)
-    return terms @ key_coordinates(k_grid, num_prefix_tokens, dtype=terms.dtype, device=terms.device).T
-
-
 def augment_with_rel_pos(
     q: torch.Tensor,
     k: torch.Tensor,
