@@ -84,9 +84,26 @@ def test_distance_tables_are_built_once_per_grid_pair_and_not_while_tracing():
     assert len(model.rel_index) == pairs and model.rel_index((2, 8, 8), (2, 2, 2), x.device) is first
 
 
+def test_key_coordinates_are_built_once_per_key_grid(monkeypatch):
+    from vitzoo.layers import rel_pos
+
+    built = []
+    real = rel_pos.key_coordinates
+    monkeypatch.setattr(rel_pos, "key_coordinates", lambda grid, *a, **k: built.append(grid) or real(grid, *a, **k))
+    model = vitzoo.create("mvitv2_nano_4x2").eval()
+    x = torch.randn(1, *model.input_shape)
+    with torch.no_grad():
+        model(x)
+        first = list(built)
+        model(x)
+    assert first and len(set(first)) == len(first)  # one build per key grid, not per block
+    assert built == first  # the second forward builds none
+
+
 @pytest.mark.parametrize("name", ["mvitv1_nano_4x2", "mvitv2_nano_4x2"])
 def test_model_equals_plain_softmax_attention(name, reference_attention):
-    """SDPA with the relative bias as a float attn_mask equals softmax(q k^T / sqrt(d) + bias) v written out."""
+    """SDPA with the relative positions inside its dot products equals softmax(q k^T / sqrt(d) + bias) v written
+    out (the reference sees the extended channels: what is checked is SDPA's kernel against explicit softmax)."""
     model = vitzoo.create(name).eval()
     with torch.no_grad():
         for p in model.parameters():

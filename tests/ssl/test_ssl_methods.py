@@ -174,3 +174,37 @@ def test_validate_is_knn_on_ctx_model():
     assert task.monitor in result and task.higher_is_better
     assert result["knn_top1"] == expected.top1 and result["num_samples"] == 6
     assert model.training  # restored after feature extraction
+
+
+class _BatchNormBackbone(torch.nn.Module):
+    """A backbone whose features depend on the whole batch (BatchNorm in training mode); records its batch sizes."""
+
+    num_features = 4
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(12, 4)
+        self.bn = torch.nn.BatchNorm1d(4)
+        self.batches: list[int] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.batches.append(x.shape[0])
+        return self.bn(self.fc(x.flatten(1)))
+
+
+def test_views_pass_one_at_a_time_without_batch_norm_and_folded_with_it(backbone):
+    """Per-view passes give the folded pass's features for a backbone without BatchNorm (eval, no dropout);
+    a backbone with BatchNorm sees all views at once, so its statistics cover every view."""
+    model, shape = backbone
+    task = SimCLR(model.eval(), SimCLRConfig(**SMALL["simclr"]))
+    views, _ = batch_for(shape, views=3)
+    folded = model(views.flatten(0, 1)).unflatten(0, views.shape[:2])  # (B, V, D)
+    torch.testing.assert_close(task.embed(views), folded, rtol=1e-5, atol=1e-5)
+
+    bn = _BatchNormBackbone().train()
+    task = SimCLR(bn, SimCLRConfig(**SMALL["simclr"]))
+    views = torch.randn(4, 3, 3, 2, 2)
+    features = task.embed(views)
+    assert bn.batches == [12]  # one pass over B x V
+    per_view = torch.stack([bn(v) for v in views.unbind(1)], 1)
+    assert not torch.allclose(features, per_view, atol=1e-3)  # control: per-view statistics would differ

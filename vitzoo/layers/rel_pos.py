@@ -75,13 +75,24 @@ def _tracing() -> bool:
 
 
 class RelPosIndex:
-    """The ``(t, h, w)`` distance tables of a (query grid, key grid) pair on a device, built once and reused.
+    """The ``(t, h, w)`` distance tables of a (query grid, key grid) pair on a device, and the keys' one-hot
+    coordinates (:func:`key_coordinates`) of a key grid, each built once and reused.
 
     One instance is shared by every attention layer of a model (it is plain state, not part of the weights).
     """
 
     def __init__(self) -> None:
         self._tables: dict[tuple, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+        self._coordinates: dict[tuple, torch.Tensor] = {}
+
+    def coordinates(self, k_grid: Grid, num_prefix_tokens: int, dtype: torch.dtype, device: torch.device):
+        """:func:`key_coordinates`, cached per (grid, prefix, dtype, device); built in the graph while tracing."""
+        if _tracing():
+            return key_coordinates(k_grid, num_prefix_tokens, dtype=dtype, device=device)
+        key = (tuple(k_grid), num_prefix_tokens, dtype, device)
+        if key not in self._coordinates:
+            self._coordinates[key] = key_coordinates(k_grid, num_prefix_tokens, dtype=dtype, device=device)
+        return self._coordinates[key]
 
     def __call__(
         self, q_grid: Grid, k_grid: Grid, device: torch.device
@@ -130,7 +141,9 @@ def rel_pos_terms(
     return F.pad(terms, (0, 0, p, 0)) if p else terms  # (B, H, P + Lq, kt + kh + kw)
 
 
-def key_coordinates(k_grid: Grid, num_prefix_tokens: int, *, dtype: torch.dtype, device: torch.device):
+def key_coordinates(
+    k_grid: Grid, num_prefix_tokens: int, *, dtype: torch.dtype, device: torch.device | None = None
+) -> torch.Tensor:
     """``(P + Lk, kt + kh + kw)``: each key's one-hot time, row and column (zero for prefix keys)."""
     kt, kh, kw = k_grid
     t, h, w = torch.meshgrid(*(torch.arange(n, device=device) for n in k_grid), indexing="ij")
@@ -159,7 +172,7 @@ def augment_with_rel_pos(
     run the backward pass (a float mask that needs a gradient sends SDPA to its math path).
     """
     terms = rel_pos_terms(q, q_grid, k_grid, tables, index, num_prefix_tokens)  # (B, H, P + Lq, c)
-    coords = key_coordinates(k_grid, num_prefix_tokens, dtype=k.dtype, device=k.device)  # (P + Lk, c)
+    coords = index.coordinates(k_grid, num_prefix_tokens, k.dtype, k.device)  # (P + Lk, c)
     extra = coords.shape[-1]
     q = torch.cat([q * q.shape[-1] ** -0.5, terms.to(q.dtype)], dim=-1)  # (B, H, P + Lq, d + c)
     k = torch.cat([k, coords.expand(*k.shape[:-1], extra)], dim=-1)  # (B, H, P + Lk, d + c)
