@@ -75,6 +75,22 @@ class BaseConfig:
 
 
 @dataclass
+class StagedConfig(BaseConfig):
+    """A hierarchical family's config (MViT, Video Swin): stages of ``depths[i]`` blocks of width ``widths[i]``,
+    both fields of the subclass; the facts derived from that layout."""
+
+    @property
+    def embed_dim(self) -> int:
+        """Width of the stem's tokens (the first stage's width)."""
+        return self.widths[0]
+
+    @property
+    def num_stages(self) -> int:
+        """Number of stages."""
+        return len(self.depths)
+
+
+@dataclass
 class TransformerConfig:
     """Hyper-parameters shared by every block stack of a plain (non-hierarchical) transformer."""
 

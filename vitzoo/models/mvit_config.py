@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vitzoo import schema
-from vitzoo.config import BaseConfig, GlobalPool
+from vitzoo.config import BaseConfig, GlobalPool, StagedConfig
 from vitzoo.layers.rel_pos import table_lengths
 from vitzoo.layers.token_pool import pool_output_size, pools
 from vitzoo.registry import CONFIGS
@@ -28,7 +28,7 @@ ONES: Triple = (1, 1, 1)
 
 @CONFIGS.register("MViTConfig")
 @dataclass
-class MViTConfig(BaseConfig):
+class MViTConfig(StagedConfig):
     """A Multiscale Vision Transformer (MViTv1 and MViTv2, video).
 
     Stem: a ``Conv3d`` of ``patch_kernel`` / ``patch_stride`` / ``patch_padding`` from pixels to ``widths[0]``.
@@ -65,16 +65,6 @@ class MViTConfig(BaseConfig):
     drop_path_rate: float = 0.0
 
     # ----------------------------------------------------------------------------------- derived
-    @property
-    def embed_dim(self) -> int:
-        """Width of the stem's tokens (the first stage's width)."""
-        return self.widths[0]
-
-    @property
-    def num_stages(self) -> int:
-        """Number of stages."""
-        return len(self.depths)
-
     @property
     def grid_thw(self) -> Triple:
         """Token grid ``(T', h, w)`` after the stem."""

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 
 from vitzoo import schema
-from vitzoo.config import Activation, BaseConfig
+from vitzoo.config import Activation, BaseConfig, StagedConfig
 from vitzoo.layers.windows import ClippedWindowBias
 from vitzoo.registry import CONFIGS
 
@@ -16,7 +16,7 @@ IMAGENET_DEFAULT_STD = (0.229, 0.224, 0.225)
 
 @CONFIGS.register("SwinConfig")
 @dataclass
-class SwinConfig(BaseConfig):
+class SwinConfig(StagedConfig):
     """A Video Swin Transformer (Liu et al., 2022): tubelet stem, stages of (shifted) window attention, mean pool.
 
     Stage ``i`` has ``depths[i]`` blocks of width ``widths[i]`` with ``num_heads[i]`` heads; every stage after the
@@ -48,15 +48,6 @@ class SwinConfig(BaseConfig):
     attn_drop_rate: float = 0.0
     proj_drop_rate: float = 0.0  # after the stem, the attention projection and the MLP (torchvision's ``dropout``)
     drop_path_rate: float = 0.1  # stochastic depth, rising linearly over all blocks from 0
-
-    @property
-    def embed_dim(self) -> int:
-        """Width of the first stage (the tubelet embedding)."""
-        return self.widths[0]
-
-    @property
-    def num_stages(self) -> int:
-        return len(self.depths)
 
     @property
     def grid_thw(self) -> tuple[int, int, int]:
