@@ -15,8 +15,8 @@ dimensions it was broadcast along::
     dQ = dS k * scale,  dK = dS^T q * scale,  dBias = dS summed to the bias's shape
 
 It is meant for training on CPU, where it measured faster and leaner than the math path on Video Swin (README,
-"Hierarchical video transformers"); elsewhere, and whenever no gradient is needed, call SDPA directly. Dropout is
-not supported here (use SDPA, which then takes the math path anyway).
+"MViT and Video Swin against torchvision"); elsewhere, and whenever no gradient is needed, call SDPA directly.
+Dropout is not supported here (use SDPA, which then takes the math path anyway).
 """
 
 from __future__ import annotations
