@@ -16,7 +16,7 @@ from vitzoo.bench.profiling import FUSED_ATTENTION_OPS, MATERIALISED_ATTENTION_O
 from vitzoo.bench.references import implementation, references_for
 from vitzoo.bench.report import markdown_report, write_results
 from vitzoo.bench.suite import SuiteResult
-from vitzoo.bench.timing import Timing, choose_reps, time_interleaved
+from vitzoo.bench.timing import Timing, choose_reps, median_interval, paired_speedup, time_interleaved
 from vitzoo.models.mvit_flops import rel_pos_extra_flops
 
 NANO = vitzoo.list_models("*nano*")
@@ -138,6 +138,56 @@ def test_time_interleaved_alternates_order_and_skips_warmup():
     timings = time_interleaved(fns, warmup=1, min_reps=3, max_reps=3, target_s=0)
     assert log == ["a", "b", "a", "b"] + ["a", "b", "b", "a", "a", "b"]  # first calls, warm calls, 3 reps
     assert all(len(t.times) == 3 for t in timings)
+
+
+def test_timed_calls_run_with_the_garbage_collector_paused():
+    import gc
+
+    states = []
+    time_interleaved([lambda: states.append(gc.isenabled())], warmup=0, min_reps=2, max_reps=2, target_s=0)
+    assert gc.isenabled() and states == [False] * 3
+    gc.disable()  # a caller that paused it keeps it paused
+    try:
+        time_interleaved([lambda: None], warmup=0, min_reps=1, max_reps=1, target_s=0)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+@pytest.mark.parametrize(
+    ("n", "ranks", "coverage"),
+    [(5, (1, 5), 1 - 2 / 32), (6, (1, 6), 1 - 2 / 64), (9, (2, 8), 1 - 2 * 10 / 512), (20, (6, 15), None)],
+)
+def test_median_interval_uses_the_binomial_order_statistics(n, ranks, coverage):
+    values = [10.0 * i for i in range(n, 0, -1)]  # unsorted on purpose
+    low, high, covered = median_interval(values)
+    assert (low, high) == (10.0 * ranks[0], 10.0 * ranks[1])
+    if coverage is not None:
+        assert covered == pytest.approx(coverage)
+    assert covered >= 0.95 or ranks == (1, n)
+
+
+def test_median_interval_covers_the_median_of_a_skewed_distribution():
+    """Monte Carlo: exponential samples (median ln 2); the interval holds it at least as often as it claims."""
+    g = torch.Generator().manual_seed(0)
+    trials, n = 2000, 15
+    samples = torch.empty(trials, n).exponential_(generator=g).tolist()
+    hits, claimed = 0, 0.0
+    for values in samples:
+        low, high, claimed = median_interval(values)
+        hits += low <= math.log(2) <= high
+    assert claimed >= 0.95 and hits / trials >= claimed - 0.015
+    too_narrow = sum(sorted(v)[6] <= math.log(2) <= sorted(v)[8] for v in samples) / trials  # control: 3 middle values
+    assert too_narrow < 0.9
+
+
+def test_paired_speedup_pairs_repetitions():
+    ours, ref = Timing(0.0, (1.0, 2.0, 4.0)), Timing(0.0, (2.0, 2.0, 2.0))
+    s = paired_speedup(ours, ref)
+    assert (s.median, s.min, s.max) == (1.0, 0.5, 2.0)
+    assert (s.ci_low, s.ci_high) == (0.5, 2.0) and s.confidence == pytest.approx(0.75)
+    with pytest.raises(ValueError, match="unpaired"):
+        paired_speedup(ours, Timing(0.0, (1.0,)))
 
 
 def test_timing_statistics():

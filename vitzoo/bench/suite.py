@@ -13,7 +13,6 @@ import gc
 import json
 import logging
 import math
-import statistics
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -26,7 +25,7 @@ from vitzoo.bench.cases import Case, build_subject
 from vitzoo.bench.machine import load_average, machine_info, matmul_peak
 from vitzoo.bench.memory import measure_peak_memory
 from vitzoo.bench.references import implementation, references_for
-from vitzoo.bench.timing import time_interleaved
+from vitzoo.bench.timing import paired_speedup, time_interleaved
 
 log = logging.getLogger(__name__)
 
@@ -173,8 +172,8 @@ def run_comparison(
         _timing_row(comparison.group, s, t, peaks[s.case.precision]) for s, t in zip(subjects, timings, strict=True)
     ]
     for row, timing in zip(rows[1:], timings[1:], strict=True):
-        paired = [ref / ours for ours, ref in zip(timings[0].times, timing.times, strict=True)]
-        row.speedup, row.speedup_min, row.speedup_max = statistics.median(paired), min(paired), max(paired)
+        speedup = paired_speedup(timings[0], timing)
+        row.speedup, row.speedup_min, row.speedup_max = speedup.median, speedup.min, speedup.max
     del subjects, timings
     gc.collect()
     if memory:
