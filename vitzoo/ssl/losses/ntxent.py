@@ -55,12 +55,14 @@ class NTXentLoss(nn.Module):
         if keys.shape[0] // num_views < 2:
             raise ValueError("NT-Xent needs at least 2 samples (one gives no negatives)")
         start = rank() * anchors.shape[0] if self.gather_distributed else 0
-        anchor_idx = torch.arange(start, start + anchors.shape[0], device=z.device)  # (N,) rows in keys
-        key_idx = torch.arange(keys.shape[0], device=z.device)  # (M,)
-        same_sample = (anchor_idx[:, None] // num_views) == (key_idx[None, :] // num_views)  # (N, M)
-        positive = same_sample & (anchor_idx[:, None] != key_idx[None, :])  # (N, M), V - 1 per row
+        own = torch.arange(start, start + anchors.shape[0], device=z.device)  # (N,): each anchor's row in keys
+        key_sample = torch.arange(keys.shape[0], device=z.device) // num_views  # (M,)
+        same_sample = (own // num_views)[:, None] == key_sample[None, :]  # (N, M): the anchor's own views
+        # the other V - 1 views of the anchor's sample: rows first + (view + k) mod V, k = 1 .. V - 1
+        shifts = torch.arange(1, num_views, device=z.device)  # (V - 1,)
+        positives = own[:, None] - own[:, None] % num_views + (own[:, None] + shifts) % num_views  # (N, V - 1)
 
-        logits = anchors @ keys.T / self.temperature  # (N, M)
+        logits = (anchors / self.temperature) @ keys.T  # (N, M)
         log_neg = torch.logsumexp(logits.masked_fill(same_sample, float("-inf")), dim=1, keepdim=True)  # (N, 1)
-        pair_loss = torch.logaddexp(logits, log_neg) - logits  # (N, M): l(i, k) where k is a positive
-        return pair_loss[positive].mean()
+        positive = logits.gather(1, positives)  # (N, V - 1): s_ip
+        return (torch.logaddexp(positive, log_neg) - positive).mean()  # mean of l(i, p) over all pairs
