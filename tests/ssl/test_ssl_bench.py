@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from vitzoo.bench.ssl import SSLCase, SSLResult, build_ssl_subject, compare_step, markdown
+from vitzoo.bench.ssl import IMPLS, SSLCase, SSLResult, build_ssl_subject, compare_step, markdown
 
 MODEL = "vit_nano_patch8_32"
 
@@ -35,6 +35,22 @@ def test_both_steps_compute_the_same_loss_and_update():
     assert any(not torch.equal(a, b) for a, b in zip(moved.parameters(), backbone.parameters(), strict=True))
 
 
+def test_features_case_times_head_and_loss_alone():
+    from vitzoo.bench.ssl import FEATURES
+
+    ours, theirs = (build_ssl_subject(SSLCase(FEATURES, impl=impl, batch=4, width=16)) for impl in IMPLS)
+    assert ours.tokens == theirs.tokens == 0 and ours.params == theirs.params == 16 * 16 + 16 + 16 * 128 + 128
+    head = theirs.model["head"].layers
+    with torch.no_grad():
+        for mine, source in ((ours.model.projector[0][0], head[0]), (ours.model.projector[1][0], head[2])):
+            mine.weight.copy_(source.weight)
+            mine.bias.copy_(source.bias)
+    torch.testing.assert_close(ours.loss(), theirs.loss(), rtol=1e-5, atol=1e-6)
+    rows = compare_step(FEATURES, batch=4, memory=False, target_s=0.0, min_reps=1, max_reps=1, warmup=0)
+    text = markdown(SSLResult("t", {}, (0.0, 0.0, 0.0), (0.0, 0.0, 0.0), 1.0, rows))
+    assert "| no backbone: head + loss on 768-d features | 4 x 2 | – |" in text
+
+
 def test_case_checks_and_round_trips():
     case = SSLCase("vivit_joint_nano_8x2", impl="lightly", batch=4, num_frames=4)
     assert SSLCase.from_json(case.to_json()) == case
@@ -47,8 +63,11 @@ def test_case_checks_and_round_trips():
 def test_comparison_runs_and_reports():
     rows = compare_step(MODEL, batch=4, memory=False, target_s=0.01, min_reps=1, max_reps=2, warmup=0)
     assert [r.impl for r in rows] == ["vitzoo", "lightly"] and rows[1].speedup > 0 and rows[0].speedup is None
+    low, high = rows[1].speedup_ci
+    assert rows[1].speedup_min <= low <= rows[1].speedup <= high <= rows[1].speedup_max
     text = markdown(SSLResult("t", {}, (0.0, 0.0, 0.0), (0.0, 0.0, 0.0), 1.0, rows))
-    assert f"| {MODEL} | 4 x 2 | 16 |" in text
+    assert f"| {MODEL} | 4 x 2 | 16 | {rows[0].reps} |" in text
+    assert f"| {low:.3f}-{high:.3f} (" in text
 
 
 def test_vitzoo_bench_ssl_writes_the_table(tmp_path, capsys):
