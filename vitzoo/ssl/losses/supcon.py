@@ -66,8 +66,9 @@ class SupConLoss(nn.Module):
         if not bool((num_pos > 0).any()):
             raise ValueError("SupCon found no positive pair: use V >= 2 views or batches with repeated labels")
 
-        logits = anchors @ keys.T / self.temperature  # (N, M)
-        log_prob = logits - torch.logsumexp(logits.masked_fill(is_self, float("-inf")), dim=1, keepdim=True)
-        sum_pos = log_prob.masked_fill(~positive, 0.0).sum(dim=1)  # (N,)
+        logits = (anchors / self.temperature) @ keys.T  # (N, M)
+        log_denominator = torch.logsumexp(logits.masked_fill(is_self, float("-inf")), dim=1)  # (N,)
+        # sum_p log(exp(s_ip) / denominator) = sum_p s_ip - |P(i)| log(denominator)
+        sum_pos = logits.masked_fill(~positive, 0.0).sum(dim=1) - num_pos * log_denominator  # (N,)
         has_pos = num_pos > 0
         return -(sum_pos[has_pos] / num_pos[has_pos]).mean()
