@@ -114,6 +114,7 @@ def mvit_suite() -> list[Comparison]:
     """
     return [c for name in MVIT_MODELS for c in hierarchical_comparisons(name, family="MViT")]
 
+
 def swin_suite() -> list[Comparison]:
     """Video Swin-T at torchvision's size for its published FLOPs (16 x 224: 8 x 56 x 56 tokens; the training step
     at 8 frames) against torchvision's ``SwinTransformer3d`` built at the same config."""

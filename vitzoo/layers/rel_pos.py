@@ -145,12 +145,9 @@ def key_coordinates(
     k_grid: Grid, num_prefix_tokens: int, *, dtype: torch.dtype, device: torch.device | None = None
 ) -> torch.Tensor:
     """``(P + Lk, kt + kh + kw)``: each key's one-hot time, row and column (zero for prefix keys)."""
-    kt, kh, kw = k_grid
-    t, h, w = torch.meshgrid(*(torch.arange(n, device=device) for n in k_grid), indexing="ij")
-    hot = [t.flatten()[:, None] == torch.arange(kt, device=device)]
-    hot += [h.flatten()[:, None] == torch.arange(kh, device=device)]
-    hot += [w.flatten()[:, None] == torch.arange(kw, device=device)]
-    coords = torch.cat(hot, dim=-1).to(dtype)  # (Lk, kt + kh + kw)
+    axes = torch.meshgrid(*(torch.arange(n, device=device) for n in k_grid), indexing="ij")  # 3 x (kt, kh, kw)
+    hot = [a.flatten()[:, None] == torch.arange(n, device=device) for a, n in zip(axes, k_grid, strict=True)]
+    coords = torch.cat(hot, dim=-1).to(dtype)  # (Lk, kt + kh + kw): one-hot time, row, column
     return F.pad(coords, (0, 0, num_prefix_tokens, 0)) if num_prefix_tokens else coords
 
 

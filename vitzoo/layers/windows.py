@@ -100,13 +100,12 @@ def relative_position_index(window: Grid, table_window: Grid, *, clipped: str = 
 class AxisPart:
     """Along one axis, a run of windows of the rolled grid that need the same mask, and where their tokens are.
 
-    ``first``, ``windows``: the run's window indices ``[first, first + windows)`` along the rolled axis.
+    ``windows``: how many windows of the rolled axis the run holds.
     ``reads``: ``(start, length)`` slices of the padded (not rolled) axis, concatenated, holding the run's tokens
     in order (two slices for the window that a cyclic shift wraps around the end). ``labels``: per position in a
     window, the region of the rolled axis it lies in (torchvision's three slices; 0 everywhere without a wrap).
     """
 
-    first: int
     windows: int
     reads: tuple[tuple[int, int], ...]
     labels: tuple[int, ...]
@@ -121,10 +120,10 @@ def axis_parts(size: int, window: int, shift: int) -> tuple[AxisPart, ...]:
     """
     n = size // window
     if shift == 0:
-        return (AxisPart(0, n, ((0, size),), (0,) * window),)
+        return (AxisPart(n, ((0, size),), (0,) * window),)
     tail = window - shift
-    interior = AxisPart(0, n - 1, ((shift, (n - 1) * window),), (0,) * window)
-    wrapped = AxisPart(n - 1, 1, ((size - tail, tail), (0, shift)), (1,) * tail + (2,) * shift)
+    interior = AxisPart(n - 1, ((shift, (n - 1) * window),), (0,) * window)
+    wrapped = AxisPart(1, ((size - tail, tail), (0, shift)), (1,) * tail + (2,) * shift)
     return interior, wrapped
 
 
