@@ -185,7 +185,7 @@ def test_paired_speedup_pairs_repetitions():
     ours, ref = Timing(0.0, (1.0, 2.0, 4.0)), Timing(0.0, (2.0, 2.0, 2.0))
     s = paired_speedup(ours, ref)
     assert (s.median, s.min, s.max) == (1.0, 0.5, 2.0)
-    assert (s.ci_low, s.ci_high) == (0.5, 2.0) and s.confidence == pytest.approx(0.75)
+    assert (s.ci_low, s.ci_high) == (0.5, 2.0) and s.coverage == pytest.approx(0.75)
     with pytest.raises(ValueError, match="unpaired"):
         paired_speedup(ours, Timing(0.0, (1.0,)))
 

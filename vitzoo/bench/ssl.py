@@ -224,7 +224,7 @@ def compare_step(
     ]
     speedup = paired_speedup(timings[0], timings[1])
     rows[1].speedup, rows[1].speedup_min, rows[1].speedup_max = speedup.median, speedup.min, speedup.max
-    rows[1].speedup_ci, rows[1].speedup_ci_coverage = (speedup.ci_low, speedup.ci_high), speedup.confidence
+    rows[1].speedup_ci, rows[1].speedup_ci_coverage = (speedup.ci_low, speedup.ci_high), speedup.coverage
     del subjects
     if memory and model != FEATURES:  # see FeatureInput: the features rows are timed only
         for case, row in zip(cases, rows, strict=True):

@@ -106,14 +106,15 @@ def time_interleaved(
 @dataclass(frozen=True)
 class Speedup:
     """Per-repetition ratios ``reference time / our time`` (> 1: ours is faster): their median, range, and a
-    confidence interval for the median (``ci_low``, ``ci_high``, covering at least ``confidence``)."""
+    confidence interval for the median (``ci_low``, ``ci_high``) with its actual ``coverage``
+    (:func:`median_interval`)."""
 
     median: float
     min: float
     max: float
     ci_low: float
     ci_high: float
-    confidence: float
+    coverage: float
 
 
 def median_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
