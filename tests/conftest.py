@@ -1,14 +1,29 @@
-"""Shared fixtures: deterministic seeds, the plain-softmax attention switch."""
+"""Fixtures shared by every test: deterministic seeds, the plain-softmax attention switch, an offline Hub cache.
+
+Layout: ``tests/<subpackage>/`` holds the tests of ``vitzoo.<subpackage>`` (``bench``, ``checkpoints``, ``cli``,
+``data``, ``demo``, ``encoders``, ``export``, ``layers``, ``models``, ``ssl``, ``train``), one folder per layer of
+docs/architecture.md, chosen by what a file mainly tests (the converters of ``vitzoo.convert`` live in
+``vitzoo.checkpoints``, so their parity tests sit in ``tests/checkpoints``). The tests of the bottom layer's single
+modules (``registry``, ``progress``, ...) and the cross-cutting ones (the README example, the import layers) stay
+at this root. Helpers shared between files are in the ``tests.helpers`` package; fixtures in ``conftest.py`` files
+(this one for all, ``data/`` and ``ssl/`` for theirs).
+
+Imports: ``tests/`` and every folder below it are packages (``__init__.py``), and pytest's default ``prepend``
+import mode then puts the first folder above them, the repository root, on ``sys.path``. So ``from
+tests.helpers.reference import softmax_attention`` and this checkout's ``vitzoo`` import the same way under
+``python -m pytest`` (``make test``) and the plain ``pytest`` script, with no ``sys.path`` edit and no ini option,
+and test modules get package names (``tests.train.test_config``), so file names may repeat across folders (the
+``pythonpath`` ini option alone would not give that). Subprocess workers run as ``python -m tests.train.ddp_worker``
+with ``tests.helpers.REPO_ROOT`` on their ``PYTHONPATH``.
+"""
 
 from __future__ import annotations
-
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))  # make tests/reference.py importable as `reference`
+from tests.helpers.hub_cache import HubCache
+from tests.helpers.reference import softmax_attention
 
 
 @pytest.fixture(autouse=True)
@@ -22,8 +37,6 @@ class _ReferenceSwitch:
 
     def enable(self) -> None:
         """From now on (until the test ends) every SDPA call runs the plain-softmax reference."""
-        from reference import softmax_attention
-
         self._mp.setattr(torch.nn.functional, "scaled_dot_product_attention", softmax_attention)
 
 
@@ -31,38 +44,6 @@ class _ReferenceSwitch:
 def reference_attention(monkeypatch):
     """A switch that routes SDPA through the plain-softmax reference; undone after the test."""
     return _ReferenceSwitch(monkeypatch)
-
-
-class HubCache:
-    """A Hugging Face Hub cache on disk, in huggingface_hub's layout: ``models--org--name/`` with ``blobs/``
-    (content-addressed files), ``snapshots/<commit>/`` (links to the blobs) and ``refs/<revision>`` (the commit)."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-
-    def add(self, repo_id: str, folder: Path, *, revision: str = "main") -> str:
-        """Place the files of ``folder`` as ``repo_id``'s snapshot at ``revision``; returns its ``hf-hub:`` name."""
-        import hashlib
-
-        repo = self.root / f"models--{repo_id.replace('/', '--')}"
-        commit = hashlib.sha1(f"{repo_id}@{revision}".encode()).hexdigest()
-        snapshot = repo / "snapshots" / commit
-        for path in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
-            data = path.read_bytes()
-            blob = repo / "blobs" / hashlib.sha256(data).hexdigest()
-            blob.parent.mkdir(parents=True, exist_ok=True)
-            blob.write_bytes(data)
-            link = snapshot / path.relative_to(folder)
-            link.parent.mkdir(parents=True, exist_ok=True)
-            link.symlink_to(Path("../" * (len(link.relative_to(repo).parts) - 1)) / "blobs" / blob.name)
-        (repo / "refs").mkdir(exist_ok=True)
-        (repo / "refs" / revision).write_text(commit)
-        return f"hf-hub:{repo_id}" + ("" if revision == "main" else f"@{revision}")
-
-    def snapshot(self, repo_id: str, revision: str = "main") -> Path:
-        """The snapshot folder of ``repo_id`` at ``revision``."""
-        repo = self.root / f"models--{repo_id.replace('/', '--')}"
-        return repo / "snapshots" / (repo / "refs" / revision).read_text()
 
 
 @pytest.fixture

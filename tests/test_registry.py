@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from zoo_helpers import random_input, tiny_input_overrides
 
 import vitzoo
+from tests.helpers.zoo import random_input, tiny_input_overrides
 from vitzoo.registry import MODELS, Registry
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from ssl_helpers import IMAGE_BACKBONE, VIDEO_BACKBONE
 
 import vitzoo
+from tests.helpers.ssl_inputs import IMAGE_BACKBONE, VIDEO_BACKBONE
 
 
 @pytest.fixture(params=[IMAGE_BACKBONE, VIDEO_BACKBONE])

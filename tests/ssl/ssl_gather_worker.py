@@ -1,4 +1,5 @@
-"""Run by tests/ssl/test_ssl_gather.py under ``python -m torch.distributed.run --nproc_per_node=2`` (gloo, CPU).
+"""Run by tests/ssl/test_ssl_gather.py as ``python -m torch.distributed.run --nproc_per_node=2 -m
+tests.ssl.ssl_gather_worker OUT`` (gloo, CPU) with the repository root on ``PYTHONPATH``.
 
 Every rank builds the same global batch, takes its half, computes each gathered loss on it and backpropagates;
 it saves its losses, the gradients of its embeddings, and the gradients of a DDP-wrapped linear layer.
@@ -13,8 +14,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-sys.path.insert(0, str(Path(__file__).parent))
-from ssl_gather_cases import LOSSES, global_batch, linear_layer  # noqa: E402
+from tests.helpers.ssl_gather_cases import LOSSES, global_batch, linear_layer
 
 
 def main(out: str) -> None:

@@ -18,17 +18,17 @@ import os
 import subprocess
 import sys
 import threading
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import torch
-from ssl_gather_cases import LOSSES, global_batch, linear_layer
 
 import vitzoo.ssl.gather as gather_module
+from tests.helpers import REPO_ROOT
+from tests.helpers.ssl_gather_cases import LOSSES, global_batch, linear_layer
 from vitzoo.ssl.gather import all_gather
 
-WORKER = Path(__file__).with_name("ssl_gather_worker.py")
+WORKER = "tests.ssl.ssl_gather_worker"  # run as a module: it imports tests.helpers
 
 
 class ThreadWorld:
@@ -160,14 +160,15 @@ def test_unequal_batches_raise(monkeypatch):
 
 @pytest.mark.slow
 def test_two_process_gather_matches_single_process(tmp_path):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[2])}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO_ROOT)}
     cmd = [
         sys.executable,
         "-m",
         "torch.distributed.run",
         "--standalone",
         "--nproc_per_node=2",
-        str(WORKER),
+        "-m",
+        WORKER,
         str(tmp_path),
     ]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)

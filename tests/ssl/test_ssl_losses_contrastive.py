@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 from lightly.loss import NTXentLoss as LightlyNTXent
-from ssl_helpers import views64
 
+from tests.helpers.ssl_inputs import views64
 from vitzoo.ssl.losses import NTXentLoss, SupConLoss
 
 

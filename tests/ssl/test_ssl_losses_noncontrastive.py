@@ -6,8 +6,8 @@ import pytest
 import torch
 from lightly.loss import NegativeCosineSimilarity as LightlyNegCos
 from lightly.loss import VICRegLoss as LightlyVICReg
-from ssl_helpers import views64
 
+from tests.helpers.ssl_inputs import views64
 from vitzoo.ssl.losses import NegativeCosineSimilarity, VICRegLoss
 
 

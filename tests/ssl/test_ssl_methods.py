@@ -6,9 +6,9 @@ import math
 
 import pytest
 import torch
-from ssl_helpers import IMAGE_BACKBONE
 from torch.utils.data import TensorDataset
 
+from tests.helpers.ssl_inputs import IMAGE_BACKBONE
 from vitzoo.schema import ConfigError
 from vitzoo.ssl import build_method, method_config
 from vitzoo.ssl.knn import evaluate_knn

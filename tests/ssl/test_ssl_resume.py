@@ -4,10 +4,10 @@ heads, BYOL's momentum target network and its momentum all travel through the ch
 from __future__ import annotations
 
 import torch
-from ssl_helpers import IMAGE_BACKBONE
 from torch.utils.data import TensorDataset
 
 import vitzoo
+from tests.helpers.ssl_inputs import IMAGE_BACKBONE
 from vitzoo.ssl import build_method
 from vitzoo.train import fit_task
 

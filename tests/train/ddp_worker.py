@@ -1,7 +1,8 @@
-"""Run by tests/train/test_distributed.py under ``python -m torch.distributed.run --nproc_per_node=2``.
+"""Run by tests/train/test_distributed.py as ``python -m torch.distributed.run --nproc_per_node=2 -m
+tests.train.ddp_worker OUT KIND`` with the repository root on ``PYTHONPATH``.
 
 ``classification``: trains the nano model on random clips with :func:`vitzoo.train.fit`, unchanged from
-single-process use. ``label_free``: trains ``helpers.TwoViewConsistency`` (projection head, momentum target
+single-process use. ``label_free``: trains ``TwoViewConsistency`` (projection head, momentum target
 network without gradients) with :func:`vitzoo.train.fit_task`. Rank 0 then saves the final weights (of the whole
 task for ``label_free``) and the number of updates each rank made to ``<out>/result.pt``. ``stall``: rank 1 stops
 responding after update 1 (sleeps for 10 minutes) in a run with ``dist_timeout_s=5``; rank 0 must fail instead of
@@ -17,10 +18,8 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-sys.path.insert(0, str(Path(__file__).parent))
-from helpers import IMAGE_SHAPE, RandomClips, RandomViews, label_free_task, nano_model  # noqa: E402
-
-from vitzoo.train import fit, fit_task  # noqa: E402
+from tests.helpers.training import IMAGE_SHAPE, RandomClips, RandomViews, label_free_task, nano_model
+from vitzoo.train import fit, fit_task
 
 COMMON = dict(epochs=1, batch_size=2, lr=1e-3, warmup_epochs=0, log_every=1, progress=False, plot=False)
 

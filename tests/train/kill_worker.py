@@ -1,4 +1,5 @@
-"""Run by tests/train/test_reliability.py in its own process group (``python kill_worker.py OUT``).
+"""Run by tests/train/test_reliability.py in its own process group (``python -m tests.train.kill_worker OUT``,
+with the repository root on ``PYTHONPATH``).
 
 1. Trains ``test_reliability``'s run with 2 DataLoader workers and, after update 1, sends SIGINT to its whole
    process group, as Ctrl-C in a terminal does (the workers get it too): the run stops after that update with a
@@ -13,14 +14,11 @@ import logging
 import os
 import signal
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from helpers import IMAGE_SHAPE, RandomViews  # noqa: E402
-from test_reliability import OPTIONS, _task  # noqa: E402
-
-import vitzoo.train.durable as durable  # noqa: E402
-from vitzoo.train import fit_task  # noqa: E402
+import vitzoo.train.durable as durable
+from tests.helpers.training import IMAGE_SHAPE, RandomViews
+from tests.train.test_reliability import OPTIONS, _task
+from vitzoo.train import fit_task
 
 
 def run(out: str, **options):

@@ -10,11 +10,11 @@ import random
 import numpy as np
 import pytest
 import torch
-from helpers import disk_full_after
 
 import vitzoo
 import vitzoo.train.checkpointing
 import vitzoo.train.durable
+from tests.helpers.training import disk_full_after
 from vitzoo.train.checkpointing import (
     CheckpointManager,
     capture_rng,

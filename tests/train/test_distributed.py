@@ -18,16 +18,17 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import IMAGE_SHAPE, RandomClips, RandomViews, label_free_task, nano_model
 
+from tests.helpers import REPO_ROOT
+from tests.helpers.training import IMAGE_SHAPE, RandomClips, RandomViews, label_free_task, nano_model
 from vitzoo.train import fit, fit_task
 
-WORKER = Path(__file__).with_name("ddp_worker.py")
+WORKER = "tests.train.ddp_worker"  # run as a module: it imports tests.helpers
 
 
 def _run_torchrun(out: Path, kind: str, *, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[2])}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(WORKER)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO_ROOT)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", WORKER]
     return subprocess.run([*cmd, str(out), kind], env=env, capture_output=True, text=True, timeout=timeout)
 
 

@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import RandomClips, nano_model
 from torch import nn
 
+from tests.helpers.training import RandomClips, nano_model
 from vitzoo.train.eval import ShardSampler, evaluate
 from vitzoo.train.metrics import confusion_matrix, topk_correct
 

@@ -13,9 +13,9 @@ import json
 
 import pytest
 import torch
-from helpers import IMAGE_SHAPE, RandomViews, TwoViewConsistency, label_free_task
 
 import vitzoo
+from tests.helpers.training import IMAGE_SHAPE, RandomViews, TwoViewConsistency, label_free_task
 from vitzoo.checkpoints.io import read_metadata
 from vitzoo.train import Task, fit_task
 from vitzoo.train.engine import is_better

@@ -9,8 +9,8 @@ import signal
 import socket
 
 import pytest
-from helpers import IMAGE_SHAPE, RandomViews, label_free_task
 
+from tests.helpers.training import IMAGE_SHAPE, RandomViews, label_free_task
 from vitzoo.train import fit_task
 from vitzoo.train.errors import RunLockedError
 from vitzoo.train.lock import RunLock, read_holder

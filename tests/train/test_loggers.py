@@ -7,8 +7,8 @@ import csv
 import importlib.util
 
 import pytest
-from helpers import IMAGE_SHAPE, RandomViews, label_free_task
 
+from tests.helpers.training import IMAGE_SHAPE, RandomViews, label_free_task
 from vitzoo.train import ConfigError, fit_task
 from vitzoo.train.loggers import CsvLogger, JsonlLogger, make_loggers
 

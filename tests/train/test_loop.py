@@ -7,10 +7,10 @@ import json
 
 import pytest
 import torch
-from helpers import RandomClips, nano_model
 from torch.utils.data import DataLoader
 
 import vitzoo
+from tests.helpers.training import RandomClips, nano_model
 from vitzoo.train import ConfigError, fit
 
 QUIET = dict(progress=False, plot=False)

@@ -128,7 +128,7 @@ def test_scheduler_warmup_cosine_and_lr_scale():
 
 
 def test_task_modules_learn_at_full_rate_and_frozen_targets_are_left_out():
-    from helpers import TwoViewConsistency
+    from tests.helpers.training import TwoViewConsistency
 
     task = TwoViewConsistency(vitzoo.create("vivit_fact_enc_nano_8x2", num_classes=0))
     groups = param_groups(task, weight_decay=0.05, layer_decay=0.5)

@@ -18,11 +18,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import IMAGE_SHAPE, RandomViews, disk_full_after, label_free_task
 from safetensors.torch import load_file
 
 import vitzoo.train.durable
 import vitzoo.train.engine
+from tests.helpers import REPO_ROOT
+from tests.helpers.training import IMAGE_SHAPE, RandomViews, disk_full_after, label_free_task
 from vitzoo.train import fit_task
 from vitzoo.train.checkpointing import CheckpointManager
 from vitzoo.train.errors import CheckpointWriteError
@@ -32,7 +33,7 @@ from vitzoo.train.loggers import JsonlLogger
 # epoch end writes its checkpoint at a step that already has one
 OPTIONS = dict(epochs=1, batch_size=2, lr=1e-3, warmup_epochs=0, ema_decay=0.9, save_every=2, log_every=1)
 QUIET = dict(progress=False, plot=False)
-KILL_WORKER = Path(__file__).with_name("kill_worker.py")
+KILL_WORKER = "tests.train.kill_worker"  # run as a module: it imports tests.helpers
 
 
 def _task():
@@ -156,9 +157,9 @@ def test_damaged_files_found_on_resume_are_set_aside_and_the_run_ends_the_same(t
 
 
 def test_a_process_killed_mid_write_after_ctrl_c_with_workers_resumes(tmp_path, reference):
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2]), "OMP_NUM_THREADS": str(torch.get_num_threads())}
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": str(torch.get_num_threads())}
     done = subprocess.run(
-        [sys.executable, str(KILL_WORKER), str(tmp_path)],
+        [sys.executable, "-m", KILL_WORKER, str(tmp_path)],
         env=env,
         capture_output=True,
         text=True,

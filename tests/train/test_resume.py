@@ -13,9 +13,9 @@ import signal
 
 import pytest
 import torch
-from helpers import RandomClips, nano_model
 
 import vitzoo.train.engine
+from tests.helpers.training import RandomClips, nano_model
 from vitzoo.train import fit
 
 # 12 clips / (2 x 2) = 3 updates per epoch, 6 in all

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import NANO, RandomViews, TwoViewConsistency
 
+from tests.helpers.training import NANO, RandomViews, TwoViewConsistency
 from vitzoo.train import ConfigError, TaskData, get_task, load_run_config, register_task
 from vitzoo.train.recipe import evaluate_from_config, train_from_config
 from vitzoo.train.tasks import registry, task_names

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from reference import softmax_attention
 from torch.profiler import profile
 
+from tests.helpers.reference import softmax_attention
 from vitzoo.layers.bias_attention import attention_with_bias
 
 

@@ -6,9 +6,9 @@ import copy
 
 import pytest
 import torch
-from zoo_helpers import random_input, tiny_input_overrides
 
 import vitzoo
+from tests.helpers.zoo import random_input, tiny_input_overrides
 from vitzoo.models import family_of
 
 NAMES = vitzoo.list_models()

@@ -7,9 +7,10 @@ import logging
 
 import pytest
 import torch
-from hub_sources import hf_clip, hf_folder, max_diff, to_vitzoo
 
 import vitzoo
+from tests.helpers import REPO_ROOT
+from tests.helpers.hub_sources import hf_clip, hf_folder, max_diff, to_vitzoo
 from vitzoo.layers.pos_embed import sincos_table
 
 transformers = pytest.importorskip("transformers")
@@ -155,8 +156,6 @@ def test_initialises_a_registered_joint_model_taking_its_layout(tmp_path, hub_ca
 
 def test_cli_fine_tunes_from_the_hub_name(tmp_path, hub_cache):
     """``vitzoo train`` with ``model.pretrained=hf-hub:...``: the recipe builds the model through vitzoo.create."""
-    from pathlib import Path
-
     from vitzoo.cli.main import main
     from vitzoo.data import make_motion_dataset
 
@@ -164,7 +163,7 @@ def test_cli_fine_tunes_from_the_hub_name(tmp_path, hub_cache):
     name = hub_cache.add("MCG-NJU/videomae-nano", folder)
     data = tmp_path / "motion"
     make_motion_dataset(data, num_train=4, num_val=2, num_frames=12, size=32, progress=False)
-    recipe = Path(__file__).parents[1] / "configs" / "vivit_joint_nano_motion.yaml"
+    recipe = REPO_ROOT / "configs" / "vivit_joint_nano_motion.yaml"
     sets = [f"model.pretrained={name}", f"data.root={data}", f"output_dir={tmp_path / 'run'}", "train.epochs=1",
             "train.max_steps=1", "train.batch_size=2", "train.num_workers=0", "train.eval_every=1", "train.log_every=1",
             "train.progress=false"]  # fmt: skip

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import torch
-from reference import layer_norm, masked_self_attention, mlp, space_time_masks
 
+from tests.helpers.reference import layer_norm, masked_self_attention, mlp, space_time_masks
 from vitzoo.config import VideoConfig
 from vitzoo.encoders.factorised_dot_product import FactorisedDotProductBlock
 from vitzoo.encoders.factorised_self_attention import FactorisedSelfAttentionBlock

@@ -9,9 +9,9 @@ import logging
 import pytest
 import timm
 import torch
-from hub_sources import max_diff, timm_folder
 
 import vitzoo
+from tests.helpers.hub_sources import max_diff, timm_folder
 
 # timm Hub repository (architecture.tag) -> what vitzoo must read off it
 TIMM_HUB = {

@@ -15,9 +15,9 @@ import logging
 import pytest
 import torch
 from einops import rearrange
-from hub_sources import hf_folder, max_diff, timm_folder
 
 import vitzoo
+from tests.helpers.hub_sources import hf_folder, max_diff, timm_folder
 from vitzoo.models import build_model
 
 TOL = 1e-5

@@ -20,9 +20,10 @@ import pytest
 import torch
 
 import vitzoo
+from tests.helpers import REPO_ROOT
 from vitzoo.cli.main import main
 
-RECIPE = Path(__file__).parents[1] / "configs" / "vivit_fact_enc_nano_motion.yaml"
+RECIPE = REPO_ROOT / "configs" / "vivit_fact_enc_nano_motion.yaml"
 
 
 @pytest.fixture(scope="module")

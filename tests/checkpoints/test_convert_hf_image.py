@@ -8,9 +8,9 @@ import logging
 
 import pytest
 import torch
-from hub_sources import MEAN, STD, hf_folder, max_diff
 
 import vitzoo
+from tests.helpers.hub_sources import MEAN, STD, hf_folder, max_diff
 from vitzoo.checkpoints import hf_image, hf_video
 
 transformers = pytest.importorskip("transformers")

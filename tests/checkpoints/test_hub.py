@@ -9,13 +9,13 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
-from hub_sources import max_diff, perturbed, timm_folder
 
 import vitzoo
+from tests.helpers import REPO_ROOT
+from tests.helpers.hub_sources import max_diff, perturbed, timm_folder
 from vitzoo.checkpoints.hub import HubFileMissing, HubName, parse_hub_name
 
 
@@ -154,7 +154,7 @@ def test_a_fresh_process_reads_the_cache_from_hf_home_offline(tmp_path, hub_cach
     code = "import vitzoo; m = vitzoo.load('hf-hub:me/vit-nano'); print(m.cfg.num_classes)"
     env = {**os.environ, "HF_HOME": str(hub_cache.root.parent), "HF_HUB_OFFLINE": "1"}
     env.pop("HF_HUB_CACHE", None)
-    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parents[1]), env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")])
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "7"

@@ -6,12 +6,12 @@ import itertools
 
 import pytest
 import torch
-from reference import softmax_attention
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision.models.swin_transformer import PatchMerging as TorchvisionPatchMerging
 from torchvision.models.video import swin_transformer as tv3d
 
 import vitzoo
+from tests.helpers.reference import softmax_attention
 from vitzoo.bench import Case, build_subject
 from vitzoo.layers import swin_stage
 from vitzoo.layers.patch_merging import PatchMerging
