@@ -16,6 +16,7 @@ import torch
 from einops import rearrange
 
 import vitzoo
+from tests.helpers.hub_sources import hf_clip, max_diff, to_vitzoo
 
 transformers = pytest.importorskip("transformers")
 
@@ -84,20 +85,6 @@ def hf_model(family: str, overrides: dict, *, backbone: bool = False, attn: str 
         for p in model.parameters():
             p.add_(torch.randn_like(p) * PERTURB)
     return model.eval()
-
-
-def hf_clip(model, batch: int = 2) -> torch.Tensor:
-    """Random ``pixel_values (B, T, C, H, W)`` of the size ``model`` expects."""
-    c = model.config
-    return torch.randn(batch, c.num_frames, c.num_channels, c.image_size, c.image_size)
-
-
-def to_vitzoo(pixel_values: torch.Tensor) -> torch.Tensor:
-    return rearrange(pixel_values, "b t c h w -> b c t h w")
-
-
-def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
-    return (a - b).abs().max().item()
 
 
 def _logits_match(family: str, overrides: dict, attn: str, encoder: str) -> None:
