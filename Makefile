@@ -5,12 +5,12 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test test-all demo lint bench clean-venv
+.PHONY: test test-all demo lint docs bench clean-venv
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -c constraints.txt -e '.[dev,export]'
+	$(PY) -m pip install -c constraints.txt -e '.[dev,export,docs]'
 	touch $(STAMP)
 
 ## Run the default test suite (fast; tests marked slow are skipped).
@@ -27,6 +27,10 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+
+## Build the documentation site into site/ (mkdocs.yml; broken links and missing references fail).
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 bench: $(STAMP)
 	$(PY) -m vitzoo.cli.main bench $(ARGS)
