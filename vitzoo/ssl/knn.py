@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
-from vitzoo.ssl.features import extract_features
+from vitzoo.ssl.features import split_features
 
 
 @dataclass
@@ -102,6 +102,5 @@ def evaluate_knn(
 ) -> KNNResult:
     """kNN accuracy of ``model``'s frozen features: the training set is the memory bank, ``val_set`` the queries."""
     opts = dict(batch_size=batch_size, device=device, num_workers=num_workers, amp=amp, progress=progress)
-    train_features, train_labels = extract_features(model, train_set, **opts)
-    val_features, val_labels = extract_features(model, val_set, **opts)
-    return knn_accuracy(train_features, train_labels, val_features, val_labels, k=k, temperature=temperature)
+    f = split_features(model, train_set, val_set, **opts)
+    return knn_accuracy(f.train, f.train_labels, f.val, f.val_labels, k=k, temperature=temperature)

@@ -23,9 +23,10 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
 
-from vitzoo.ssl.gather import all_gather, rank
+from vitzoo.ssl.gather import all_gather
 from vitzoo.ssl.losses.batch import check_views
 from vitzoo.ssl.losses.precision import full_precision
+from vitzoo.train.distributed import rank
 
 
 class SupConLoss(nn.Module):

@@ -112,7 +112,8 @@ class SSLMethod(Task):
         """Weighted kNN accuracy of ``ctx.model``'s features; ``data`` is ``(train_set, val_set)``.
 
         Both are datasets of single-view ``(input, label)`` samples: the first is the memory bank, the second
-        the queries. Every process computes the same numbers on the whole sets.
+        the queries. Under ``torchrun`` each process extracts the features of its shard and gathers the rest, so
+        every process computes the same numbers on the whole sets.
         """
         if not (isinstance(data, tuple | list) and len(data) == 2):
             raise ValueError("SSL validation needs data = (train_set, val_set) of labelled single-view samples")
