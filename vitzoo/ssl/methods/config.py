@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vitzoo.schema import ConfigError
+from vitzoo.schema import check_range
 
 
 def check_positive(**values: float | None) -> None:
-    """Raise :class:`ConfigError` for any value that is not ``> 0`` (``None`` is allowed: "use the default")."""
+    """:func:`vitzoo.schema.check_range` ``> 0`` for every value (``None`` is allowed: "use the default")."""
     for name, value in values.items():
-        if value is not None and not value > 0:
-            raise ConfigError(f"{name} must be > 0, got {value}")
+        check_range(name, value, low=0, low_open=True, optional=True)
 
 
 @dataclass
@@ -32,5 +31,5 @@ class MethodConfig:
     knn_temperature: float = 0.07
 
     def validate(self) -> None:
-        """Raise :class:`ConfigError` for values out of range."""
+        """Raise :class:`~vitzoo.schema.ConfigError` for values out of range."""
         check_positive(knn_k=self.knn_k, knn_temperature=self.knn_temperature)

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from vitzoo.schema import ConfigError
+from vitzoo.schema import check_range
 from vitzoo.ssl.heads import vicreg_expander
 from vitzoo.ssl.losses import VICRegLoss
 from vitzoo.ssl.methods.base import SSLMethod
@@ -45,8 +45,7 @@ class VICRegConfig(MethodConfig):
         check_positive(expander_dim=self.expander_dim, eps=self.eps)
         coefficients = {"lambda_param": self.lambda_param, "mu_param": self.mu_param, "nu_param": self.nu_param}
         for name, value in coefficients.items():
-            if value < 0:
-                raise ConfigError(f"{name} must be >= 0, got {value}")
+            check_range(name, value, low=0)
 
 
 class VICReg(SSLMethod):
