@@ -51,11 +51,11 @@ class VICRegConfig(MethodConfig):
 class VICReg(SSLMethod):
     """VICReg over any backbone; ``training_step((views, labels))``, labels unused."""
 
+    config_class = VICRegConfig
+
     def __init__(self, model: nn.Module, cfg: VICRegConfig | None = None) -> None:
-        cfg = cfg or VICRegConfig()
-        cfg.validate()
-        super().__init__(model, knn_k=cfg.knn_k, knn_temperature=cfg.knn_temperature)
-        self.cfg = cfg
+        super().__init__(model, cfg)
+        cfg = self.cfg
         self.expander = vicreg_expander(in_dim=self.num_features, hidden_dim=cfg.expander_dim, out_dim=cfg.expander_dim)
         self.criterion = VICRegLoss(
             cfg.lambda_param, cfg.mu_param, cfg.nu_param, eps=cfg.eps, gather_distributed=cfg.gather_distributed
