@@ -8,7 +8,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import vitzoo.train.features as features_module
-from vitzoo.train.features import extract_features, model_outputs, shard_features, unshard
+from vitzoo.train.features import eval_loader, extract_features, loader_features, model_outputs, unshard
 
 
 class Encoder(nn.Module):
@@ -40,6 +40,12 @@ def test_features_are_the_models_outputs_in_order_in_eval_mode():
     torch.testing.assert_close(extract_features(model, loader, progress=False)[0], expected)
 
 
+def shard_features(model: nn.Module, data: TensorDataset, *, rank: int, world_size: int, batch_size: int = 2):
+    """What rank ``rank`` of ``world_size`` extracts: its shard of ``data``, read as extract_features reads it."""
+    loader = eval_loader(data, batch_size=batch_size, rank=rank, world_size=world_size, with_seeds=False)
+    return loader_features(model, loader, progress=False)
+
+
 @pytest.mark.parametrize("n", [11, 3])
 def test_two_shards_unshard_to_the_one_process_features(n):
     """World size 2 without processes: rank r reads samples r, r + 2, ...; unshard restores dataset order (n = 3
@@ -47,15 +53,13 @@ def test_two_shards_unshard_to_the_one_process_features(n):
     model, data = Encoder(), _data(n)
     whole, whole_labels = extract_features(model, data, batch_size=4, progress=False)
     for world in (2, 4):
-        shards = [
-            shard_features(model, data, rank=r, world_size=world, batch_size=2, progress=False) for r in range(world)
-        ]
+        shards = [shard_features(model, data, rank=r, world_size=world) for r in range(world)]
         for r, (f, y) in enumerate(shards):
             torch.testing.assert_close(f, whole[r::world]) if len(f) else None
             assert torch.equal(y, whole_labels[r::world])
         torch.testing.assert_close(unshard([f for f, _ in shards]), whole)
         assert torch.equal(unshard([y for _, y in shards]), whole_labels)
-    halves = [shard_features(model, data, rank=r, world_size=2, progress=False)[1] for r in range(2)]
+    halves = [shard_features(model, data, rank=r, world_size=2)[1] for r in range(2)]
     assert not torch.equal(torch.cat(halves), whole_labels)  # negative control: concatenating shards is not order
 
 
@@ -67,7 +71,7 @@ def test_extract_features_gathers_the_shards_of_every_rank(monkeypatch):
 
     def gather_objects(obj):
         seen.append(obj)
-        return [obj, shard_features(model, data, rank=1, world_size=2, progress=False)]
+        return [obj, shard_features(model, data, rank=1, world_size=2)]
 
     monkeypatch.setattr(features_module, "rank", lambda: 0)
     monkeypatch.setattr(features_module, "world_size", lambda: 2)

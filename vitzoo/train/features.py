@@ -134,30 +134,18 @@ def _fold_views(inputs: torch.Tensor, input_ndim: int) -> torch.Tensor:
     return inputs.flatten(0, 1)  # (B V, *input)
 
 
-def shard_features(
+def loader_features(
     model: nn.Module,
-    data: Dataset | DataLoader,
+    loader: Iterable,
     *,
-    rank: int = 0,
-    world_size: int = 1,
-    batch_size: int = 64,
     device: torch.device | str | None = None,
-    num_workers: int = 0,
     amp: str = "none",
     progress: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Features ``(n, D)`` float32 (CPU) and labels ``(n,)`` of samples ``rank, rank + world_size, ...`` of ``data``.
-
-    ``data`` is a map-style dataset (read in order with plain indices, ``batch_size`` at a time) or a ready
-    ``DataLoader`` (used as given, whatever the rank). An empty shard gives ``(0, 0)`` features.
-    """
-    if isinstance(data, DataLoader):
-        loader = data
-    else:
-        shard = dict(rank=rank, world_size=world_size, with_seeds=False)  # plain indices, as a DataLoader reads
-        loader = eval_loader(data, batch_size=batch_size, num_workers=num_workers, **shard)
+    """Features ``(n, D)`` float32 (CPU) and labels ``(n,)`` of every ``(input, label)`` batch of ``loader``, in
+    order (an empty loader gives ``(0, 0)`` features). The model must return ``(B, D)``."""
     features, labels = [], []
-    for out, targets in model_outputs(model, loader, device=device, amp=amp, progress=progress and rank == 0):
+    for out, targets in model_outputs(model, loader, device=device, amp=amp, progress=progress):
         if out.ndim != 2:
             raise ValueError(f"the model returned shape {tuple(out.shape)}; create it with num_classes=0")
         features.append(out.cpu())  # (B, D)
@@ -201,9 +189,13 @@ def extract_features(
     rank). The model runs in eval mode (its mode is restored afterwards), under bfloat16 autocast with
     ``amp="bf16"``; it must return ``(B, D)`` (a backbone created with ``num_classes=0``).
     """
-    r, w = (0, 1) if isinstance(data, DataLoader) else (rank(), world_size())
-    options = dict(batch_size=batch_size, device=device, num_workers=num_workers, amp=amp, progress=progress)
-    features, labels = shard_features(model, data, rank=r, world_size=w, **options)
+    if isinstance(data, DataLoader):
+        r, w, loader = 0, 1, data
+    else:  # this rank's shard, read with plain indices as a DataLoader over the dataset would
+        r, w = rank(), world_size()
+        shard = dict(rank=r, world_size=w, with_seeds=False)
+        loader = eval_loader(data, batch_size=batch_size, num_workers=num_workers, **shard)
+    features, labels = loader_features(model, loader, device=device, amp=amp, progress=progress and r == 0)
     if w > 1:
         shards = gather_objects((features, labels))  # [(features, labels) of rank 0, of rank 1, ...]
         features, labels = unshard([f for f, _ in shards]), unshard([y for _, y in shards])
