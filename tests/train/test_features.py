@@ -99,3 +99,7 @@ def test_loop_folds_views_and_checks_inputs():
         list(model_outputs(model, [], amp="fp16"))
     with pytest.raises(ValueError, match="num_classes=0"):
         extract_features(nn.Flatten(0), TensorDataset(torch.randn(4, 3), torch.zeros(4)), progress=False)
+    classifier = nn.Sequential(nn.Flatten(), nn.Linear(48, 5), nn.Unflatten(1, (5, 1)))  # (B, 5, 1): not features
+    with pytest.raises(ValueError, match="num_classes=0"):
+        extract_features(classifier, _data(4), progress=False)
+    assert classifier.training  # the mode is restored when the loop stops early

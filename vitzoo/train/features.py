@@ -12,6 +12,7 @@ back into dataset order (:func:`unshard`), so every rank holds the features one 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import closing
 
 import torch
 from torch import nn
@@ -145,11 +146,12 @@ def loader_features(
     """Features ``(n, D)`` float32 (CPU) and labels ``(n,)`` of every ``(input, label)`` batch of ``loader``, in
     order (an empty loader gives ``(0, 0)`` features). The model must return ``(B, D)``."""
     features, labels = [], []
-    for out, targets in model_outputs(model, loader, device=device, amp=amp, progress=progress):
-        if out.ndim != 2:
-            raise ValueError(f"the model returned shape {tuple(out.shape)}; create it with num_classes=0")
-        features.append(out.cpu())  # (B, D)
-        labels.append(targets.cpu())
+    with closing(model_outputs(model, loader, device=device, amp=amp, progress=progress)) as batches:
+        for out, targets in batches:
+            if out.ndim != 2:
+                raise ValueError(f"the model returned shape {tuple(out.shape)}; create it with num_classes=0")
+            features.append(out.cpu())  # (B, D)
+            labels.append(targets.cpu())
     if not features:
         return torch.zeros(0, 0), torch.zeros(0, dtype=torch.long)
     return torch.cat(features), torch.cat(labels).long()
