@@ -6,7 +6,8 @@ with the closest known names), every value against its annotation (``int``, ``fl
 ``Literal[...]`` choices, ``X | None``, fixed-length tuples, mappings, nested dataclasses), then call the
 dataclass's own ``validate()`` for cross-field rules. Lossless conversions are made (int -> float, list ->
 tuple, ``"1e-3"`` -> float: YAML 1.1 reads ``1e-3`` as a string). :func:`did_you_mean` is the one
-close-match helper (the model registry uses it too).
+close-match helper (the model registry uses it too); :func:`check_range` and :func:`check_min_max` are the one
+range check (configs, data options, method options, loss arguments).
 
 Why not OmegaConf or pydantic (both tried on these dataclasses, 2026-12): OmegaConf 2.4 structured configs take
 every annotation used here and also suggest a close key, and would replace about 100 lines of this module, but
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from collections.abc import Iterable
@@ -57,6 +59,60 @@ def check_choice(key: str, value: Any, choices: Iterable[Any]) -> Any:
     if hint.startswith(" (known"):
         hint = ""
     raise ConfigError(f"{key}={value!r}; expected one of {', '.join(map(repr, choices))}{hint}")
+
+
+def range_text(
+    *, low: float | None = None, high: float | None = None, low_open: bool = False, high_open: bool = False
+) -> str:
+    """The range in words: ``> 0``, ``>= 0``, ``<= 1``, ``in [0, 1)``."""
+    if high is None:
+        return f"{'>' if low_open else '>='} {low}"
+    if low is None:
+        return f"{'<' if high_open else '<='} {high}"
+    return f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+
+
+def check_range(
+    key: str,
+    value: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    optional: bool = False,
+    error: type[Exception] = ConfigError,
+) -> Any:
+    """``value`` if ``low <(=) value <(=) high`` (``_open``: strict), else ``error`` in one line:
+    ``"{key} must be {range}, got {value}"``. NaN is out of every range; ``None`` passes when ``optional``."""
+    if value is None and optional:
+        return value
+    try:
+        above = low is None or (value > low if low_open else value >= low)
+        below = high is None or (value < high if high_open else value <= high)
+    except TypeError:  # None or a string where a number belongs
+        above = below = False
+    if not (above and below):  # also catches NaN
+        wanted = range_text(low=low, high=high, low_open=low_open, high_open=high_open)
+        raise error(f"{key} must be {wanted}, got {value}")
+    return value
+
+
+def check_min_max(
+    key: str, value: Any, *, upper: float | None = None, meaning: str = "", error: type[Exception] = ConfigError
+) -> tuple[float, float]:
+    """A ``(min, max)`` pair with ``0 < min <= max`` (``<= upper`` when given), as floats; else ``error`` in one
+    line: ``"{key}={value} must be (min, max) with 0 < min <= max <= {upper} ({meaning})"``."""
+    bound = "" if upper is None else f" <= {upper:g}"
+    try:
+        low, high = (float(v) for v in value)
+    except (TypeError, ValueError):
+        low = high = math.nan
+    if not (0 < low <= high < math.inf and (upper is None or high <= upper)):
+        shown = list(value) if isinstance(value, tuple | list) else value
+        about = f" ({meaning})" if meaning else ""
+        raise error(f"{key}={shown!r} must be (min, max) with 0 < min <= max{bound}{about}")
+    return low, high
 
 
 def type_name(tp: Any) -> str:

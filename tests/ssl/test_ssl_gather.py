@@ -24,6 +24,7 @@ import pytest
 import torch
 
 import vitzoo.ssl.gather as gather_module
+import vitzoo.train.distributed as distributed_module
 from tests.helpers import REPO_ROOT
 from tests.helpers.ssl_gather_cases import LOSSES, global_batch, linear_layer
 from vitzoo.ssl.gather import all_gather
@@ -90,6 +91,12 @@ class ThreadWorld:
         return results
 
 
+def use_world(monkeypatch, world: ThreadWorld) -> None:
+    """Replace ``torch.distributed`` where the gather's collectives run and where rank and world size are asked."""
+    monkeypatch.setattr(gather_module, "dist", world)
+    monkeypatch.setattr(distributed_module, "dist", world)
+
+
 def single_process(name: str) -> dict:
     """Loss and gradients of one process on the whole batch (no gather)."""
     z_all, labels, x_all = global_batch()
@@ -133,14 +140,14 @@ def check_against_single_process(name: str, ranks: list[dict], *, ddp_averaged: 
 @pytest.mark.parametrize("name", list(LOSSES))
 def test_threaded_gather_matches_single_process(monkeypatch, name):
     world = ThreadWorld(2)
-    monkeypatch.setattr(gather_module, "dist", world)
+    use_world(monkeypatch, world)
     ranks = world.run(lambda rank: per_rank(name, rank, 2))
     check_against_single_process(name, ranks, ddp_averaged=False)
 
 
 def test_threaded_check_catches_a_backward_that_does_not_sum_ranks(monkeypatch):
     world = ThreadWorld(2, reduce=False)
-    monkeypatch.setattr(gather_module, "dist", world)
+    use_world(monkeypatch, world)
     ranks = world.run(lambda rank: per_rank("ntxent", rank, 2))
     with pytest.raises(AssertionError, match="not close"):
         check_against_single_process("ntxent", ranks, ddp_averaged=False)
@@ -153,7 +160,7 @@ def test_gather_is_identity_without_process_group():
 
 def test_unequal_batches_raise(monkeypatch):
     world = ThreadWorld(2)
-    monkeypatch.setattr(gather_module, "dist", world)
+    use_world(monkeypatch, world)
     with pytest.raises(ValueError, match="same batch size on every rank"):
         world.run(lambda rank: all_gather(torch.zeros(2 + rank, 3)))
 

@@ -208,3 +208,42 @@ def test_views_pass_one_at_a_time_without_batch_norm_and_folded_with_it(backbone
     assert bn.batches == [12]  # one pass over B x V
     per_view = torch.stack([bn(v) for v in views.unbind(1)], 1)
     assert not torch.allclose(features, per_view, atol=1e-3)  # control: per-view statistics would differ
+
+
+def test_contrastive_and_predictor_configs_share_a_base_with_unchanged_defaults():
+    """SimCLR and SupCon share ContrastiveConfig, BYOL and SimSiam PredictorConfig: names and defaults as before."""
+    from dataclasses import asdict
+
+    from vitzoo.ssl.methods import BYOLConfig, SimSiamConfig, SupConConfig
+    from vitzoo.ssl.methods.config import ContrastiveConfig, PredictorConfig
+
+    knn = dict(knn_k=200, knn_temperature=0.07)
+    shared = dict(**knn, temperature=0.1, proj_hidden_dim=None, proj_out_dim=128, gather_distributed=True)
+    assert asdict(SupConConfig()) == shared and asdict(SimCLRConfig()) == {**shared, "head": "v1"}
+    assert issubclass(SupConConfig, ContrastiveConfig) and issubclass(SimCLRConfig, ContrastiveConfig)
+    byol = dict(**knn, proj_hidden_dim=4096, proj_out_dim=256, pred_hidden_dim=4096)
+    assert asdict(BYOLConfig()) == {**byol, "base_momentum": 0.996, "final_momentum": 1.0}
+    assert asdict(SimSiamConfig()) == dict(**knn, proj_hidden_dim=2048, proj_out_dim=2048, pred_hidden_dim=512)
+    assert issubclass(BYOLConfig, PredictorConfig) and issubclass(SimSiamConfig, PredictorConfig)
+    for name, options in {"supcon": {"proj_out_dim": 0}, "simsiam": {"pred_hidden_dim": -1}}.items():
+        key = next(iter(options))
+        with pytest.raises(ConfigError, match=rf"^{key} must be > 0, got {options[key]}$"):
+            method_config(name, options)
+
+
+@pytest.mark.parametrize("name", list(SMALL))
+def test_the_base_constructor_validates_and_keeps_the_config(name, backbone):
+    from vitzoo.ssl.methods import METHODS, SSLMethod
+
+    model, _ = backbone
+    method_cls, config_cls = METHODS[name]
+    assert method_cls.config_class is config_cls
+    cfg = config_cls(**SMALL[name], knn_k=7)
+    task = method_cls(model, cfg)
+    assert task.cfg is cfg and task.knn_k == 7 and task.knn_temperature == 0.07 and task.num_features == 64
+    assert task.min_views == (1 if name == "supcon" else 2)
+    assert type(method_cls(model).cfg) is config_cls  # None: the defaults
+    legacy = SSLMethod(model, cfg, min_views=3, knn_k=5, knn_temperature=0.5)  # the former keywords still work
+    assert (legacy.min_views, legacy.knn_k, legacy.knn_temperature) == (3, 5, 0.5)
+    with pytest.raises(ConfigError, match="knn_k must be > 0, got 0"):
+        method_cls(model, config_cls(**SMALL[name], knn_k=0))

@@ -77,8 +77,15 @@ def test_every_method_is_a_registered_task_without_head():
     [
         ({"views": {"num_view": 3}}, r"task\.options\.views\.num_view.*did you mean task\.options\.views\.num_views"),
         ({"views": {"blur_p": [1.0, 0.1, 0.5]}}, r"views\.blur_p has 3 values for 2 views"),
-        ({"views": {"solarize_p": [1.5]}}, r"probabilities in \[0, 1\]"),
-        ({"views": {"scale": [0.5, 0.2]}}, r"views\.scale must be \(min, max\)"),
+        ({"views": {"solarize_p": [1.5]}}, r"views\.solarize_p must be in \[0, 1\], got 1\.5"),
+        ({"views": {"blur_p": [0.5, -0.1]}}, r"views\.blur_p\[1\] must be in \[0, 1\], got -0\.1"),
+        (
+            {"views": {"scale": [0.5, 0.2]}},
+            r"views\.scale=\[0\.5, 0\.2\] must be \(min, max\) with .* <= 1 \(",
+        ),
+        ({"views": {"ratio": [0, 2]}}, r"views\.ratio=\[0\.0, 2\.0\] must be \(min, max\) with 0 < min <= max \("),
+        ({"views": {"jitter": [0.4, -1, 0.4, 0.1]}}, r"views\.jitter\[1\] must be >= 0, got -1\.0"),
+        ({"views": {"num_views": 0}}, r"views\.num_views must be >= 1, got 0"),
         ({"views": {"temporal": "cvlr"}}, r"did you mean cvrl"),
         ({"temperature": 0}, r"temperature must be > 0"),
         ({"knn_memory": 0}, r"knn_memory must be > 0"),

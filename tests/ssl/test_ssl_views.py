@@ -1,4 +1,8 @@
-"""Views: per-clip spatial augmentation is shared by the frames of a view and differs across views."""
+"""Views: per-clip spatial augmentation is shared by the frames of a view and differs across views.
+
+Clips become views through :mod:`vitzoo.data.views` (what the multi-view datasets of an SSL recipe run), each clip
+through a :class:`~vitzoo.data.transforms.ClipTransform` around an SSL pipeline of :mod:`vitzoo.ssl.views`.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,10 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
+from vitzoo.data.errors import DataConfigError
+from vitzoo.data.transforms import ClipTransform
+from vitzoo.data.views import make_views, stack_views, view_transforms
 from vitzoo.ssl.views import (
-    ClipViews,
     ImageViews,
     RandomGrayscale,
     byol_augment,
@@ -18,6 +24,13 @@ from vitzoo.ssl.views import (
 )
 
 MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
+
+
+def clip_views(pipelines: list, clips: torch.Tensor) -> torch.Tensor:
+    """``V`` clips ``(V, T, C, H, W)`` uint8 -> ``(V, C, T, H, W)``: one pipeline for every clip, or one per clip."""
+    transforms = [ClipTransform(p) for p in pipelines]
+    transform = transforms[0] if len(transforms) == 1 else transforms
+    return stack_views(make_views(clips, view_transforms(transform, len(clips))))
 
 
 def textured(shape: tuple[int, ...], seed: int = 0) -> torch.Tensor:
@@ -37,7 +50,7 @@ def test_clip_views_are_consistent_within_a_clip_and_differ_across_clips(augment
     torch.manual_seed(1)
     frame = textured((3, 48, 40))
     clips = frame.expand(2, 4, 3, 48, 40).clone()  # (V, T, C, H, W): every frame identical
-    views = ClipViews([augment(img_size=32, mean=MEAN, std=STD)])(clips)  # (V, C, T, H, W)
+    views = clip_views([augment(img_size=32, mean=MEAN, std=STD)], clips)  # (V, C, T, H, W)
     assert views.shape == (2, 3, 4, 32, 32)
     for v in range(2):
         for t in range(1, 4):
@@ -84,15 +97,15 @@ def test_grayscale_turns_videos_gray_too():
     assert torch.equal(RandomGrayscale(p=1.0)(image), v2.RandomGrayscale(p=1.0)(image))
     assert torch.equal(RandomGrayscale(p=0.0)(video), video)
     aug = ssl_augment(img_size=32, mean=MEAN, std=STD, grayscale_p=1.0, jitter_p=0.0, blur_p=0.0)
-    views = ClipViews([aug])(textured((2, 4, 3, 40, 40)))  # (V, C, T, H, W)
+    views = clip_views([aug], textured((2, 4, 3, 40, 40)))  # (V, C, T, H, W)
     assert torch.equal(views[:, 0], views[:, 1]) and torch.equal(views[:, 0], views[:, 2])
 
 
 def test_clip_views_check_inputs():
     aug = simclr_augment(img_size=32, mean=MEAN, std=STD)
-    with pytest.raises(ValueError, match="give 1 or one per clip"):
-        ClipViews([aug, aug])(textured((3, 2, 3, 40, 40)))
-    with pytest.raises(ValueError, match=r"\(V, T, C, H, W\)"):
-        ClipViews([aug])(textured((2, 3, 40, 40)))
+    with pytest.raises(DataConfigError, match="2 transforms .* num_clips=3"):  # neither 1 nor one per clip
+        clip_views([aug, aug], textured((3, 2, 3, 40, 40)))
+    with pytest.raises(ValueError, match=r"\(T, C, H, W\) clip"):  # a clip (V, C, H, W) without its frames axis
+        clip_views([aug], textured((2, 3, 40, 40)))
     with pytest.raises(ValueError, match="blur_p"):
         simclr_augment(img_size=32, mean=MEAN, std=STD, blur_p=1.5)

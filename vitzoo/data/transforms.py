@@ -23,6 +23,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from vitzoo.data.errors import DataConfigError
+from vitzoo.schema import check_min_max
 
 Floats3 = Sequence[float]
 
@@ -105,21 +106,6 @@ def _check_size(owner: str, name: str, value) -> None:
         raise DataConfigError(f"{owner}: {name}={value!r}; use an integer number of pixels >= 1")
 
 
-def _check_range(owner: str, name: str, value, *, upper: float | None, meaning: str) -> tuple[float, float]:
-    """A ``(min, max)`` pair with ``0 < min <= max`` (``<= upper`` when given), as floats."""
-    bound = "" if upper is None else f" <= {upper:g}"
-    fix = f"use (min, max) with 0 < min <= max{bound}"
-    try:
-        low, high = (float(v) for v in value)
-    except (TypeError, ValueError):
-        raise DataConfigError(
-            f"{owner}: {name}={value!r} is not a (min, max) pair of numbers ({meaning}); {fix}"
-        ) from None
-    if not (0 < low <= high < math.inf and (upper is None or high <= upper)):
-        raise DataConfigError(f"{owner}: {name}={list(value)!r} ({meaning}); {fix}")
-    return low, high
-
-
 def _check_mean_std(owner: str, mean: Floats3, std: Floats3) -> None:
     for name, values in (("mean", mean), ("std", std)):
         try:
@@ -163,8 +149,9 @@ def train_transform(
     """
     _check_size("train_transform", "img_size", img_size)
     _check_mean_std("train_transform", mean, std)
-    scale = _check_range("train_transform", "scale", scale, upper=1.0, meaning="crop area as a fraction of the frame")
-    ratio = _check_range("train_transform", "ratio", ratio, upper=None, meaning="crop aspect ratio width/height")
+    area, aspect = "crop area as a fraction of the frame", "crop aspect ratio width/height"
+    scale = check_min_max("train_transform: scale", scale, upper=1.0, meaning=area, error=DataConfigError)
+    ratio = check_min_max("train_transform: ratio", ratio, meaning=aspect, error=DataConfigError)
     steps: list[v2.Transform] = [v2.RandomResizedCrop(img_size, scale=scale, ratio=ratio, antialias=True)]
     if hflip:
         steps.append(v2.RandomHorizontalFlip(p=0.5))

@@ -22,12 +22,11 @@ from vitzoo.ssl.knn import KNNResult, evaluate_knn, knn_accuracy, knn_scores
 from vitzoo.ssl.linear_probe import LinearProbeResult, evaluate_linear_probe
 from vitzoo.ssl.methods import METHODS, build_method, method_config
 from vitzoo.ssl.temporal import CVRLSampler, linear_decreasing_gap
-from vitzoo.ssl.views import ClipViews, ImageViews, byol_augment, cvrl_augment, simclr_augment, ssl_augment
+from vitzoo.ssl.views import ImageViews, byol_augment, cvrl_augment, simclr_augment, ssl_augment
 
 __all__ = [
     "METHODS",
     "CVRLSampler",
-    "ClipViews",
     "ImageViews",
     "KNNResult",
     "LinearProbeResult",

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from vitzoo.schema import ConfigError
+from vitzoo.schema import ConfigError, check_range
 from vitzoo.ssl.losses import DistillationLoss
 from vitzoo.train.config import RunConfig
 from vitzoo.train.task import StepOutput
@@ -52,10 +52,8 @@ class DistillOptions:
         """Raise :class:`ConfigError` for a missing teacher or values out of range."""
         if not self.teacher:
             raise ConfigError("task.options.teacher is required: the fine-tuned classifier's weights file")
-        if not self.temperature > 0:
-            raise ConfigError(f"task.options.temperature must be > 0, got {self.temperature}")
-        if self.label_weight < 0:
-            raise ConfigError(f"task.options.label_weight must be >= 0, got {self.label_weight}")
+        check_range("task.options.temperature", self.temperature, low=0, low_open=True)
+        check_range("task.options.label_weight", self.label_weight, low=0)
 
 
 class Distillation(ClassificationTask):

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,27 +21,12 @@ import torch
 from torch import nn
 
 from vitzoo.ssl.data import knn_pair
-from vitzoo.ssl.features import extract_features
+from vitzoo.ssl.features import Features, split_features
 from vitzoo.ssl.knn import KNNResult, knn_accuracy
 from vitzoo.ssl.linear_probe import LinearProbeResult, linear_probe
 from vitzoo.train.config import ConfigError, RunConfig
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Features:
-    """Frozen features and labels of the memory / training split and of the query / validation split."""
-
-    train: torch.Tensor  # (N, D)
-    train_labels: torch.Tensor  # (N,)
-    val: torch.Tensor  # (M, D)
-    val_labels: torch.Tensor  # (M,)
-
-    @property
-    def num_classes(self) -> int:
-        """Classes seen in either split."""
-        return int(torch.cat([self.train_labels, self.val_labels]).max()) + 1
 
 
 def encoder(run: RunConfig, *, checkpoint: str | os.PathLike | None = None, random_init: bool = False) -> nn.Module:
@@ -78,10 +62,7 @@ def frozen_features(run: RunConfig, model: nn.Module, *, device: str | torch.dev
         amp=run.train.amp,
         progress=run.train.progress,
     )
-    model = model.to(device)
-    train, train_labels = extract_features(model, bank, **opts)
-    val, val_labels = extract_features(model, queries, **opts)
-    return Features(train, train_labels, val, val_labels)
+    return split_features(model.to(device), bank, queries, **opts)
 
 
 def knn(features: Features, *, k: int = 200, temperature: float = 0.07) -> KNNResult:

@@ -14,7 +14,8 @@ the gradient of ``sum_r L_r`` with respect to its own embeddings; DDP then avera
 ranks, which gives the gradient of ``mean_r L_r``, i.e. of the loss one process would compute on the whole
 batch (every rank must pass the same ``n``: use ``drop_last=True``).
 
-Outside a process group (or with one process) :func:`all_gather` is the identity.
+Outside a process group (or with one process) :func:`all_gather` is the identity. Where this process stands
+(:func:`rank`, :func:`world_size`, :func:`is_distributed`) comes from :mod:`vitzoo.train.distributed`.
 """
 
 from __future__ import annotations
@@ -22,20 +23,9 @@ from __future__ import annotations
 import torch
 import torch.distributed as dist
 
+from vitzoo.train.distributed import is_distributed, rank, world_size
 
-def is_distributed() -> bool:
-    """True when a process group with more than one process is initialised."""
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
-
-
-def rank() -> int:
-    """This process's rank (0 when not distributed)."""
-    return dist.get_rank() if is_distributed() else 0
-
-
-def world_size() -> int:
-    """Number of processes (1 when not distributed)."""
-    return dist.get_world_size() if is_distributed() else 1
+__all__ = ["all_gather", "is_distributed", "rank", "world_size"]  # rank helpers re-exported from train.distributed
 
 
 class _AllGather(torch.autograd.Function):
@@ -43,8 +33,8 @@ class _AllGather(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        ctx.rank, ctx.n = dist.get_rank(), x.shape[0]
-        parts = [torch.empty_like(x) for _ in range(dist.get_world_size())]
+        ctx.rank, ctx.n = rank(), x.shape[0]
+        parts = [torch.empty_like(x) for _ in range(world_size())]
         dist.all_gather(parts, x.contiguous())
         return torch.cat(parts, dim=0)  # (W * n, ...)
 
@@ -56,7 +46,7 @@ class _AllGather(torch.autograd.Function):
 
 
 def _check_equal_sizes(x: torch.Tensor) -> None:
-    sizes = [torch.zeros(1, dtype=torch.int64, device=x.device) for _ in range(dist.get_world_size())]
+    sizes = [torch.zeros(1, dtype=torch.int64, device=x.device) for _ in range(world_size())]
     dist.all_gather(sizes, torch.tensor([x.shape[0]], dtype=torch.int64, device=x.device))
     found = [int(s) for s in sizes]
     if len(set(found)) > 1:

@@ -10,13 +10,14 @@ Wu et al.'s ``k = 200``, ``T = 0.07`` (DINO reports ``k = 20`` as its best, with
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
-from vitzoo.ssl.features import extract_features
+from vitzoo.ssl.features import split_features
 
 
 @dataclass
@@ -94,14 +95,12 @@ def evaluate_knn(
     *,
     k: int = 200,
     temperature: float = 0.07,
-    batch_size: int = 64,
-    device: torch.device | str | None = None,
-    num_workers: int = 0,
-    amp: str = "none",
-    progress: bool = True,
+    **feature_options: Any,
 ) -> KNNResult:
-    """kNN accuracy of ``model``'s frozen features: the training set is the memory bank, ``val_set`` the queries."""
-    opts = dict(batch_size=batch_size, device=device, num_workers=num_workers, amp=amp, progress=progress)
-    train_features, train_labels = extract_features(model, train_set, **opts)
-    val_features, val_labels = extract_features(model, val_set, **opts)
-    return knn_accuracy(train_features, train_labels, val_features, val_labels, k=k, temperature=temperature)
+    """kNN accuracy of ``model``'s frozen features: the training set is the memory bank, ``val_set`` the queries.
+
+    ``feature_options``: those of :func:`~vitzoo.train.features.extract_features` (``batch_size`` 64, ``device``,
+    ``num_workers``, ``amp``, ``progress``).
+    """
+    f = split_features(model, train_set, val_set, **feature_options)
+    return knn_accuracy(f.train, f.train_labels, f.val, f.val_labels, k=k, temperature=temperature)

@@ -1,6 +1,6 @@
 """Linear probing: a linear classifier trained on frozen features (the standard SSL evaluation).
 
-Features are computed once (:func:`vitzoo.ssl.features.extract_features`), standardised with the training
+Features are computed once (:func:`vitzoo.train.features.extract_features`), standardised with the training
 set's per-dimension mean and std (what MAE's parameter-free BatchNorm before the linear layer amounts to at
 test time), and a single ``nn.Linear`` is trained on them with SGD (momentum 0.9, cosine learning-rate decay,
 cross entropy); the weights start at ``N(0, 0.01^2)`` and zero bias, as in MoCo v3 / MAE.
@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
-from tqdm import tqdm
 
-from vitzoo.ssl.features import extract_features
+from vitzoo.progress import progress_bar
+from vitzoo.ssl.features import split_features
 
 
 @dataclass
@@ -75,7 +75,7 @@ def linear_probe(
     steps_per_epoch = math.ceil(len(x) / batch_size)
     total = epochs * steps_per_epoch
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / total)))
-    for _ in tqdm(range(epochs), desc="linear probe", disable=not progress, leave=False):
+    for _ in progress_bar(range(epochs), enabled=progress, desc="linear probe", leave=False):
         for idx in torch.randperm(len(x), generator=g).to(x.device).split(batch_size):
             loss = F.cross_entropy(classifier(x[idx]), train_labels[idx])
             opt.zero_grad(set_to_none=True)
@@ -102,6 +102,5 @@ def evaluate_linear_probe(
 ) -> LinearProbeResult:
     """Linear-probe ``model``'s frozen features; ``probe_options`` go to :func:`linear_probe`."""
     opts = dict(batch_size=batch_size, device=device, num_workers=num_workers, amp=amp, progress=progress)
-    train_features, train_labels = extract_features(model, train_set, **opts)
-    val_features, val_labels = extract_features(model, val_set, **opts)
-    return linear_probe(train_features, train_labels, val_features, val_labels, progress=progress, **probe_options)
+    f = split_features(model, train_set, val_set, **opts)
+    return linear_probe(f.train, f.train_labels, f.val, f.val_labels, progress=progress, **probe_options)

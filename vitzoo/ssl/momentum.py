@@ -22,11 +22,12 @@ import math
 import torch
 from torch import nn
 
+from vitzoo.schema import check_range
+
 
 def cosine_momentum(step: int, total_steps: int, *, base: float = 0.996, final: float = 1.0) -> float:
     """``tau`` for the 1-based update ``step`` of ``total_steps`` (see the module docstring)."""
-    if not 1 <= step <= total_steps:
-        raise ValueError(f"step must be in [1, total_steps={total_steps}], got {step}")
+    check_range("step", step, low=1, high=total_steps, error=ValueError)
     if total_steps == 1:
         return final
     progress = (step - 1) / (total_steps - 1)
@@ -36,8 +37,7 @@ def cosine_momentum(step: int, total_steps: int, *, base: float = 0.996, final: 
 @torch.no_grad()
 def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
     """``target`` parameters <- ``momentum * target + (1 - momentum) * online``; buffers copied from ``online``."""
-    if not 0.0 <= momentum <= 1.0:
-        raise ValueError(f"momentum must be in [0, 1], got {momentum}")
+    check_range("momentum", momentum, low=0, high=1, error=ValueError)
     for (name, t), (online_name, o) in zip(target.named_parameters(), online.named_parameters(), strict=True):
         if name != online_name:
             raise ValueError(f"target and online networks differ: {name} vs {online_name}")

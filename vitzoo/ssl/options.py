@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from vitzoo.schema import ConfigError
+from vitzoo.schema import ConfigError, check_min_max, check_range
 from vitzoo.ssl.methods.config import MethodConfig, check_positive
 
 TEMPORAL = ("cvrl", "shared")
@@ -35,8 +35,8 @@ def _check_probabilities(name: str, values: tuple[float, ...], num_views: int) -
         raise ConfigError(
             f"views.{name} has {len(values)} values for {num_views} views: give one value or one per view"
         )
-    if not all(0.0 <= p <= 1.0 for p in values):
-        raise ConfigError(f"views.{name} must hold probabilities in [0, 1], got {list(values)}")
+    for i, p in enumerate(values):
+        check_range(f"views.{name}[{i}]" if len(values) > 1 else f"views.{name}", p, low=0, high=1)
 
 
 @dataclass
@@ -69,16 +69,12 @@ class ViewOptions:
 
     def validate(self) -> None:
         """Raise :class:`~vitzoo.schema.ConfigError` for values out of range."""
-        if self.num_views < 1:
-            raise ConfigError(f"views.num_views must be >= 1, got {self.num_views}")
-        if self.max_gap is not None and self.max_gap < 0:
-            raise ConfigError(f"views.max_gap must be >= 0 frames or null, got {self.max_gap}")
-        if not 0 < self.scale[0] <= self.scale[1] <= 1:
-            raise ConfigError(f"views.scale must be (min, max) with 0 < min <= max <= 1, got {list(self.scale)}")
-        if not 0 < self.ratio[0] <= self.ratio[1]:
-            raise ConfigError(f"views.ratio must be (min, max) with 0 < min <= max, got {list(self.ratio)}")
-        if any(j < 0 for j in self.jitter):
-            raise ConfigError(f"views.jitter strengths must be >= 0, got {list(self.jitter)}")
+        check_range("views.num_views", self.num_views, low=1)
+        check_range("views.max_gap", self.max_gap, low=0, optional=True)  # frames; null: the whole video
+        check_min_max("views.scale", self.scale, upper=1, meaning="crop area fraction")
+        check_min_max("views.ratio", self.ratio, meaning="crop aspect ratio")
+        for i, strength in enumerate(self.jitter):
+            check_range(f"views.jitter[{i}]", strength, low=0)
         _check_probabilities("jitter_p", (self.jitter_p,), 1)
         _check_probabilities("grayscale_p", (self.grayscale_p,), 1)
         _check_probabilities("blur_p", self.blur_p, self.num_views)

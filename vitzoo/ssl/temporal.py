@@ -25,12 +25,12 @@ from typing import Literal
 import numpy as np
 
 from vitzoo.data.sampling import DenseSampler, RngLike, as_numpy_rng
+from vitzoo.schema import check_range
 
 
 def linear_decreasing_gap(rng: np.random.Generator, max_gap: float, size: int | tuple[int, ...] | None = None):
     """Draws on ``[0, max_gap]`` with density ``2 (max_gap - t) / max_gap^2`` (inverse-CDF sampling)."""
-    if not max_gap >= 0:
-        raise ValueError(f"max_gap must be >= 0, got {max_gap}")
+    check_range("max_gap", max_gap, low=0, error=ValueError)
     u = rng.random(size)
     return max_gap * (1.0 - np.sqrt(1.0 - u))
 
@@ -62,10 +62,8 @@ class CVRLSampler:
             self.num_frames, self.frame_interval, train=True, target_fps=self.target_fps, pad=self.pad
         )  # validates num_frames, frame_interval, target_fps, pad
         object.__setattr__(self, "_dense", dense)
-        if self.num_clips < 1:
-            raise ValueError(f"num_clips must be >= 1, got {self.num_clips}")
-        if self.max_gap is not None and not self.max_gap >= 0:
-            raise ValueError(f"max_gap must be >= 0 frames or None, got {self.max_gap}")
+        check_range("num_clips", self.num_clips, low=1, error=ValueError)
+        check_range("max_gap", self.max_gap, low=0, optional=True, error=ValueError)  # frames; None: the whole video
 
     @property
     def train(self) -> bool:

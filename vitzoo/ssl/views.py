@@ -5,11 +5,11 @@ One *view* is one random draw of an augmentation pipeline:
 * images: :class:`ImageViews` turns one image into ``V`` views ``(V, C, H, W)``, view ``v`` drawn from
   ``transforms[v]`` (SimCLR: the same pipeline twice; BYOL: two pipelines, :func:`byol_augment`);
 * videos (CVRL, Qian et al., 2021, https://arxiv.org/abs/2008.03800): the dataset decodes ``rho`` clips per
-  video (:class:`vitzoo.ssl.temporal.CVRLSampler` picks their start frames) and :class:`ClipViews` gives
-  each clip its own spatial augmentation ``(V, T, C, H, W) -> (V, C, T, H, W)``. Inside a clip the draw is
-  shared by all frames (temporally consistent: v2 transforms treat a ``tv_tensors.Video`` as one sample),
-  so crop, flip, jitter, grayscale, blur and solarisation are identical on every frame of a view and
-  independent across views.
+  video (:class:`vitzoo.ssl.temporal.CVRLSampler` picks their start frames) and gives each clip its own
+  spatial augmentation ``(V, T, C, H, W) -> (V, C, T, H, W)`` (:mod:`vitzoo.data.views`, each pipeline
+  wrapped in a :class:`~vitzoo.data.transforms.ClipTransform`). Inside a clip the draw is shared by all
+  frames (temporally consistent: v2 transforms treat a ``tv_tensors.Video`` as one sample), so crop, flip,
+  jitter, grayscale, blur and solarisation are identical on every frame of a view and independent across views.
 
 The pipelines (:func:`ssl_augment` and its presets) take uint8 input: a PIL image, a ``(C, H, W)`` tensor or
 a ``tv_tensors.Video`` ``(T, C, H, W)``, and end with float conversion and normalisation.
@@ -23,8 +23,6 @@ import torch
 from torch import nn
 from torchvision import tv_tensors
 from torchvision.transforms import v2
-
-from vitzoo.data.transforms import ClipTransform
 
 Floats3 = Sequence[float]
 
@@ -131,13 +129,6 @@ def cvrl_augment(*, img_size: int, mean: Floats3, std: Floats3) -> v2.Compose:
     )
 
 
-def _check_transforms(transforms: Sequence[Callable]) -> list[Callable]:
-    transforms = list(transforms)
-    if not transforms:
-        raise ValueError("give at least one view transform")
-    return transforms
-
-
 class ImageViews:
     """One image -> ``V = len(transforms)`` augmented views ``(V, C, H, W)``; view ``v`` uses ``transforms[v]``.
 
@@ -145,7 +136,9 @@ class ImageViews:
     """
 
     def __init__(self, transforms: Sequence[Callable]) -> None:
-        self.transforms = _check_transforms(transforms)
+        self.transforms = list(transforms)
+        if not self.transforms:
+            raise ValueError("give at least one view transform")
 
     def __call__(self, image) -> torch.Tensor:
         views = [t(image).as_subclass(torch.Tensor) for t in self.transforms]  # V x (C, H, W)
@@ -153,27 +146,3 @@ class ImageViews:
 
     def __repr__(self) -> str:
         return f"ImageViews(num_views={len(self.transforms)})"
-
-
-class ClipViews:
-    """``V`` clips of one video ``(V, T, C, H, W)`` uint8 -> ``(V, C, T, H, W)`` float, one spatial draw per clip.
-
-    ``transforms`` holds one pipeline (reused for every clip, drawn anew each time) or one per clip. Each
-    pipeline sees a clip as one ``tv_tensors.Video``, so its random parameters are shared by the clip's
-    frames.
-    """
-
-    def __init__(self, transforms: Sequence[Callable]) -> None:
-        self.clip_transforms = [ClipTransform(t) for t in _check_transforms(transforms)]
-
-    def __call__(self, clips: torch.Tensor) -> torch.Tensor:
-        if clips.ndim != 5:
-            raise ValueError(f"expected clips (V, T, C, H, W), got shape {tuple(clips.shape)}")
-        n = len(self.clip_transforms)
-        if n not in (1, clips.shape[0]):
-            raise ValueError(f"{n} transforms for {clips.shape[0]} clips: give 1 or one per clip")
-        views = [self.clip_transforms[v % n](clip) for v, clip in enumerate(clips)]  # V x (C, T, H, W)
-        return torch.stack(views)  # (V, C, T, H, W)
-
-    def __repr__(self) -> str:
-        return f"ClipViews(num_transforms={len(self.clip_transforms)})"

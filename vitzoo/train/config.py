@@ -28,7 +28,7 @@ from typing import Any, Literal
 import yaml
 
 from vitzoo.checkpoints.inflate import TubeletInit
-from vitzoo.schema import ConfigError, apply_overrides, build, coerce, parse_override, to_dict
+from vitzoo.schema import ConfigError, apply_overrides, build, check_range, coerce, parse_override, to_dict
 
 AmpMode = Literal["none", "bf16"]
 EvalAverage = Literal["prob", "logits"]
@@ -115,42 +115,28 @@ class TrainConfig:
             if value is not None and value < 1:
                 raise ConfigError(f"train.{name} must be >= 1 or null, got {value}")
         for name in ("lr", "eps", "dist_timeout_s"):
-            _check_range(name, getattr(self, name), low=0, low_open=True)
+            check_range(f"train.{name}", getattr(self, name), low=0, low_open=True)
         for name in ("min_lr", "warmup_lr", "weight_decay", "mixup_alpha", "cutmix_alpha", "eval_every"):
-            _check_range(name, getattr(self, name), low=0)
+            check_range(f"train.{name}", getattr(self, name), low=0)
         for name in ("num_workers", "warmup_epochs"):
-            _check_range(name, getattr(self, name), low=0)
-        _check_range("label_smoothing", self.label_smoothing, low=0, high=1, high_open=True)
+            check_range(f"train.{name}", getattr(self, name), low=0)
+        check_range("train.label_smoothing", self.label_smoothing, low=0, high=1, high_open=True)
         if self.min_lr > self.lr:
             raise ConfigError(f"train.min_lr ({self.min_lr}) must not exceed train.lr ({self.lr})")
         for i, beta in enumerate(self.betas):
-            _check_range(f"betas[{i}]", beta, low=0, high=1, high_open=True)
+            check_range(f"train.betas[{i}]", beta, low=0, high=1, high_open=True)
         if self.layer_decay is not None:
-            _check_range("layer_decay", self.layer_decay, low=0, high=1, low_open=True)
+            check_range("train.layer_decay", self.layer_decay, low=0, high=1, low_open=True)
         if self.ema_decay is not None:
-            _check_range("ema_decay", self.ema_decay, low=0, high=1, low_open=True, high_open=True)
+            check_range("train.ema_decay", self.ema_decay, low=0, high=1, low_open=True, high_open=True)
         if self.clip_grad is not None:
-            _check_range("clip_grad", self.clip_grad, low=0, low_open=True)
+            check_range("train.clip_grad", self.clip_grad, low=0, low_open=True)
         if (self.mixup_alpha > 0 or self.cutmix_alpha > 0) and self.batch_size % 2:
             raise ConfigError(f"Mixup/CutMix needs an even train.batch_size, got {self.batch_size}")
         if self.device != "auto":
             from vitzoo.train.distributed import parse_device
 
             parse_device(self.device)  # the syntax; whether this machine has it is checked when training starts
-
-
-def _check_range(
-    name: str, value: float, *, low: float, high: float | None = None, low_open: bool = False, high_open: bool = False
-) -> None:
-    """:class:`ConfigError` unless ``low <(=) value <(=) high`` (NaN is out of every range)."""
-    above = value > low if low_open else value >= low
-    below = high is None or (value < high if high_open else value <= high)
-    if not (above and below):  # also catches NaN
-        if high is None:
-            wanted = f"{'>' if low_open else '>='} {low}"
-        else:
-            wanted = f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-        raise ConfigError(f"train.{name} must be {wanted}, got {value}")
 
 
 @dataclass

@@ -3,7 +3,8 @@
 ``torchrun --nproc_per_node=N -m vitzoo.cli.main train ...`` sets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``,
 ``MASTER_ADDR`` and ``MASTER_PORT``; :func:`init_distributed` reads them and starts the process group
 (NCCL when CUDA is available, gloo on CPU). Without them everything runs as a single process and the
-helpers here are no-ops.
+helpers here are no-ops. :func:`rank`, :func:`world_size` and :func:`is_distributed` are the one place the
+package asks where this process stands (training, evaluation, feature extraction, the SSL losses' gather).
 """
 
 from __future__ import annotations
@@ -39,6 +40,21 @@ class DistInfo:
     def is_main(self) -> bool:
         """Rank 0: the process that logs, plots and writes checkpoints."""
         return self.rank == 0
+
+
+def is_distributed() -> bool:
+    """True when a process group with more than one process is initialised."""
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def rank() -> int:
+    """This process's rank (0 when not distributed)."""
+    return dist.get_rank() if is_distributed() else 0
+
+
+def world_size() -> int:
+    """Number of processes (1 when not distributed)."""
+    return dist.get_world_size() if is_distributed() else 1
 
 
 def init_distributed(backend: str | None = None, *, timeout_s: float | None = None) -> DistInfo:
@@ -98,7 +114,7 @@ def parse_device(text: str) -> torch.device:
 
 def all_reduce(tensor: torch.Tensor, op: str = "sum") -> torch.Tensor:
     """In-place all-reduce (``"sum"`` or ``"max"``) across ranks; identity when not distributed."""
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+    if is_distributed():
         dist.all_reduce(tensor, op=dist.ReduceOp.SUM if op == "sum" else dist.ReduceOp.MAX)
     return tensor
 
@@ -111,7 +127,7 @@ def any_rank(flag: bool, device: torch.device) -> bool:
 
 def gather_objects(obj: Any) -> list[Any]:
     """``[obj of rank 0, obj of rank 1, ...]`` on every rank (``[obj]`` when not distributed)."""
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+    if not is_distributed():
         return [obj]
     out: list[Any] = [None] * dist.get_world_size()
     dist.all_gather_object(out, obj)
@@ -120,7 +136,7 @@ def gather_objects(obj: Any) -> list[Any]:
 
 def barrier() -> None:
     """Wait for every rank (no-op when not distributed)."""
-    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+    if is_distributed():
         dist.barrier()
 
 

@@ -9,7 +9,8 @@ true class (``"prob"``), or the cross-entropy of the averaged logits (``"logits"
 ``(B, C, T, H, W)`` are a special case with ``V = 1``. Top-5 is capped at the number of classes.
 
 Under ``torchrun`` each rank evaluates every ``world_size``-th sample (no padding, no duplicates) and the
-counts are summed across ranks, so the numbers are exact and the same on every rank.
+counts are summed across ranks, so the numbers are exact and the same on every rank. The batches go through the
+one model loop of :mod:`vitzoo.train.features` (eval mode, autocast, views folded into one pass).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import json
 import logging
 import os
 from collections.abc import Iterable, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,16 +27,26 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Sampler
-from tqdm import tqdm
+from torch.utils.data import Dataset
 
 from vitzoo.schema import ConfigError, check_choice
 from vitzoo.train.config import EVAL_AVERAGES
-from vitzoo.train.distributed import all_reduce
+from vitzoo.train.distributed import all_reduce, rank, world_size
+from vitzoo.train.features import ShardSampler, eval_loader, model_device, model_outputs, unwrap
 from vitzoo.train.metrics import confusion_matrix, topk_correct
 from vitzoo.train.plots import plot_confusion_matrix
 
 log = logging.getLogger(__name__)
+
+__all__ = [  # ShardSampler and eval_loader live in train.features, with the model loop
+    "EvalResult",
+    "ShardSampler",
+    "check_class_names",
+    "eval_loader",
+    "evaluate",
+    "single_input_ndim",
+    "write_report",
+]
 
 
 @dataclass
@@ -77,45 +89,6 @@ class EvalResult:
         )
 
 
-class ShardSampler(Sampler):
-    """Indices ``rank, rank + world_size, ...`` in order (every sample on exactly one rank).
-
-    For datasets that take ``(index, seed)`` keys (``supports_sample_seeds``), yields ``(index, seed + index)``
-    so decoding never draws from the global RNG.
-    """
-
-    def __init__(self, length: int, *, rank: int = 0, world_size: int = 1, with_seeds: bool = False, seed: int = 0):
-        self.indices = range(rank, length, world_size)
-        self.with_seeds = with_seeds
-        self.seed = seed
-
-    def __iter__(self):
-        for i in self.indices:
-            yield (i, self.seed + i) if self.with_seeds else i
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-
-def eval_loader(
-    dataset: Dataset, *, batch_size: int, num_workers: int = 0, rank: int = 0, world_size: int = 1, seed: int = 0
-) -> DataLoader:
-    """An in-order DataLoader over this rank's shard of ``dataset`` (see :class:`ShardSampler`)."""
-    from vitzoo.data.loader import default_multiprocessing_context, seed_worker
-
-    sampler = ShardSampler(
-        len(dataset),
-        rank=rank,
-        world_size=world_size,
-        with_seeds=bool(getattr(dataset, "supports_sample_seeds", False)),
-        seed=seed,
-    )
-    workers = {}
-    if num_workers > 0:
-        workers = {"worker_init_fn": seed_worker, "multiprocessing_context": default_multiprocessing_context()}
-    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers, **workers)
-
-
 def check_class_names(model: nn.Module, classes: Sequence[str] | None) -> None:
     """:class:`ConfigError` when a vitzoo classifier's head and the class names given for its reports disagree."""
     num_classes = getattr(getattr(model, "cfg", None), "num_classes", None)
@@ -133,14 +106,6 @@ def single_input_ndim(model: nn.Module) -> int:
     if shape is None:
         raise TypeError(f"{type(model).__name__} has no input_shape ((C, H, W) or (C, T, H, W)): evaluate needs it")
     return len(shape) + 1
-
-
-def _dist_info() -> tuple[int, int]:
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
 
 
 def _counters(num_classes: int, device: torch.device) -> tuple[torch.Tensor, ...]:
@@ -181,40 +146,25 @@ def evaluate(
         average: ``"prob"`` or ``"logits"`` (see the module docstring).
         classes: class names for the report and the plot (default: ``data.classes`` when present).
         out_dir: if given, the main rank writes ``eval.json`` and ``confusion_matrix.png`` there.
-        progress: show a tqdm bar (main rank only).
+        progress: show a progress bar (main rank only, on a terminal).
     """
     check_choice("average", average, EVAL_AVERAGES)
-    module = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-    device = torch.device(device) if device is not None else next(module.parameters()).device
-    rank, world_size = _dist_info()
+    module = unwrap(model)
+    device = torch.device(device) if device is not None else model_device(module)
+    this_rank, ranks = rank(), world_size()
     if classes is None:
         classes = getattr(data, "classes", None)
     check_class_names(module, classes)
     if isinstance(data, Dataset):
-        data = eval_loader(data, batch_size=batch_size, num_workers=num_workers, rank=rank, world_size=world_size)
-    single = single_input_ndim(module)
-    was_training = module.training
-    module.eval()
+        data = eval_loader(data, batch_size=batch_size, num_workers=num_workers, rank=this_rank, world_size=ranks)
     num_classes = None
     conf = top5 = loss_sum = count = None
     num_views = 1
-    try:
-        bar = tqdm(data, desc="eval", unit="batch", leave=False, disable=not progress or rank != 0)
-        for batch in bar:
-            clips, labels = batch[0], batch[1]
-            if clips.ndim == single:
-                clips = clips.unsqueeze(1)  # (B, 1, C, T, H, W)
-            if clips.ndim != single + 1:
-                raise ValueError(
-                    f"expected batches of shape (B, V, *input) or (B, *input) with {single - 1}-D inputs, "
-                    f"got {tuple(clips.shape)}"
-                )
-            b, num_views = clips.shape[:2]
-            clips = clips.to(device, non_blocking=True).flatten(0, 1)  # (B*V, C, T, H, W)
-            labels = torch.as_tensor(labels).to(device)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp == "bf16"):
-                logits = module(clips)
-            logits = logits.float().unflatten(0, (b, num_views))  # (B, V, K)
+    options = dict(device=device, amp=amp, input_ndim=single_input_ndim(module), progress=progress and this_rank == 0)
+    with closing(model_outputs(module, data, desc="eval", **options)) as batches:
+        for logits, labels in batches:  # (B, V, K), (B,)
+            b, num_views = logits.shape[:2]
+            labels = labels.to(device)
             if average == "prob":
                 probs = logits.softmax(dim=-1).mean(dim=1)  # (B, K)
                 scores = probs
@@ -229,11 +179,9 @@ def evaluate(
             top5 += topk_correct(scores, labels, ks=(5,))[0]
             loss_sum += loss.double()
             count += b
-    finally:
-        module.train(was_training)
     if num_classes is None:  # an empty shard (more ranks than samples) still joins the all-reduce
         num_classes = getattr(getattr(module, "cfg", None), "num_classes", None)
-        if world_size == 1 or num_classes is None:
+        if ranks == 1 or num_classes is None:
             raise ValueError("the evaluation data is empty")
         conf, top5, loss_sum, count = _counters(num_classes, device)
     for tensor in (conf, top5, loss_sum, count):
@@ -250,7 +198,7 @@ def evaluate(
         confusion=conf.cpu(),
         classes=list(classes) if classes is not None else None,
     )
-    if out_dir is not None and rank == 0:
+    if out_dir is not None and this_rank == 0:
         write_report(result, out_dir)
     return result
 

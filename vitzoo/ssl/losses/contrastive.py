@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vitzoo.schema import check_range
 from vitzoo.ssl.losses.batch import flatten_views, pairwise_distances
 from vitzoo.ssl.losses.precision import full_precision
 
@@ -31,8 +32,7 @@ class ContrastiveLoss(nn.Module):
 
     def __init__(self, margin: float = 1.0, *, normalize: bool = False) -> None:
         super().__init__()
-        if not margin > 0:
-            raise ValueError(f"margin must be > 0, got {margin}")
+        check_range("margin", margin, low=0, low_open=True, error=ValueError)
         self.margin = margin
         self.normalize = normalize
 

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vitzoo.schema import check_range
 from vitzoo.ssl.losses.precision import full_precision
 
 
@@ -29,8 +30,7 @@ class DistillationLoss(nn.Module):
 
     def __init__(self, temperature: float = 1.0) -> None:
         super().__init__()
-        if not temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
+        check_range("temperature", temperature, low=0, low_open=True, error=ValueError)
         self.temperature = temperature
 
     @full_precision

@@ -21,16 +21,13 @@ With ``gather_distributed=True`` the keys (positives and negatives) are the embe
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
-from einops import rearrange
-from torch import nn
 
-from vitzoo.ssl.gather import all_gather, rank
 from vitzoo.ssl.losses.batch import check_views
 from vitzoo.ssl.losses.precision import full_precision
+from vitzoo.ssl.losses.temperature import TemperatureContrastiveLoss
 
 
-class NTXentLoss(nn.Module):
+class NTXentLoss(TemperatureContrastiveLoss):
     """NT-Xent over multi-view embeddings ``(B, V, D)`` (see the module docstring).
 
     Args:
@@ -38,24 +35,14 @@ class NTXentLoss(nn.Module):
         gather_distributed: take positives and negatives from every process (identity when not distributed).
     """
 
-    def __init__(self, temperature: float = 0.1, *, gather_distributed: bool = False) -> None:
-        super().__init__()
-        if not temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
-        self.temperature = temperature
-        self.gather_distributed = gather_distributed
-
     @full_precision
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """``z`` ``(B, V, D)`` -> scalar loss."""
         check_views(z, min_views=2)
         num_views = z.shape[1]
-        anchors = F.normalize(rearrange(z, "b v d -> (b v) d"), dim=-1)  # (N, D), N = B V
-        keys = all_gather(anchors) if self.gather_distributed else anchors  # (M, D), M = W B V
+        anchors, keys, own = self.anchors_and_keys(z)  # (N, D), (M, D), (N,): N = B V, M = W B V
         if keys.shape[0] // num_views < 2:
             raise ValueError("NT-Xent needs at least 2 samples (one gives no negatives)")
-        start = rank() * anchors.shape[0] if self.gather_distributed else 0
-        own = torch.arange(start, start + anchors.shape[0], device=z.device)  # (N,): each anchor's row in keys
         key_sample = torch.arange(keys.shape[0], device=z.device) // num_views  # (M,)
         same_sample = (own // num_views)[:, None] == key_sample[None, :]  # (N, M): the anchor's own views
         # the other V - 1 views of the anchor's sample: rows first + (view + k) mod V, k = 1 .. V - 1

@@ -19,29 +19,20 @@ denominator (equal to :class:`~vitzoo.ssl.losses.NTXentLoss` when ``V = 2``).
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
-from einops import rearrange
-from torch import nn
 
-from vitzoo.ssl.gather import all_gather, rank
+from vitzoo.ssl.gather import all_gather
 from vitzoo.ssl.losses.batch import check_views
 from vitzoo.ssl.losses.precision import full_precision
+from vitzoo.ssl.losses.temperature import TemperatureContrastiveLoss
 
 
-class SupConLoss(nn.Module):
+class SupConLoss(TemperatureContrastiveLoss):
     """SupCon ``L_out`` over ``(B, V, D)`` embeddings and ``(B,)`` labels (see the module docstring).
 
     Args:
         temperature: ``tau`` (the paper uses 0.1).
         gather_distributed: contrast against the embeddings (and labels) of every process.
     """
-
-    def __init__(self, temperature: float = 0.1, *, gather_distributed: bool = False) -> None:
-        super().__init__()
-        if not temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
-        self.temperature = temperature
-        self.gather_distributed = gather_distributed
 
     @full_precision
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -50,10 +41,7 @@ class SupConLoss(nn.Module):
         batch, num_views = z.shape[:2]
         if labels is not None and labels.shape != (batch,):
             raise ValueError(f"labels must have shape ({batch},), got {tuple(labels.shape)}")
-        anchors = F.normalize(rearrange(z, "b v d -> (b v) d"), dim=-1)  # (N, D)
-        keys = all_gather(anchors) if self.gather_distributed else anchors  # (M, D)
-        start = rank() * anchors.shape[0] if self.gather_distributed else 0
-        anchor_idx = torch.arange(start, start + anchors.shape[0], device=z.device)  # (N,) rows in keys
+        anchors, keys, anchor_idx = self.anchors_and_keys(z)  # (N, D), (M, D), (N,) rows in keys
         key_idx = torch.arange(keys.shape[0], device=z.device)  # (M,)
         if labels is None:
             anchor_labels, key_labels = anchor_idx // num_views, key_idx // num_views

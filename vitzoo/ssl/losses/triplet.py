@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from vitzoo.schema import check_range
 from vitzoo.ssl.losses.batch import flatten_views, pairwise_distances
 from vitzoo.ssl.losses.precision import full_precision
 
@@ -93,8 +94,7 @@ class TripletLoss(nn.Module):
         super().__init__()
         if mining not in MINING:
             raise ValueError(f"mining={mining!r}; expected one of {MINING}")
-        if not margin >= 0:
-            raise ValueError(f"margin must be >= 0, got {margin}")
+        check_range("margin", margin, low=0, error=ValueError)
         self.margin, self.mining, self.squared, self.normalize = margin, mining, squared, normalize
 
     def mine(self, dist: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -19,6 +19,7 @@ from einops import rearrange
 from torch import nn
 
 from vitzoo.ssl.knn import evaluate_knn
+from vitzoo.ssl.methods.config import MethodConfig
 from vitzoo.ssl.metrics import embedding_std
 from vitzoo.train.task import Task, ValidationContext
 
@@ -48,22 +49,42 @@ def has_batch_norm(model: nn.Module) -> bool:
 
 
 class SSLMethod(Task):
-    """Base of the self-supervised tasks: :meth:`embed`, :meth:`project`, kNN :meth:`validate`.
+    """Base of the self-supervised tasks: the constructor, :meth:`embed`, :meth:`project`, kNN :meth:`validate`.
+
+    A method sets :attr:`config_class` (and :attr:`min_views` if it is not 2); its constructor calls
+    ``super().__init__(model, cfg)``, which validates the config (``config_class()`` when ``cfg`` is None) and
+    keeps it as ``self.cfg``, then builds its heads and loss from ``self.cfg`` and ``self.num_features``.
 
     Args:
         model: the backbone, ``model(x) -> (B, D)``.
-        min_views: views per sample the method needs.
-        knn_k, knn_temperature: the kNN classifier of :meth:`validate`.
+        cfg: the method's options (a :attr:`config_class`; None: the defaults).
+        min_views, knn_k, knn_temperature: override the class's :attr:`min_views` and the config's kNN options
+            (the keywords of the former constructor).
     """
 
     monitor = "knn_top1"
     higher_is_better = True
+    config_class: type[MethodConfig] = MethodConfig
+    min_views: int = 2  # views per sample the method needs
 
-    def __init__(self, model: nn.Module, *, min_views: int = 2, knn_k: int = 200, knn_temperature: float = 0.07):
+    def __init__(
+        self,
+        model: nn.Module,
+        cfg: MethodConfig | None = None,
+        *,
+        min_views: int | None = None,
+        knn_k: int | None = None,
+        knn_temperature: float | None = None,
+    ) -> None:
+        cfg = cfg if cfg is not None else self.config_class()
+        cfg.validate()
         super().__init__(model)
+        self.cfg = cfg
         self.num_features = feature_dim(model)
-        self.min_views = min_views
-        self.knn_k, self.knn_temperature = knn_k, knn_temperature
+        if min_views is not None:
+            self.min_views = min_views
+        self.knn_k = cfg.knn_k if knn_k is None else knn_k
+        self.knn_temperature = cfg.knn_temperature if knn_temperature is None else knn_temperature
 
     def split(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Unpack a batch and check that its views are ``(B, V, C, [T,] H, W)`` with ``V >= min_views``."""
@@ -112,7 +133,8 @@ class SSLMethod(Task):
         """Weighted kNN accuracy of ``ctx.model``'s features; ``data`` is ``(train_set, val_set)``.
 
         Both are datasets of single-view ``(input, label)`` samples: the first is the memory bank, the second
-        the queries. Every process computes the same numbers on the whole sets.
+        the queries. Under ``torchrun`` each process extracts the features of its shard and gathers the rest, so
+        every process computes the same numbers on the whole sets.
         """
         if not (isinstance(data, tuple | list) and len(data) == 2):
             raise ValueError("SSL validation needs data = (train_set, val_set) of labelled single-view samples")

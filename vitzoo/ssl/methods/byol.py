@@ -22,13 +22,13 @@ from vitzoo.schema import ConfigError
 from vitzoo.ssl.heads import byol_prediction, byol_projection
 from vitzoo.ssl.losses import NegativeCosineSimilarity
 from vitzoo.ssl.methods.base import SSLMethod
-from vitzoo.ssl.methods.config import MethodConfig, check_positive
+from vitzoo.ssl.methods.config import PredictorConfig
 from vitzoo.ssl.momentum import cosine_momentum, ema_update
 from vitzoo.train.task import StepOutput
 
 
 @dataclass
-class BYOLConfig(MethodConfig):
+class BYOLConfig(PredictorConfig):
     """BYOL options.
 
     Attributes:
@@ -46,9 +46,6 @@ class BYOLConfig(MethodConfig):
     def validate(self) -> None:
         """Raise :class:`~vitzoo.schema.ConfigError` for values out of range."""
         super().validate()
-        check_positive(
-            proj_hidden_dim=self.proj_hidden_dim, proj_out_dim=self.proj_out_dim, pred_hidden_dim=self.pred_hidden_dim
-        )
         if not 0.0 <= self.base_momentum <= self.final_momentum <= 1.0:
             raise ConfigError(
                 f"need 0 <= base_momentum <= final_momentum <= 1, got {self.base_momentum}, {self.final_momentum}"
@@ -58,11 +55,11 @@ class BYOLConfig(MethodConfig):
 class BYOL(SSLMethod):
     """BYOL over any backbone; ``training_step((views, labels))``, labels unused; call ``on_update`` per update."""
 
+    config_class = BYOLConfig
+
     def __init__(self, model: nn.Module, cfg: BYOLConfig | None = None) -> None:
-        cfg = cfg or BYOLConfig()
-        cfg.validate()
-        super().__init__(model, knn_k=cfg.knn_k, knn_temperature=cfg.knn_temperature)
-        self.cfg = cfg
+        super().__init__(model, cfg)
+        cfg = self.cfg
         self.projector = byol_projection(
             in_dim=self.num_features, hidden_dim=cfg.proj_hidden_dim, out_dim=cfg.proj_out_dim
         )

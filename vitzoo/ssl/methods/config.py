@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vitzoo.schema import ConfigError
+from vitzoo.schema import check_range
 
 
 def check_positive(**values: float | None) -> None:
-    """Raise :class:`ConfigError` for any value that is not ``> 0`` (``None`` is allowed: "use the default")."""
+    """:func:`vitzoo.schema.check_range` ``> 0`` for every value (``None`` is allowed: "use the default")."""
     for name, value in values.items():
-        if value is not None and not value > 0:
-            raise ConfigError(f"{name} must be > 0, got {value}")
+        check_range(name, value, low=0, low_open=True, optional=True)
 
 
 @dataclass
@@ -32,5 +31,50 @@ class MethodConfig:
     knn_temperature: float = 0.07
 
     def validate(self) -> None:
-        """Raise :class:`ConfigError` for values out of range."""
+        """Raise :class:`~vitzoo.schema.ConfigError` for values out of range."""
         check_positive(knn_k=self.knn_k, knn_temperature=self.knn_temperature)
+
+
+@dataclass
+class ContrastiveConfig(MethodConfig):
+    """Options of the temperature-scaled contrastive methods (SimCLR, SupCon): a projection head and the loss.
+
+    Attributes:
+        temperature: the loss's ``tau`` (0.1, as in SimCLR and SupCon).
+        proj_hidden_dim: hidden width of the projection head (None: the backbone's width, as in the papers).
+        proj_out_dim: embedding width the loss sees (128).
+        gather_distributed: contrast against the samples of every process (SimCLR's global batch).
+    """
+
+    temperature: float = 0.1
+    proj_hidden_dim: int | None = None
+    proj_out_dim: int = 128
+    gather_distributed: bool = True
+
+    def validate(self) -> None:
+        """Raise :class:`~vitzoo.schema.ConfigError` for values out of range."""
+        super().validate()
+        check_positive(
+            temperature=self.temperature, proj_hidden_dim=self.proj_hidden_dim, proj_out_dim=self.proj_out_dim
+        )
+
+
+@dataclass
+class PredictorConfig(MethodConfig):
+    """Options of the methods with a projector and a predictor (BYOL, SimSiam); each sets its own widths.
+
+    Attributes:
+        proj_hidden_dim, proj_out_dim: projector widths.
+        pred_hidden_dim: predictor hidden width (its output is ``proj_out_dim``).
+    """
+
+    proj_hidden_dim: int = 4096
+    proj_out_dim: int = 256
+    pred_hidden_dim: int = 4096
+
+    def validate(self) -> None:
+        """Raise :class:`~vitzoo.schema.ConfigError` for values out of range."""
+        super().validate()
+        check_positive(
+            proj_hidden_dim=self.proj_hidden_dim, proj_out_dim=self.proj_out_dim, pred_hidden_dim=self.pred_hidden_dim
+        )

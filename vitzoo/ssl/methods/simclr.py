@@ -17,47 +17,37 @@ from vitzoo.schema import check_choice
 from vitzoo.ssl.heads import simclr_projection, simclr_v2_projection
 from vitzoo.ssl.losses import NTXentLoss
 from vitzoo.ssl.methods.base import SSLMethod
-from vitzoo.ssl.methods.config import MethodConfig, check_positive
+from vitzoo.ssl.methods.config import ContrastiveConfig
 from vitzoo.train.task import StepOutput
 
 HEADS = ("v1", "v2")
 
 
 @dataclass
-class SimCLRConfig(MethodConfig):
-    """SimCLR options.
+class SimCLRConfig(ContrastiveConfig):
+    """SimCLR options: those of :class:`~vitzoo.ssl.methods.config.ContrastiveConfig` (NT-Xent ``temperature``
+    0.1, ``proj_hidden_dim``, ``proj_out_dim`` 128, ``gather_distributed``: negatives from every process) and
 
     Attributes:
-        temperature: NT-Xent ``tau`` (0.1).
         head: ``"v1"`` (2-layer MLP) or ``"v2"`` (3 layers with BatchNorm).
-        proj_hidden_dim: hidden width of the head (None: the backbone's width, as in the papers).
-        proj_out_dim: embedding width the loss sees (128).
-        gather_distributed: negatives from every process (SimCLR's global batch).
     """
 
-    temperature: float = 0.1
     head: Literal["v1", "v2"] = "v1"
-    proj_hidden_dim: int | None = None
-    proj_out_dim: int = 128
-    gather_distributed: bool = True
 
     def validate(self) -> None:
         """Raise :class:`~vitzoo.schema.ConfigError` for values out of range."""
         super().validate()
-        check_positive(
-            temperature=self.temperature, proj_hidden_dim=self.proj_hidden_dim, proj_out_dim=self.proj_out_dim
-        )
         check_choice("head", self.head, HEADS)
 
 
 class SimCLR(SSLMethod):
     """SimCLR over any backbone (``model(x) -> (B, D)``); ``training_step((views, labels))``, labels unused."""
 
+    config_class = SimCLRConfig
+
     def __init__(self, model: nn.Module, cfg: SimCLRConfig | None = None) -> None:
-        cfg = cfg or SimCLRConfig()
-        cfg.validate()
-        super().__init__(model, knn_k=cfg.knn_k, knn_temperature=cfg.knn_temperature)
-        self.cfg = cfg
+        super().__init__(model, cfg)
+        cfg = self.cfg
         build = simclr_projection if cfg.head == "v1" else simclr_v2_projection
         self.projector = build(in_dim=self.num_features, hidden_dim=cfg.proj_hidden_dim, out_dim=cfg.proj_out_dim)
         self.criterion = NTXentLoss(cfg.temperature, gather_distributed=cfg.gather_distributed)

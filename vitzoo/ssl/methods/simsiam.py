@@ -15,12 +15,12 @@ from torch import nn
 from vitzoo.ssl.heads import simsiam_prediction, simsiam_projection
 from vitzoo.ssl.losses import NegativeCosineSimilarity
 from vitzoo.ssl.methods.base import SSLMethod
-from vitzoo.ssl.methods.config import MethodConfig, check_positive
+from vitzoo.ssl.methods.config import PredictorConfig
 from vitzoo.train.task import StepOutput
 
 
 @dataclass
-class SimSiamConfig(MethodConfig):
+class SimSiamConfig(PredictorConfig):
     """SimSiam options.
 
     Attributes:
@@ -32,22 +32,15 @@ class SimSiamConfig(MethodConfig):
     proj_out_dim: int = 2048
     pred_hidden_dim: int = 512
 
-    def validate(self) -> None:
-        """Raise :class:`~vitzoo.schema.ConfigError` for values out of range."""
-        super().validate()
-        check_positive(
-            proj_hidden_dim=self.proj_hidden_dim, proj_out_dim=self.proj_out_dim, pred_hidden_dim=self.pred_hidden_dim
-        )
-
 
 class SimSiam(SSLMethod):
     """SimSiam over any backbone; ``training_step((views, labels))``, labels unused."""
 
+    config_class = SimSiamConfig
+
     def __init__(self, model: nn.Module, cfg: SimSiamConfig | None = None) -> None:
-        cfg = cfg or SimSiamConfig()
-        cfg.validate()
-        super().__init__(model, knn_k=cfg.knn_k, knn_temperature=cfg.knn_temperature)
-        self.cfg = cfg
+        super().__init__(model, cfg)
+        cfg = self.cfg
         self.projector = simsiam_projection(
             in_dim=self.num_features, hidden_dim=cfg.proj_hidden_dim, out_dim=cfg.proj_out_dim
         )

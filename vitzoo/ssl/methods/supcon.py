@@ -14,42 +14,25 @@ from torch import nn
 from vitzoo.ssl.heads import simclr_projection
 from vitzoo.ssl.losses import SupConLoss
 from vitzoo.ssl.methods.base import SSLMethod
-from vitzoo.ssl.methods.config import MethodConfig, check_positive
+from vitzoo.ssl.methods.config import ContrastiveConfig
 from vitzoo.train.task import StepOutput
 
 
 @dataclass
-class SupConConfig(MethodConfig):
-    """SupCon options.
-
-    Attributes:
-        temperature: ``tau`` (the paper's 0.1).
-        proj_hidden_dim: hidden width of the projection head (None: the backbone's width).
-        proj_out_dim: embedding width (128).
-        gather_distributed: contrast against the samples of every process.
-    """
-
-    temperature: float = 0.1
-    proj_hidden_dim: int | None = None
-    proj_out_dim: int = 128
-    gather_distributed: bool = True
-
-    def validate(self) -> None:
-        """Raise :class:`~vitzoo.schema.ConfigError` for values out of range."""
-        super().validate()
-        check_positive(
-            temperature=self.temperature, proj_hidden_dim=self.proj_hidden_dim, proj_out_dim=self.proj_out_dim
-        )
+class SupConConfig(ContrastiveConfig):
+    """SupCon options: those of :class:`~vitzoo.ssl.methods.config.ContrastiveConfig` (``temperature``, the
+    paper's 0.1; ``proj_hidden_dim``, ``proj_out_dim`` 128; ``gather_distributed``)."""
 
 
 class SupCon(SSLMethod):
     """SupCon over any backbone; ``training_step((views, labels))`` needs integer labels ``(B,)``."""
 
+    config_class = SupConConfig
+    min_views = 1  # the other samples of a class are positives too
+
     def __init__(self, model: nn.Module, cfg: SupConConfig | None = None) -> None:
-        cfg = cfg or SupConConfig()
-        cfg.validate()
-        super().__init__(model, min_views=1, knn_k=cfg.knn_k, knn_temperature=cfg.knn_temperature)
-        self.cfg = cfg
+        super().__init__(model, cfg)
+        cfg = self.cfg
         self.projector = simclr_projection(
             in_dim=self.num_features, hidden_dim=cfg.proj_hidden_dim, out_dim=cfg.proj_out_dim
         )

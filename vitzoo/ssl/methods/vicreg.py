@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from vitzoo.schema import ConfigError
+from vitzoo.schema import check_range
 from vitzoo.ssl.heads import vicreg_expander
 from vitzoo.ssl.losses import VICRegLoss
 from vitzoo.ssl.methods.base import SSLMethod
@@ -45,18 +45,17 @@ class VICRegConfig(MethodConfig):
         check_positive(expander_dim=self.expander_dim, eps=self.eps)
         coefficients = {"lambda_param": self.lambda_param, "mu_param": self.mu_param, "nu_param": self.nu_param}
         for name, value in coefficients.items():
-            if value < 0:
-                raise ConfigError(f"{name} must be >= 0, got {value}")
+            check_range(name, value, low=0)
 
 
 class VICReg(SSLMethod):
     """VICReg over any backbone; ``training_step((views, labels))``, labels unused."""
 
+    config_class = VICRegConfig
+
     def __init__(self, model: nn.Module, cfg: VICRegConfig | None = None) -> None:
-        cfg = cfg or VICRegConfig()
-        cfg.validate()
-        super().__init__(model, knn_k=cfg.knn_k, knn_temperature=cfg.knn_temperature)
-        self.cfg = cfg
+        super().__init__(model, cfg)
+        cfg = self.cfg
         self.expander = vicreg_expander(in_dim=self.num_features, hidden_dim=cfg.expander_dim, out_dim=cfg.expander_dim)
         self.criterion = VICRegLoss(
             cfg.lambda_param, cfg.mu_param, cfg.nu_param, eps=cfg.eps, gather_distributed=cfg.gather_distributed
