@@ -15,7 +15,7 @@ import pytest
 import torch
 from helpers import RandomClips, nano_model
 
-import vitzoo.train.engine
+import vitzoo.train.resume
 from vitzoo.train import fit
 
 # 12 clips / (2 x 2) = 3 updates per epoch, 6 in all
@@ -109,7 +109,7 @@ def test_resume_after_sigint(tmp_path, uninterrupted):
 
 def test_resume_without_rng_restore_differs(tmp_path, uninterrupted, monkeypatch):
     fit(_model(), _data(), out_dir=tmp_path, max_steps=4, **OPTIONS)
-    monkeypatch.setattr(vitzoo.train.engine, "restore_rng", lambda state: None)
+    monkeypatch.setattr(vitzoo.train.resume, "restore_rng", lambda state: None)
     model = _model()
     fit(model, _data(), out_dir=tmp_path, resume=True, **OPTIONS)
     assert not all(torch.equal(v, uninterrupted[0][k]) for k, v in model.state_dict().items())
@@ -123,7 +123,7 @@ def test_resume_refuses_a_different_epoch_length(tmp_path):
 
 def test_resume_warns_about_changed_options(tmp_path, caplog):
     fit(_model(), _data(), out_dir=tmp_path, max_steps=2, **OPTIONS)
-    with caplog.at_level("WARNING", logger="vitzoo.train.engine"):
+    with caplog.at_level("WARNING", logger="vitzoo.train.resume"):
         fit(_model(), _data(), out_dir=tmp_path, resume=True, **{**OPTIONS, "lr": 5e-4, "log_every": 2})
     (message,) = [r.getMessage() for r in caplog.records if "changed options" in r.getMessage()]
     assert "'lr': (0.001, 0.0005)" in message and "log_every" not in message

@@ -29,7 +29,7 @@ def _save(fig: Figure, path: str | os.PathLike) -> Path:
 
 
 VAL_NOT_PLOTTED = ("kind", "step", "epoch", "time", "loss", "num_samples")
-TRAIN_NOT_PLOTTED = ("kind", "step", "epoch", "time", "loss", "lr", "clips_per_s")
+TRAIN_NOT_PLOTTED = ("kind", "step", "epoch", "time", "loss", "lr", "samples_per_s", "clips_per_s")  # clips_per_s: old logs
 
 
 def plot_training_curves(records: Sequence[dict[str, Any]], path: str | os.PathLike) -> Path:
