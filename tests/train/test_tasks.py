@@ -69,7 +69,7 @@ def test_unknown_task_and_options_raise_with_hints(tmp_path, consistency):
         load_run_config(_recipe(tmp_path, {"name": "consistency", "options": {"momentun": 0.5}}, 0))
     with pytest.raises(ConfigError, match=r"momentum must be in \[0, 1\)"):
         load_run_config(_recipe(tmp_path, {"name": "consistency"}, 0), ["task.options.momentum=1.5"])
-    with pytest.raises(ConfigError, match=r"task\.options\.label_smothing.*did you mean task\.options\.label_smoothing"):
+    with pytest.raises(ConfigError, match=r"options\.label_smothing.*did you mean task\.options\.label_smoothing"):
         load_run_config(_recipe(tmp_path, {"name": "classification", "options": {"label_smothing": 0.1}}, 4))
     register_task("plain")(lambda run, model, data: None)  # a task without options
     with pytest.raises(ConfigError, match="takes no options"):
