@@ -47,7 +47,8 @@ def test_old_train_keys_move_to_task_options_with_one_warning_each(tmp_path, cap
     warnings = _deprecations(caplog)
     assert len(warnings) == 4 and all("\n" not in w for w in warnings)
     assert "train.label_smoothing is deprecated: set task.options.label_smoothing" in warnings[0]
-    assert load_run_config(path) == load_run_config(_recipe(tmp_path, {**BASE, "task": {"options": OLD}}))
+    new = {**BASE, "train": {"batch_size": 4}, "task": {"options": OLD}}
+    assert load_run_config(path) == load_run_config(_recipe(tmp_path, new))
 
 
 def test_old_keys_in_overrides_and_agreeing_values(tmp_path, caplog):
