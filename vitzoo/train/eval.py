@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
-from tqdm import tqdm
 
+from vitzoo.progress import progress_bar
 from vitzoo.schema import ConfigError, check_choice
 from vitzoo.train.config import EVAL_AVERAGES
 from vitzoo.train.distributed import all_reduce
@@ -199,7 +199,7 @@ def evaluate(
     conf = top5 = loss_sum = count = None
     num_views = 1
     try:
-        bar = tqdm(data, desc="eval", unit="batch", leave=False, disable=not progress or rank != 0)
+        bar = progress_bar(data, enabled=progress and rank == 0, desc="eval", unit="batch", leave=False)
         for batch in bar:
             clips, labels = batch[0], batch[1]
             if clips.ndim == single:
