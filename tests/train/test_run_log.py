@@ -30,8 +30,11 @@ def test_without_a_terminal_each_log_step_and_epoch_is_one_line(tmp_path, capsys
     assert lines[2].startswith("epoch 1/2 done at step 4: loss ")
 
 
-def test_progress_false_logs_no_lines(tmp_path, caplog):
+def test_progress_false_logs_no_lines_and_every_window_is_timed_from_its_first_update(tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="vitzoo.train.run_log"):
-        fit(nano_model(), RandomClips(4, (3, 4, 32, 32), 4), out_dir=tmp_path, epochs=1, batch_size=2, log_every=1,
+        fit(nano_model(), RandomClips(8, (3, 4, 32, 32), 4), out_dir=tmp_path, epochs=1, batch_size=2, log_every=1,
             progress=False, plot=False)
     assert not [r for r in caplog.records if r.name == "vitzoo.train.run_log"]
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    rates = [r["samples_per_s"] for r in records if r["kind"] == "train"]
+    assert len(rates) == 4 and max(rates) < 20 * min(rates)  # timed from after the first update, it was ~1000x

@@ -311,10 +311,11 @@ class Engine:
             )
             window = None
             reason = None
+            started = time.perf_counter()
             while s.update_in_epoch < self.updates_per_epoch:
                 values, samples = self.update(batches)
-                if window is None:  # the metric names are known after the first update
-                    window = MetricWindow(self.device, self.metric_names)
+                if window is None:  # the metric names are known after the first update, which it counts
+                    window = MetricWindow(self.device, self.metric_names, start=started)
                 window.add(values, samples)
                 bar.update(1)
                 last_of_epoch = s.update_in_epoch == self.updates_per_epoch

@@ -41,16 +41,16 @@ class WindowMeans:
 class MetricWindow:
     """Sums of the update losses and metrics, samples and updates since the last metrics line."""
 
-    def __init__(self, device: torch.device, names: Sequence[str]) -> None:
+    def __init__(self, device: torch.device, names: Sequence[str], *, start: float | None = None) -> None:
         self.device = device
         self.names = ["loss", *names]
-        self.reset()
+        self.reset(start)
 
-    def reset(self) -> None:
-        """Start a new window now."""
+    def reset(self, start: float | None = None) -> None:
+        """Start a new window at ``start`` (a ``time.perf_counter()`` value; default: now)."""
         self.sums = torch.zeros(len(self.names), device=self.device)  # (1 + M,): loss, *metrics
         self.samples = self.updates = 0
-        self.start = time.perf_counter()
+        self.start = time.perf_counter() if start is None else start
 
     def add(self, values: torch.Tensor, samples: int) -> None:
         """Count one update (its values stay on the device: no synchronisation here)."""
