@@ -8,9 +8,9 @@ same way (:func:`vitzoo.train.recipe.train_from_config`)::
     def build_byol(run, model, data):
         return BYOL(model, **asdict(get_task("byol").parse_options(run.task.options)))
 
-``options`` is the dataclass that ``task.options`` must fit (checked when the recipe loads, unknown keys with
+``options`` is the dataclass that ``task.options`` must fit (checked by the recipe loader, unknown keys with
 close names); ``needs_head`` says whether ``model.num_classes`` must be >= 1; ``datasets(run, model) ->
-TaskData`` replaces the labelled video datasets of :func:`vitzoo.train.recipe.build_datasets` (for tasks that
+TaskData`` replaces the labelled video datasets of :func:`vitzoo.data.build_datasets` (for tasks that
 need views of unlabelled clips).
 """
 
@@ -52,7 +52,7 @@ class TaskEntry:
     build: TaskBuilder
     options: type | None = None  # dataclass of task.options; None: the task takes no options
     needs_head: bool = False  # model.num_classes must be >= 1
-    datasets: DataBuilder | None = None  # None: the labelled video datasets of vitzoo.train.recipe
+    datasets: DataBuilder | None = None  # None: the labelled video datasets of vitzoo.data.build_datasets
 
     def parse_options(self, options: dict[str, Any]) -> Any:
         """``options`` as an instance of :attr:`options` (validated), or None for a task without options."""
