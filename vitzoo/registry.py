@@ -1,7 +1,9 @@
-"""Name -> config registries for models and encoders.
+"""Name -> entry registries: models, encoders and config classes here; training tasks
+(:mod:`vitzoo.train.tasks.registry`) and self-supervised methods (:mod:`vitzoo.ssl.methods`) use the same class.
 
 Registration happens once, at import of the module that defines the entry; a duplicate name is a
-programming error and raises. Lookups of unknown names raise ``KeyError`` with close matches.
+programming error and raises. Lookups of unknown names raise ``KeyError`` with close matches (or the error class
+a registry is given, e.g. :class:`vitzoo.schema.ConfigError` for names read from a recipe).
 """
 
 from __future__ import annotations
@@ -16,10 +18,18 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    """A mapping from names to entries that refuses duplicates and suggests close names."""
+    """A mapping from names to entries that refuses duplicates and suggests close names.
 
-    def __init__(self, kind: str) -> None:
+    Args:
+        kind: what an entry is, for messages (``"model"``: "unknown model 'x'").
+        error: the exception an unknown name raises (``KeyError`` by default).
+        prefix: put before the message of that error (e.g. ``"task.name: "``, the recipe key the name came from).
+    """
+
+    def __init__(self, kind: str, *, error: type[Exception] = KeyError, prefix: str = "") -> None:
         self.kind = kind
+        self.error = error
+        self.prefix = prefix
         self._entries: dict[str, T] = {}
         self._aliases: dict[str, str] = {}
 
@@ -42,7 +52,7 @@ class Registry(Generic[T]):
         return lambda entry: self.add(name, entry)
 
     def resolve(self, name: str) -> str:
-        """Canonical name for ``name`` (follows aliases); raises ``KeyError`` with suggestions."""
+        """Canonical name for ``name`` (follows aliases); raises :attr:`error` (``KeyError``) with suggestions."""
         if name in self._entries:
             return name
         if name in self._aliases:
@@ -51,7 +61,7 @@ class Registry(Generic[T]):
         hint = did_you_mean(name, known)
         if hint.startswith(" (known") and len(known) > 30:
             hint = f" (see vitzoo.list_models() for the {len(known)} names)"
-        raise KeyError(f"unknown {self.kind} {name!r}{hint}")
+        raise self.error(f"{self.prefix}unknown {self.kind} {name!r}{hint}")
 
     def get(self, name: str) -> T:
         """The entry registered as ``name`` (or the target of an alias)."""
@@ -65,6 +75,15 @@ class Registry(Generic[T]):
     def aliases(self) -> dict[str, str]:
         """A copy of the alias table (alias -> canonical name)."""
         return dict(self._aliases)
+
+    def __getitem__(self, name: str) -> T:
+        return self.get(name)
+
+    def copy(self) -> Registry[T]:
+        """An independent registry with the same entries and aliases (e.g. to register entries for one test)."""
+        other: Registry[T] = Registry(self.kind, error=self.error, prefix=self.prefix)
+        other._entries, other._aliases = dict(self._entries), dict(self._aliases)
+        return other
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries or name in self._aliases

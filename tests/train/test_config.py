@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import vitzoo.ssl  # noqa: F401  (registers the self-supervised tasks some recipes of configs/ name)
 from vitzoo.train.config import (
     ConfigError,
     RunConfig,
@@ -14,10 +15,11 @@ from vitzoo.train.config import (
     apply_overrides,
     build,
     dump_yaml,
-    load_run_config,
     to_dict,
     train_config,
 )
+from vitzoo.train.recipe import load_run_config
+from vitzoo.train.tasks import ClassificationOptions
 
 CONFIGS = sorted((Path(__file__).parents[2] / "configs").glob("*.yaml"))
 
@@ -116,9 +118,18 @@ def test_train_config_keyword_options():
     assert (cfg.epochs, cfg.lr, cfg.betas) == (5, 1e-3, (0.8, 0.9))
     with pytest.raises(ConfigError, match="did you mean batch_size"):
         train_config(batchsize=3)
-    with pytest.raises(ConfigError, match="even"):
-        train_config(batch_size=3, mixup_alpha=0.8)
+    with pytest.raises(ConfigError, match="unknown config key 'mixup_alpha'"):
+        train_config(mixup_alpha=0.8)  # a classification option: ClassificationOptions, not TrainConfig
     assert to_dict(cfg)["betas"] == [0.8, 0.9]
+
+
+def test_mixup_needs_an_even_batch(tmp_path):
+    with pytest.raises(ConfigError, match=r"Mixup/CutMix needs an even train.batch_size, got 3"):
+        ClassificationOptions(mixup_alpha=0.8).check_train(train_config(batch_size=3))
+    ClassificationOptions().check_train(train_config(batch_size=3))  # no mixing: any batch
+    for options in (["train.mixup_alpha=0.8"], ["task.options.cutmix_alpha=1.0"]):
+        with pytest.raises(ConfigError, match="even train.batch_size, got 3"):
+            load_run_config(_recipe(tmp_path, BASE), ["train.batch_size=3", *options])
 
 
 @pytest.mark.parametrize(

@@ -47,7 +47,7 @@ def test_fit_writes_metrics_plots_and_checkpoints(tmp_path):
     kinds = [r["kind"] for r in records]
     assert kinds == ["train", "train", "epoch", "val", "train", "train", "epoch", "val"]
     assert [r["step"] for r in records if r["kind"] == "train"] == [1, 2, 3, 4]
-    assert all(r["loss"] > 0 and r["lr"] > 0 and r["clips_per_s"] > 0 for r in records if r["kind"] == "train")
+    assert all(r["loss"] > 0 and r["lr"] > 0 and r["samples_per_s"] > 0 for r in records if r["kind"] == "train")
     rows = list(csv.DictReader((tmp_path / "metrics.csv").open()))
     assert len(rows) == len(records) and rows[-1]["kind"] == "val"
     assert (tmp_path / "training_curves.png").stat().st_size > 1000

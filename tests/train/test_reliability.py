@@ -54,7 +54,8 @@ def _records(out: Path) -> list[dict]:
 def _keyed(out: Path) -> dict[tuple, dict]:
     """``{(kind, step): record without its time}``; fails on a repeated key."""
     records = _records(out)
-    keyed = {(r["kind"], r["step"]): {k: v for k, v in r.items() if k not in ("time", "clips_per_s")} for r in records}
+    timing = ("time", "samples_per_s")
+    keyed = {(r["kind"], r["step"]): {k: v for k, v in r.items() if k not in timing} for r in records}
     assert len(keyed) == len(records), f"repeated records: {[(r['kind'], r['step']) for r in records]}"
     return keyed
 

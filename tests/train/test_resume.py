@@ -15,6 +15,7 @@ import pytest
 import torch
 
 import vitzoo.train.engine
+import vitzoo.train.resume
 from tests.helpers.training import RandomClips, nano_model
 from vitzoo.train import fit
 
@@ -109,7 +110,7 @@ def test_resume_after_sigint(tmp_path, uninterrupted):
 
 def test_resume_without_rng_restore_differs(tmp_path, uninterrupted, monkeypatch):
     fit(_model(), _data(), out_dir=tmp_path, max_steps=4, **OPTIONS)
-    monkeypatch.setattr(vitzoo.train.engine, "restore_rng", lambda state: None)
+    monkeypatch.setattr(vitzoo.train.resume, "restore_rng", lambda state: None)
     model = _model()
     fit(model, _data(), out_dir=tmp_path, resume=True, **OPTIONS)
     assert not all(torch.equal(v, uninterrupted[0][k]) for k, v in model.state_dict().items())
@@ -123,22 +124,29 @@ def test_resume_refuses_a_different_epoch_length(tmp_path):
 
 def test_resume_warns_about_changed_options(tmp_path, caplog):
     fit(_model(), _data(), out_dir=tmp_path, max_steps=2, **OPTIONS)
-    with caplog.at_level("WARNING", logger="vitzoo.train.engine"):
+    with caplog.at_level("WARNING", logger="vitzoo.train.resume"):
         fit(_model(), _data(), out_dir=tmp_path, resume=True, **{**OPTIONS, "lr": 5e-4, "log_every": 2})
     (message,) = [r.getMessage() for r in caplog.records if "changed options" in r.getMessage()]
     assert "'lr': (0.001, 0.0005)" in message and "log_every" not in message
 
 
-def test_state_files_written_before_tasks_still_resume(tmp_path, uninterrupted):
-    """A state file of the old loop (``best_top1``, ``epoch_loss_sum``, no task state) resumes exactly."""
+def test_state_files_written_before_tasks_still_resume(tmp_path, uninterrupted, caplog):
+    """A state file of the old loop (``best_top1``, ``epoch_loss_sum``, no task state, the classification options
+    in its training options) resumes exactly, without reporting changed options."""
     fit(_model(), _data(), out_dir=tmp_path, max_steps=4, **OPTIONS)  # mid-epoch: the epoch sums matter
     path = tmp_path / "checkpoints" / "step_00000004.state.pt"
     state = torch.load(path, weights_only=True)
     assert state["task"] == {} and state["monitor"] == "top1"
     old = {k: v for k, v in state.items() if k not in ("monitor", "best_value", "epoch_sums", "task")}
     old |= {"best_top1": -1.0, "epoch_loss_sum": state["epoch_sums"]["loss"]}
+    train_config = json.loads(state["train_config"])
+    assert "label_smoothing" not in train_config  # today's layout; the old one held the classification options
+    old_fields = {"label_smoothing": 0.1, "mixup_alpha": 0.8, "cutmix_alpha": 1.0, "eval_average": "prob"}
+    old["train_config"] = json.dumps({**train_config, **old_fields})
     torch.save(old, path)
     model = _model()
-    fit(model, _data(), out_dir=tmp_path, resume=True, **OPTIONS)
+    with caplog.at_level("WARNING", logger="vitzoo.train.resume"):
+        fit(model, _data(), out_dir=tmp_path, resume=True, **OPTIONS)
+    assert not [r for r in caplog.records if "changed options" in r.getMessage()]
     _assert_same(uninterrupted[0], model)
     assert _epoch_losses(tmp_path) == _epoch_losses(uninterrupted[1])  # the epoch's loss sum carried over

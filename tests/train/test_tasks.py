@@ -33,7 +33,7 @@ def _views(run, model) -> TaskData:
 @pytest.fixture
 def consistency(monkeypatch):
     """``consistency`` registered for this test only (a label-free task with its own datasets and options)."""
-    monkeypatch.setattr(registry, "_TASKS", dict(registry._TASKS))
+    monkeypatch.setattr(registry, "TASKS", registry.TASKS.copy())
 
     @register_task("consistency", options=ConsistencyOptions, datasets=_views)
     def build(run, model, data):
@@ -69,8 +69,11 @@ def test_unknown_task_and_options_raise_with_hints(tmp_path, consistency):
         load_run_config(_recipe(tmp_path, {"name": "consistency", "options": {"momentun": 0.5}}, 0))
     with pytest.raises(ConfigError, match=r"momentum must be in \[0, 1\)"):
         load_run_config(_recipe(tmp_path, {"name": "consistency"}, 0), ["task.options.momentum=1.5"])
+    with pytest.raises(ConfigError, match=r"options\.label_smothing.*did you mean task\.options\.label_smoothing"):
+        load_run_config(_recipe(tmp_path, {"name": "classification", "options": {"label_smothing": 0.1}}, 4))
+    register_task("plain")(lambda run, model, data: None)  # a task without options
     with pytest.raises(ConfigError, match="takes no options"):
-        load_run_config(_recipe(tmp_path, {"name": "classification", "options": {"x": 1}}, 4))
+        load_run_config(_recipe(tmp_path, {"name": "plain", "options": {"x": 1}}, 4))
     with pytest.raises(ValueError, match="already registered"):
         register_task("consistency")(lambda run, model, data: None)
 

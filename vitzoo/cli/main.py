@@ -137,8 +137,8 @@ class UsageError(Exception):
 def cmd_train(args: argparse.Namespace) -> int:
     """Train the recipe's model for its task (default: classification); checkpoints, metrics and plots go to the
     recipe's output_dir."""
-    from vitzoo.train.config import load_run_config
-    from vitzoo.train.recipe import train_from_config
+    import vitzoo.ssl  # noqa: F401  (registers the self-supervised tasks a recipe may name)
+    from vitzoo.train.recipe import load_run_config, train_from_config
 
     run = load_run_config(args.config, args.overrides)
     result = train_from_config(run, resume=args.resume)
@@ -156,8 +156,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Evaluate with multi-view averaging; writes eval.json and confusion_matrix.png, prints top-1/top-5."""
-    from vitzoo.train.config import load_run_config
-    from vitzoo.train.recipe import evaluate_from_config
+    import vitzoo.ssl  # noqa: F401  (registers the self-supervised tasks a recipe may name)
+    from vitzoo.train.recipe import evaluate_from_config, load_run_config
 
     run = load_run_config(args.config, args.overrides)
     result = evaluate_from_config(run, checkpoint=args.checkpoint, out_dir=args.out)

@@ -63,7 +63,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     --set, --resume, torchrun, metrics, plots and checkpoints)."""
     from vitzoo.cli.main import cmd_train
     from vitzoo.ssl.tasks import SELF_SUPERVISED
-    from vitzoo.train.config import ConfigError, load_run_config
+    from vitzoo.train.config import ConfigError
+    from vitzoo.train.recipe import load_run_config
 
     run = load_run_config(args.config, args.overrides)
     if run.task.name not in SELF_SUPERVISED:
@@ -77,8 +78,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 def _features(args: argparse.Namespace):
     """The recipe, the features of the encoder the arguments name, and the default report folder."""
     from vitzoo.ssl.evaluate import encoder, frozen_features
-    from vitzoo.train.config import load_run_config
-    from vitzoo.train.recipe import default_checkpoint
+    from vitzoo.train.recipe import default_checkpoint, load_run_config
 
     run = load_run_config(args.config, args.overrides)
     if args.random_init:

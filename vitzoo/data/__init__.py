@@ -31,6 +31,9 @@ own random crop/flip, drawn once for all its frames; ``transform`` may also be o
 Errors: :class:`VideoDecodeError` for a file that cannot be used (skippable with ``on_error="skip"``),
 :class:`DataConfigError` for a bad option, :class:`AnnotationError` (a ``DataConfigError``) for a bad
 annotation or class-names file; the last two are ``ValueError`` with a one-line message.
+
+A recipe's ``data:`` section is a :class:`DataSpec`; :func:`build_datasets` turns it into the training and
+validation sets of a model (``recipe.py``).
 """
 
 from vitzoo.data.annotations import parse_annotation_file, read_class_names, resolve_in_root
@@ -39,6 +42,7 @@ from vitzoo.data.errors import AnnotationError, DataConfigError, VideoDecodeErro
 from vitzoo.data.failures import FailureCounter
 from vitzoo.data.loader import SeededSampler, make_loader, seed_worker, set_epoch
 from vitzoo.data.mixup import MixupConfig, VideoMixup, make_mixup
+from vitzoo.data.recipe import DataSpec, build_datasets, frame_sampler, split_dataset
 from vitzoo.data.sampling import DenseSampler, FrameSampler, SegmentSampler, as_numpy_rng
 from vitzoo.data.synthetic import (
     MotionDataset,
@@ -65,6 +69,7 @@ __all__ = [
     "VIDEO_EXTENSIONS",
     "ClipTransform",
     "DataConfigError",
+    "DataSpec",
     "DenseSampler",
     "FailureCounter",
     "FrameSampler",
@@ -79,7 +84,9 @@ __all__ = [
     "VideoMixup",
     "VideoReader",
     "as_numpy_rng",
+    "build_datasets",
     "eval_transform",
+    "frame_sampler",
     "index_coded_frames",
     "make_loader",
     "make_mixup",
@@ -94,6 +101,7 @@ __all__ = [
     "resolve_in_root",
     "seed_worker",
     "set_epoch",
+    "split_dataset",
     "three_crop",
     "train_transform",
     "write_video",

@@ -33,8 +33,8 @@ from pathlib import Path
 
 from vitzoo.checkpoints.io import weights_dir
 from vitzoo.train.checkpointing import CheckpointManager
-from vitzoo.train.config import RunConfig, load_run_config
-from vitzoo.train.recipe import default_checkpoint, evaluate_from_config, train_from_config
+from vitzoo.train.config import RunConfig
+from vitzoo.train.recipe import default_checkpoint, evaluate_from_config, load_run_config, train_from_config
 
 log = logging.getLogger(__name__)
 

@@ -32,8 +32,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import vitzoo.ssl  # noqa: F401  (registers the self-supervised tasks the recipes name)
 from vitzoo.demo.run import configs_dir, make_data, train_once
-from vitzoo.train.config import RunConfig, load_run_config
+from vitzoo.train.config import RunConfig
+from vitzoo.train.recipe import load_run_config
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from torch import nn
 
 from vitzoo.schema import ConfigError, check_range
 from vitzoo.ssl.losses import DistillationLoss
-from vitzoo.train.config import RunConfig
+from vitzoo.train.config import EvalAverage, RunConfig
 from vitzoo.train.task import StepOutput
 from vitzoo.train.tasks.classification import ClassificationTask, check_classes
 from vitzoo.train.tasks.registry import TaskData, get_task, register_task
@@ -42,11 +42,13 @@ class DistillOptions:
         temperature: ``tau`` of the softened predictions (1.0).
         label_weight: weight of the cross-entropy on the training labels added to the distillation loss (0: the
             labels are not used).
+        eval_average: multi-view averaging in validation, ``"prob"`` or ``"logits"``.
     """
 
     teacher: str = ""
     temperature: float = 1.0
     label_weight: float = 0.0
+    eval_average: EvalAverage = "prob"
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` for a missing teacher or values out of range."""
@@ -144,6 +146,6 @@ def build_distillation(run: RunConfig, model: nn.Module, data: TaskData) -> Dist
         load_teacher(options.teacher, model),
         temperature=options.temperature,
         label_weight=options.label_weight,
-        average=run.train.eval_average,
+        average=options.eval_average,
         classes=data.classes,
     )

@@ -46,5 +46,5 @@ def _builder(name: str) -> TaskBuilder:
     return build
 
 
-for _name, (_method, _config) in METHODS.items():
-    register_task(_name, options=task_options(_config), datasets=ssl_datasets)(_builder(_name))
+for _name in METHODS:
+    register_task(_name, options=task_options(METHODS[_name][1]), datasets=ssl_datasets)(_builder(_name))

@@ -14,7 +14,8 @@ Nothing is inferred: every key the file can hold is a dataclass field, unknown k
 overrides use dotted keys, ``--set train.lr=3e-4 --set model.options.drop_path_rate=0.1``, their values
 parsed as YAML scalars. ``model.options`` is a free mapping of model config fields; ``vitzoo.create``
 checks them (unknown names raise with close matches there). ``task.options`` is a free mapping too, checked
-against the options dataclass the task registered (:mod:`vitzoo.train.tasks`).
+against the options dataclass the task registered (:mod:`vitzoo.train.tasks`) by the recipe loader,
+:func:`vitzoo.train.recipe.load_run_config`: this module knows no task.
 """
 
 from __future__ import annotations
@@ -28,14 +29,11 @@ from typing import Any, Literal
 import yaml
 
 from vitzoo.checkpoints.inflate import TubeletInit
+from vitzoo.data.recipe import DataSpec
 from vitzoo.schema import ConfigError, apply_overrides, build, check_range, coerce, parse_override, to_dict
 
 AmpMode = Literal["none", "bf16"]
-EvalAverage = Literal["prob", "logits"]
-DataLayout = Literal["list", "folders"]
-SamplerKind = Literal["dense", "segment"]
-OnError = Literal["raise", "skip"]
-VideoBackend = Literal["decord", "pyav"]
+EvalAverage = Literal["prob", "logits"]  # multi-view averaging of vitzoo.train.evaluate
 AMP_MODES = typing.get_args(AmpMode)
 EVAL_AVERAGES = typing.get_args(EvalAverage)
 
@@ -52,7 +50,6 @@ __all__ = [
     "build",
     "coerce",
     "dump_yaml",
-    "load_run_config",
     "parse_override",
     "to_dict",
     "train_config",
@@ -62,8 +59,7 @@ __all__ = [
 @dataclass
 class TrainConfig:
     """Options of the training engine, :func:`vitzoo.train.fit_task` and :func:`vitzoo.train.fit` (the ``train:``
-    section of a recipe). ``label_smoothing``, ``mixup_alpha``, ``cutmix_alpha`` and ``eval_average`` are read by
-    the classification task only.
+    section of a recipe), the same for every task (a task's own options are the recipe's ``task.options``).
 
     Steps are optimizer updates: one update consumes ``accum_steps`` batches of ``batch_size`` clips on
     each of the ``world_size`` processes, so the effective batch is their product. The learning rate
@@ -82,9 +78,6 @@ class TrainConfig:
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
     clip_grad: float | None = 1.0  # max global gradient norm; None disables clipping
-    label_smoothing: float = 0.0
-    mixup_alpha: float = 0.0  # > 0 enables Mixup (video clips (B, C, T, H, W) only; needs an even batch_size)
-    cutmix_alpha: float = 0.0  # > 0 enables CutMix (needs an even batch_size)
     amp: AmpMode = "none"  # "bf16": bfloat16 autocast on CPU or CUDA; "none": float32
     grad_checkpointing: bool = False  # recompute block activations in backward (model.set_grad_checkpointing)
     ema_decay: float | None = None  # keep an EMA of the weights (timm ModelEmaV3); evaluated and saved as best
@@ -95,7 +88,6 @@ class TrainConfig:
     num_workers: int = 0  # DataLoader worker processes
     eval_every: int = 1  # evaluate every N epochs (and after the last); 0: never
     eval_batch_size: int | None = None  # default: batch_size
-    eval_average: EvalAverage = "prob"  # multi-view averaging of "prob" (softmax) or "logits"
     save_every: int | None = None  # also checkpoint every N updates (always at epoch ends and on stop)
     keep_last: int = 2  # step checkpoints kept (best.safetensors is kept separately)
     log_every: int = 10  # updates between metric lines in metrics.jsonl
@@ -116,11 +108,10 @@ class TrainConfig:
                 raise ConfigError(f"train.{name} must be >= 1 or null, got {value}")
         for name in ("lr", "eps", "dist_timeout_s"):
             check_range(f"train.{name}", getattr(self, name), low=0, low_open=True)
-        for name in ("min_lr", "warmup_lr", "weight_decay", "mixup_alpha", "cutmix_alpha", "eval_every"):
+        for name in ("min_lr", "warmup_lr", "weight_decay", "eval_every"):
             check_range(f"train.{name}", getattr(self, name), low=0)
         for name in ("num_workers", "warmup_epochs"):
             check_range(f"train.{name}", getattr(self, name), low=0)
-        check_range("train.label_smoothing", self.label_smoothing, low=0, high=1, high_open=True)
         if self.min_lr > self.lr:
             raise ConfigError(f"train.min_lr ({self.min_lr}) must not exceed train.lr ({self.lr})")
         for i, beta in enumerate(self.betas):
@@ -131,8 +122,6 @@ class TrainConfig:
             check_range("train.ema_decay", self.ema_decay, low=0, high=1, low_open=True, high_open=True)
         if self.clip_grad is not None:
             check_range("train.clip_grad", self.clip_grad, low=0, low_open=True)
-        if (self.mixup_alpha > 0 or self.cutmix_alpha > 0) and self.batch_size % 2:
-            raise ConfigError(f"Mixup/CutMix needs an even train.batch_size, got {self.batch_size}")
         if self.device != "auto":
             from vitzoo.train.distributed import parse_device
 
@@ -174,56 +163,16 @@ class ModelSpec:
 
 
 @dataclass
-class DataSpec:
-    """Where the videos are and how clips are sampled (the ``data:`` section).
-
-    Clip length and frame size are the model's (``num_frames``, ``img_size``), never repeated here;
-    normalisation uses the model config's ``mean``/``std``.
-    """
-
-    root: str = ""  # dataset root; every path below is relative to it
-    layout: DataLayout = "list"  # "list": annotation files; "folders": root/<split>/<class>/<video>
-    train: str = "train.txt"  # list: annotation file; folders: sub-folder of root
-    val: str | None = "val.txt"  # same for validation; null: no validation
-    classes: str | None = None  # one class name per line (label order); optional for "list"
-    sampler: SamplerKind = "dense"  # "dense": consecutive frames every frame_interval; "segment": TSN segments
-    frame_interval: float = 2.0  # dense sampler: step between sampled frames
-    target_fps: float | None = None  # dense sampler: frame_interval is defined at this frame rate
-    train_scale: tuple[float, float] = (0.08, 1.0)  # RandomResizedCrop area range
-    hflip: bool = True  # random horizontal flip (off for direction-sensitive labels)
-    randaugment: str | None = None  # e.g. "rand-m9-n2"
-    eval_clips: int = 1  # temporal views per validation video
-    eval_crops: int = 1  # spatial views per clip: 1 (centre) or 3 (three crops)
-    backend: VideoBackend = "decord"  # "decord" (fast seeking) or "pyav" (reference decoder)
-    decode_short_side: int | None = None  # resize while decoding (saves time on large videos)
-    on_error: OnError = "raise"  # undecodable videos: "raise" or "skip" (substitute the next sample)
-
-    def validate(self) -> None:
-        """Raise :class:`ConfigError` for unknown choices or a missing root."""
-        if not self.root:
-            raise ConfigError("data.root is required")
-        if self.eval_clips < 1 or self.eval_crops not in (1, 3):
-            raise ConfigError(
-                f"data.eval_clips must be >= 1 and data.eval_crops 1 or 3, got {self.eval_clips}, {self.eval_crops}"
-            )
-
-
-@dataclass
 class TaskSpec:
     """What the engine trains the model for (the ``task:`` section): a registered task and its options.
 
     ``name`` is a key of :func:`vitzoo.train.tasks.task_names` (``classification``, the default, or a
-    self-supervised method once registered); ``options`` are checked against that task's options dataclass.
+    self-supervised method once ``vitzoo.ssl`` is imported); ``options`` are checked against that task's options
+    dataclass when the recipe loads (:func:`vitzoo.train.recipe.load_run_config`).
     """
 
     name: str = "classification"
     options: dict[str, Any] = field(default_factory=dict)  # fields of the task's options dataclass
-
-    def validate(self) -> None:
-        """Raise :class:`ConfigError` for an unknown task (with close names) or options it does not take."""
-        from vitzoo.train.tasks import get_task
-
-        get_task(self.name).parse_options(self.options)
 
 
 @dataclass
@@ -236,32 +185,12 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     output_dir: str = "runs/run"
 
-    def validate(self) -> None:
-        """Validate every section (the model's class count against what the task needs)."""
-        from vitzoo.train.tasks import get_task
-
-        self.task.validate()
-        self.model.validate(needs_head=get_task(self.task.name).needs_head)
+    def validate(self, *, needs_head: bool = True) -> None:
+        """Validate the model, data and training sections (``needs_head``: what the task needs of the model;
+        the task section is validated against the task registry by the recipe loader)."""
+        self.model.validate(needs_head=needs_head)
         self.data.validate()
         self.train.validate()
-
-
-def load_run_config(path: str | os.PathLike, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
-    """Read a YAML recipe, apply ``key=value`` overrides, and return the validated :class:`RunConfig`."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no config file {path}")
-    with open(path) as f:
-        data = yaml.safe_load(f) or {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping with model, data, task, train, output_dir")
-    data = apply_overrides(data, list(overrides), RunConfig)
-    try:
-        run = build(RunConfig, data)
-        run.validate()
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
-    return run
 
 
 def train_config(config: TrainConfig | None = None, **options: Any) -> TrainConfig:

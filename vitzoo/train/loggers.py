@@ -2,12 +2,12 @@
 
 A record is a flat dict of numbers and strings with a ``kind`` and a ``step``:
 
-* ``"train"``: every ``log_every`` updates: ``step, epoch, loss, lr, clips_per_s, time`` and the task's
+* ``"train"``: every ``log_every`` updates: ``step, epoch, loss, lr, samples_per_s, time`` and the task's
   metrics (``StepOutput.metrics``), each averaged over the updates of the window and over the processes;
 * ``"epoch"``: at each epoch end: ``step, epoch, time``, the epoch mean of the loss and of every task metric;
 * ``"val"``: after each validation: ``step, epoch, time`` and everything ``task.validate`` returned.
 
-``epoch`` counts completed epochs as a float (``2.5`` is half way through the third); ``clips_per_s`` counts
+``epoch`` counts completed epochs as a float (``2.5`` is half way through the third); ``samples_per_s`` counts
 samples (``StepOutput.batch_size``: clips or images, not views) per second over all processes.
 
 Every writer flushes as it goes, so a run can be watched while it trains (``tail -f metrics.jsonl``,
@@ -38,7 +38,7 @@ from vitzoo.schema import ConfigError
 log = logging.getLogger(__name__)
 
 # columns of metrics.csv first (in this order), then any other key in the order it first appears
-CSV_COLUMNS = ("kind", "step", "epoch", "loss", "lr", "clips_per_s", "top1", "top5", "num_samples", "time")
+CSV_COLUMNS = ("kind", "step", "epoch", "loss", "lr", "samples_per_s", "top1", "top5", "num_samples", "time")
 _NOT_SCALARS = ("kind", "step", "epoch", "time")
 
 

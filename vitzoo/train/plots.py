@@ -29,7 +29,8 @@ def _save(fig: Figure, path: str | os.PathLike) -> Path:
 
 
 VAL_NOT_PLOTTED = ("kind", "step", "epoch", "time", "loss", "num_samples")
-TRAIN_NOT_PLOTTED = ("kind", "step", "epoch", "time", "loss", "lr", "clips_per_s")
+# throughput is not a training curve (clips_per_s: its name in logs of older runs)
+TRAIN_NOT_PLOTTED = ("kind", "step", "epoch", "time", "loss", "lr", "samples_per_s", "clips_per_s")
 
 
 def plot_training_curves(records: Sequence[dict[str, Any]], path: str | os.PathLike) -> Path:

@@ -1,13 +1,13 @@
-"""From a :class:`RunConfig` to a trained or evaluated model: what ``vitzoo train`` and ``vitzoo eval`` run.
+"""From a YAML recipe to a trained or evaluated model: what ``vitzoo train`` and ``vitzoo eval`` run.
 
-``train_from_config`` builds the model, the datasets (the task's own when it registered a builder for them, else
-the labelled video datasets below), the task (``task.name`` in the registry of :mod:`vitzoo.train.tasks`), and
-trains it with :func:`vitzoo.train.engine.fit_task`.
+:func:`load_run_config` reads a recipe into a :class:`RunConfig` and validates it, the task's section against
+the task registry (:mod:`vitzoo.train.tasks`; the self-supervised tasks are there once ``vitzoo.ssl`` is
+imported): the task's options, the class count the task needs, rules across the task's and the training options.
+Old recipes' classification keys under ``train:`` are moved to ``task.options`` (:mod:`vitzoo.train.legacy`).
 
-The labelled video datasets come from :mod:`vitzoo.data`: ``VideoListDataset`` (``layout: list``, annotation files under
-``root``) or ``VideoFolderDataset`` (``layout: folders``, ``root/<split>/<class>/<video>``). Clip length and
-frame size are the model's (``num_frames``, ``img_size``) and normalisation its ``mean``/``std``; the
-validation set returns all ``eval_clips x eval_crops`` views of a video, ``(V, C, T, H, W)``.
+:func:`train_from_config` builds the model, the datasets (the task's own when it registered a builder for them,
+else the labelled video datasets of :func:`vitzoo.data.build_datasets`), the task (``task.name`` in the
+registry), and trains it with :func:`vitzoo.train.engine.fit_task`.
 """
 
 from __future__ import annotations
@@ -16,18 +16,70 @@ import logging
 import os
 from pathlib import Path
 
+import yaml
 from torch import nn
-from torch.utils.data import Dataset
 
+from vitzoo.data.recipe import build_datasets, frame_sampler, split_dataset
+from vitzoo.schema import apply_overrides, build
 from vitzoo.train.checkpointing import CheckpointManager, check_weights_file, seed_everything
-from vitzoo.train.config import ConfigError, DataSpec, ModelSpec, RunConfig
-from vitzoo.train.engine import FitResult, fit_task
+from vitzoo.train.config import ConfigError, ModelSpec, RunConfig
+from vitzoo.train.engine import fit_task
 from vitzoo.train.errors import CheckpointReadError
 from vitzoo.train.eval import EvalResult, evaluate
+from vitzoo.train.legacy import move_old_train_options, take_old_train_options
+from vitzoo.train.state import FitResult
 from vitzoo.train.tasks import TaskData, get_task
 from vitzoo.train.tasks.classification import check_classes
 
 log = logging.getLogger(__name__)
+
+__all__ = [
+    "build_datasets",  # vitzoo.data.build_datasets, where it lives now
+    "build_model",
+    "check_architecture",
+    "check_run",
+    "default_checkpoint",
+    "evaluate_from_config",
+    "frame_sampler",  # vitzoo.data.frame_sampler
+    "load_run_config",
+    "readable_weights",
+    "split_dataset",  # vitzoo.data.split_dataset
+    "task_data",
+    "train_from_config",
+]
+
+
+def load_run_config(path: str | os.PathLike, overrides: list[str] | tuple[str, ...] = ()) -> RunConfig:
+    """Read a YAML recipe, apply ``key=value`` overrides, and return the validated :class:`RunConfig`
+    (:func:`check_run`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no config file {path}")
+    with open(path) as f:
+        data = yaml.safe_load(f) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping with model, data, task, train, output_dir")
+    data, overrides, old = take_old_train_options(data, list(overrides))
+    data = apply_overrides(data, overrides, RunConfig)
+    try:
+        run = build(RunConfig, data)
+        move_old_train_options(run, old, get_task(run.task.name))
+        check_run(run)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    return run
+
+
+def check_run(run: RunConfig) -> None:
+    """Validate every section of a recipe: the task (registered, its options) first, then the model (with the
+    head the task needs), the data and the training options, then the task's options against the training
+    options (an options dataclass may define ``check_train(train)``, e.g. Mixup's even batch)."""
+    entry = get_task(run.task.name)
+    options = entry.parse_options(run.task.options)
+    run.validate(needs_head=entry.needs_head)
+    check_train = getattr(options, "check_train", None)
+    if check_train is not None:
+        check_train(run.train)
 
 
 def build_model(spec: ModelSpec) -> nn.Module:
@@ -43,77 +95,15 @@ def build_model(spec: ModelSpec) -> nn.Module:
     )
 
 
-def _sampler(spec: DataSpec, num_frames: int, *, train: bool, num_clips: int = 1):
-    from vitzoo.data import DenseSampler, SegmentSampler
-
-    if spec.sampler == "segment":
-        return SegmentSampler(num_segments=num_frames, train=train, num_clips=num_clips)
-    return DenseSampler(
-        num_frames=num_frames,
-        frame_interval=spec.frame_interval,
-        train=train,
-        num_clips=num_clips,
-        target_fps=spec.target_fps,
-    )
-
-
-def _dataset(spec: DataSpec, split: str, *, sampler, transform, multi_view: bool) -> Dataset:
-    from vitzoo.data import VideoFolderDataset, VideoListDataset
-
-    root = Path(spec.root)
-    classes = root / spec.classes if spec.classes is not None else None
-    options = dict(
-        sampler=sampler,
-        transform=transform,
-        classes=classes,
-        backend=spec.backend,
-        decode_short_side=spec.decode_short_side,
-        on_error=spec.on_error,
-        multi_view=multi_view,
-    )
-    if spec.layout == "folders":
-        return VideoFolderDataset(root / split, **options)
-    return VideoListDataset(root, root / split, **options)
-
-
-def build_datasets(spec: DataSpec, model: nn.Module) -> tuple[Dataset, Dataset | None]:
-    """``(train_set, val_set)`` for ``model`` (``val_set`` is None when ``spec.val`` is null)."""
-    from vitzoo.data import eval_transform, train_transform
-
-    cfg = model.cfg
-    shape = model.input_shape
-    if len(shape) != 4:
-        name = type(model).__name__
-        raise ConfigError(f"the video recipes need a video model (clips (C, T, H, W)); {name} takes {shape}")
-    _, num_frames, img_size, _ = shape
-    train_tf = train_transform(
-        img_size=img_size,
-        mean=cfg.mean,
-        std=cfg.std,
-        scale=spec.train_scale,
-        hflip=spec.hflip,
-        randaugment=spec.randaugment,
-    )
-    train_set = _dataset(
-        spec, spec.train, sampler=_sampler(spec, num_frames, train=True), transform=train_tf, multi_view=False
-    )
-    val_set = None
-    if spec.val is not None:
-        val_tf = eval_transform(img_size=img_size, mean=cfg.mean, std=cfg.std, num_crops=spec.eval_crops)
-        val_sampler = _sampler(spec, num_frames, train=False, num_clips=spec.eval_clips)
-        val_set = _dataset(spec, spec.val, sampler=val_sampler, transform=val_tf, multi_view=True)
-    return train_set, val_set
-
-
 def task_data(run: RunConfig, model: nn.Module) -> TaskData:
-    """The labelled video datasets of a recipe (:func:`build_datasets`) as :class:`TaskData`."""
+    """The labelled video datasets of a recipe (:func:`vitzoo.data.build_datasets`) as :class:`TaskData`."""
     train_set, val_set = build_datasets(run.data, model)
     return TaskData(train=train_set, val=val_set, classes=getattr(train_set, "classes", None))
 
 
 def train_from_config(run: RunConfig, *, resume: bool | str | os.PathLike = False) -> FitResult:
     """Build the model, datasets and task of a recipe and train the task into ``run.output_dir``."""
-    run.validate()
+    check_run(run)
     entry = get_task(run.task.name)
     seed_everything(run.train.seed)  # the same initial weights on every rank and every run
     model = build_model(run.model)
@@ -222,21 +212,9 @@ def evaluate_from_config(
         batch_size=run.train.eval_batch_size or run.train.batch_size,
         num_workers=run.train.num_workers,
         amp=run.train.amp,
-        average=run.train.eval_average,
+        average=get_task("classification").parse_options(run.task.options).eval_average,
         out_dir=out_dir,
         progress=run.train.progress,
     )
     log.info("%s on %s: %s", path, run.data.val, result)
     return result
-
-
-def frame_sampler(spec: DataSpec, num_frames: int, *, train: bool, num_clips: int = 1):
-    """The recipe's frame sampler (``data.sampler``) for clips of ``num_frames`` frames: what tasks with their own
-    datasets (``vitzoo.ssl``) reuse for the clips they evaluate on."""
-    return _sampler(spec, num_frames, train=train, num_clips=num_clips)
-
-
-def split_dataset(spec: DataSpec, split: str, *, sampler, transform, multi_view: bool = False) -> Dataset:
-    """The videos of one split (``spec.train`` or ``spec.val``) with any sampler and transform, laid out as the recipe
-    says (``list`` or ``folders``): what tasks with their own datasets (``vitzoo.ssl``) build on."""
-    return _dataset(spec, split, sampler=sampler, transform=transform, multi_view=multi_view)

@@ -1,4 +1,4 @@
-"""Self-supervised methods as training tasks, and a name -> (task, config) table for recipes and the CLI.
+"""Self-supervised methods as training tasks, and a name -> (task, config) registry for recipes and the CLI.
 
 >>> import vitzoo
 >>> from vitzoo.ssl.methods import build_method
@@ -12,7 +12,8 @@ from typing import Any
 
 from torch import nn
 
-from vitzoo.schema import ConfigError, build, did_you_mean
+from vitzoo.registry import Registry
+from vitzoo.schema import ConfigError, build
 from vitzoo.ssl.methods.base import SSLMethod, feature_dim, unpack
 from vitzoo.ssl.methods.byol import BYOL, BYOLConfig
 from vitzoo.ssl.methods.config import MethodConfig
@@ -21,13 +22,12 @@ from vitzoo.ssl.methods.simsiam import SimSiam, SimSiamConfig
 from vitzoo.ssl.methods.supcon import SupCon, SupConConfig
 from vitzoo.ssl.methods.vicreg import VICReg, VICRegConfig
 
-METHODS: dict[str, tuple[type[SSLMethod], type[MethodConfig]]] = {
-    "simclr": (SimCLR, SimCLRConfig),
-    "supcon": (SupCon, SupConConfig),
-    "byol": (BYOL, BYOLConfig),
-    "simsiam": (SimSiam, SimSiamConfig),
-    "vicreg": (VICReg, VICRegConfig),
-}
+METHODS: Registry[tuple[type[SSLMethod], type[MethodConfig]]] = Registry("SSL method", error=ConfigError)
+METHODS.add("simclr", (SimCLR, SimCLRConfig))
+METHODS.add("supcon", (SupCon, SupConConfig))
+METHODS.add("byol", (BYOL, BYOLConfig))
+METHODS.add("simsiam", (SimSiam, SimSiamConfig))
+METHODS.add("vicreg", (VICReg, VICRegConfig))
 
 
 def method_config(name: str, options: Mapping[str, Any] | None = None, *, prefix: str = "") -> MethodConfig:
@@ -36,9 +36,7 @@ def method_config(name: str, options: Mapping[str, Any] | None = None, *, prefix
     Unknown method names, unknown keys, mistyped and out-of-range values raise :class:`vitzoo.schema.ConfigError`
     with the closest known names; ``prefix`` (e.g. ``"method."``) is prepended to keys in errors.
     """
-    if name not in METHODS:
-        raise ConfigError(f"unknown SSL method {name!r}{did_you_mean(name, METHODS)}")
-    return build(METHODS[name][1], dict(options or {}), prefix, validate=True)
+    return build(METHODS.get(name)[1], dict(options or {}), prefix, validate=True)
 
 
 def build_method(name: str, model: nn.Module, **options: Any) -> SSLMethod:

@@ -1,31 +1,58 @@
-"""Supervised classification as a task, and :func:`fit`: fine-tuning a classifier with the engine.
+"""Supervised classification as a task, with its options (``task.options`` of a recipe).
 
 Training step: ``(clips, labels)`` -> optional Mixup/CutMix (``vitzoo.data.mixup``, soft targets) -> logits ->
 cross-entropy with label smoothing (or soft-target cross-entropy after Mixup/CutMix), computed in float32.
 Validation: :func:`vitzoo.train.evaluate` (multi-view averaging, top-1/top-5, loss, ``eval.json`` and the
 confusion matrix PNG in the validation's folder); the best weights are those of the highest top-1.
+:func:`vitzoo.train.fit` (``train/fit.py``) trains this task with the engine.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from timm.loss import SoftTargetCrossEntropy
 from torch import nn
 from torch.utils.data import Dataset
 
-from vitzoo.schema import ConfigError
-from vitzoo.train.config import TrainConfig, train_config
-from vitzoo.train.engine import FitResult, TrainState, fit_task
+from vitzoo.schema import ConfigError, build, check_range
+from vitzoo.train.config import EvalAverage, TrainConfig
 from vitzoo.train.eval import EvalResult, check_class_names, evaluate
 from vitzoo.train.task import StepOutput, Task, ValidationContext
 from vitzoo.train.tasks.registry import TaskData, register_task
 
-log = logging.getLogger(__name__)
+
+@dataclass
+class ClassificationOptions:
+    """``task.options`` of ``task: {name: classification}`` (and the keyword options of :func:`vitzoo.train.fit`).
+
+    Mixup/CutMix need a vitzoo video model with ``num_classes > 0`` and an even ``train.batch_size``
+    (:meth:`check_train`); they mix pairs of the batch.
+    """
+
+    label_smoothing: float = 0.0  # in [0, 1)
+    mixup_alpha: float = 0.0  # > 0 enables Mixup (video clips (B, C, T, H, W) only)
+    cutmix_alpha: float = 0.0  # > 0 enables CutMix
+    eval_average: EvalAverage = "prob"  # multi-view averaging in validation of "prob" (softmax) or "logits"
+
+    @property
+    def mixes(self) -> bool:
+        """Whether Mixup or CutMix is on."""
+        return self.mixup_alpha > 0 or self.cutmix_alpha > 0
+
+    def validate(self, prefix: str = "task.options.") -> None:
+        """Raise :class:`ConfigError` for values out of range, named with ``prefix`` (``"train."`` for the keys of
+        old recipes)."""
+        check_range(f"{prefix}label_smoothing", self.label_smoothing, low=0, high=1, high_open=True)
+        for name in ("mixup_alpha", "cutmix_alpha"):
+            check_range(f"{prefix}{name}", getattr(self, name), low=0)
+
+    def check_train(self, train: TrainConfig) -> None:
+        """:class:`ConfigError` when the training options do not fit these (Mixup/CutMix need an even batch)."""
+        if self.mixes and train.batch_size % 2:
+            raise ConfigError(f"Mixup/CutMix needs an even train.batch_size, got {train.batch_size}")
 
 
 def num_classes_of(model: nn.Module) -> int:
@@ -41,8 +68,8 @@ class ClassificationTask(Task):
 
     Args:
         model: a classifier returning logits ``(B, K)`` (a vitzoo model, or any ``nn.Module``).
-        label_smoothing, mixup_alpha, cutmix_alpha: as in :class:`~vitzoo.train.TrainConfig` (Mixup/CutMix
-            need a vitzoo video model with ``num_classes > 0`` and an even batch).
+        label_smoothing, mixup_alpha, cutmix_alpha: as in :class:`ClassificationOptions` (Mixup/CutMix need a
+            vitzoo video model with ``num_classes > 0`` and an even batch).
         average: multi-view averaging in validation, ``"prob"`` or ``"logits"`` (see :func:`evaluate`).
         classes: class names for the validation reports.
     """
@@ -80,14 +107,16 @@ class ClassificationTask(Task):
             self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
 
     @classmethod
-    def from_config(cls, model: nn.Module, cfg: TrainConfig, *, classes: Sequence[str] | None = None):
-        """The task with the classification options of a :class:`TrainConfig`."""
+    def from_options(
+        cls, model: nn.Module, options: ClassificationOptions, *, classes: Sequence[str] | None = None
+    ) -> ClassificationTask:
+        """The task with ``options``."""
         return cls(
             model,
-            label_smoothing=cfg.label_smoothing,
-            mixup_alpha=cfg.mixup_alpha,
-            cutmix_alpha=cfg.cutmix_alpha,
-            average=cfg.eval_average,
+            label_smoothing=options.label_smoothing,
+            mixup_alpha=options.mixup_alpha,
+            cutmix_alpha=options.cutmix_alpha,
+            average=options.eval_average,
             classes=classes,
         )
 
@@ -150,70 +179,25 @@ def check_same_classes(train_set: Dataset, val_set: Dataset) -> None:
         )
 
 
-@register_task("classification", needs_head=True)
+@register_task("classification", options=ClassificationOptions, needs_head=True)
 def build_classification(run, model: nn.Module, data: TaskData) -> ClassificationTask:
-    """The recipe's classifier: the ``train:`` section's classification options; datasets checked against
+    """The recipe's classifier: ``task.options`` as :class:`ClassificationOptions`; datasets checked against
     ``model.num_classes``."""
+    options = build(ClassificationOptions, run.task.options, prefix="task.options.", validate=True)
+    options.check_train(run.train)
     check_classes(data.train, run.model.num_classes, "training")
     if data.val is not None:
         check_classes(data.val, run.model.num_classes, "validation")
         check_same_classes(data.train, data.val)
-    return ClassificationTask.from_config(model, run.train, classes=data.classes)
-
-
-def fit(
-    model: nn.Module,
-    train_set: Dataset,
-    *,
-    out_dir: str | os.PathLike,
-    val_set: Dataset | None = None,
-    config: TrainConfig | None = None,
-    resume: bool | str | os.PathLike = False,
-    callbacks: Sequence[Callable[[TrainState], None]] = (),
-    classes: Sequence[str] | None = None,
-    run_config: Any = None,
-    **options: Any,
-) -> FitResult:
-    """Fine-tune ``model`` on ``train_set``; evaluate on ``val_set``; write logs, plots and checkpoints to ``out_dir``.
-
-    A :class:`ClassificationTask` trained by :func:`vitzoo.train.engine.fit_task` (see there for ``out_dir``,
-    ``config``/``options``, ``resume``, ``callbacks`` and ``run_config``).
-
-    Args:
-        model: a classifier taking batches of clips (a vitzoo model, or any ``nn.Module``); moved to the device.
-        train_set: map-style dataset of ``(clip, label)`` (``clip`` ``(C, T, H, W)`` float, or ``(C, H, W)`` for an
-            image model).
-        val_set: dataset of ``(views, label)`` with views ``(V, *input)`` or ``(*input)``, evaluated every
-            ``eval_every`` epochs (see :func:`vitzoo.train.evaluate`); the best top-1 is kept as
-            ``best.safetensors``.
-        classes: class names for reports (default: ``val_set.classes`` when present).
-
-    Returns:
-        a :class:`FitResult` whose ``evaluations`` are the :class:`EvalResult` of every validation.
-    """
-    cfg = train_config(config, **options)
-    if classes is None:
-        classes = getattr(val_set, "classes", None) or getattr(train_set, "classes", None)
-    task = ClassificationTask.from_config(model, cfg, classes=classes)
-    result = fit_task(
-        task,
-        train_set,
-        out_dir=out_dir,
-        val_data=val_set,
-        config=cfg,
-        resume=resume,
-        callbacks=callbacks,
-        run_config=run_config,
-    )
-    return replace(result, evaluations=list(task.evaluations))
+    return ClassificationTask.from_options(model, options, classes=data.classes)
 
 
 __all__ = [
+    "ClassificationOptions",
     "ClassificationTask",
     "build_classification",
     "check_class_names",
     "check_classes",
     "check_same_classes",
-    "fit",
     "num_classes_of",
 ]

@@ -8,15 +8,14 @@ same way (:func:`vitzoo.train.recipe.train_from_config`)::
     def build_byol(run, model, data):
         return BYOL(model, **asdict(get_task("byol").parse_options(run.task.options)))
 
-``options`` is the dataclass that ``task.options`` must fit (checked when the recipe loads, unknown keys with
+``options`` is the dataclass that ``task.options`` must fit (checked by the recipe loader, unknown keys with
 close names); ``needs_head`` says whether ``model.num_classes`` must be >= 1; ``datasets(run, model) ->
-TaskData`` replaces the labelled video datasets of :func:`vitzoo.train.recipe.build_datasets` (for tasks that
+TaskData`` replaces the labelled video datasets of :func:`vitzoo.data.build_datasets` (for tasks that
 need views of unlabelled clips).
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -24,15 +23,12 @@ from typing import TYPE_CHECKING, Any
 from torch import nn
 from torch.utils.data import Dataset
 
-from vitzoo.schema import ConfigError, build, did_you_mean
+from vitzoo.registry import Registry
+from vitzoo.schema import ConfigError, build
 
 if TYPE_CHECKING:
     from vitzoo.train.config import RunConfig
     from vitzoo.train.task import Task
-
-# Modules that register tasks when imported; looked up on the first registry access. A module that does not
-# exist in this checkout (vitzoo.ssl before it is written) registers nothing.
-TASK_MODULES = ("vitzoo.train.tasks.classification", "vitzoo.ssl")
 
 
 @dataclass
@@ -56,7 +52,7 @@ class TaskEntry:
     build: TaskBuilder
     options: type | None = None  # dataclass of task.options; None: the task takes no options
     needs_head: bool = False  # model.num_classes must be >= 1
-    datasets: DataBuilder | None = None  # None: the labelled video datasets of vitzoo.train.recipe
+    datasets: DataBuilder | None = None  # None: the labelled video datasets of vitzoo.data.build_datasets
 
     def parse_options(self, options: dict[str, Any]) -> Any:
         """``options`` as an instance of :attr:`options` (validated), or None for a task without options."""
@@ -67,8 +63,9 @@ class TaskEntry:
         return build(self.options, options, prefix="task.options.", validate=True)
 
 
-_TASKS: dict[str, TaskEntry] = {}
-_loaded = False
+# Filled as the modules that define tasks are imported: classification with vitzoo.train, the self-supervised
+# methods with vitzoo.ssl (so a program that reads their recipes imports vitzoo.ssl first, as the CLI does).
+TASKS: Registry[TaskEntry] = Registry("task", error=ConfigError, prefix="task.name: ")
 
 
 def register_task(
@@ -77,36 +74,17 @@ def register_task(
     """Decorator registering a task builder under ``name`` (a second registration of a name raises)."""
 
     def decorator(builder: TaskBuilder) -> TaskBuilder:
-        if name in _TASKS:
-            raise ValueError(f"task {name!r} is already registered (by {_TASKS[name].build.__module__})")
-        _TASKS[name] = TaskEntry(name, builder, options=options, needs_head=needs_head, datasets=datasets)
+        TASKS.add(name, TaskEntry(name, builder, options=options, needs_head=needs_head, datasets=datasets))
         return builder
 
     return decorator
 
 
-def _load_task_modules() -> None:
-    global _loaded
-    if _loaded:
-        return
-    _loaded = True
-    for module in TASK_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:  # the module exists but one of its imports is missing: a real error
-                raise
-
-
 def get_task(name: str) -> TaskEntry:
     """The task registered as ``name``; :class:`ConfigError` with close names when there is none."""
-    _load_task_modules()
-    if name not in _TASKS:
-        raise ConfigError(f"task.name: unknown task {name!r}{did_you_mean(name, _TASKS)}")
-    return _TASKS[name]
+    return TASKS.get(name)
 
 
 def task_names() -> list[str]:
     """Names of the registered tasks, sorted."""
-    _load_task_modules()
-    return sorted(_TASKS)
+    return TASKS.names()
