@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 import logging
 
-from helpers import RandomClips, nano_model
-
+from tests.helpers.training import RandomClips, nano_model
 from vitzoo.train import fit
 
 
