@@ -4,12 +4,15 @@ pretrain`` command reuses)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.helpers import REPO_ROOT
 from tests.helpers.training import NANO, RandomViews, TwoViewConsistency
 from vitzoo.train import ConfigError, TaskData, get_task, load_run_config, register_task
 from vitzoo.train.recipe import evaluate_from_config, train_from_config
@@ -88,3 +91,21 @@ def test_a_registered_label_free_task_trains_from_a_recipe(tmp_path, consistency
     assert saved["task"] == {"name": "consistency", "options": {"dim": 8}}
     with pytest.raises(ConfigError, match="evaluates classifiers"):
         evaluate_from_config(run)
+
+
+def test_an_unknown_task_before_vitzoo_ssl_is_imported_says_how_to_register_it(tmp_path):
+    """vitzoo.train may not import vitzoo.ssl (a layer above it): a program reading a self-supervised recipe is told
+    to import it, in a fresh process where nothing else has."""
+    code = (
+        "from vitzoo.train import ConfigError, load_run_config\n"
+        "try:\n"
+        "    load_run_config('configs/simclr_vivit_joint_micro_motion.yaml')\n"
+        "except ConfigError as e:\n"
+        "    print(e)\n"
+        "import vitzoo.ssl\n"
+        "print(load_run_config('configs/simclr_vivit_joint_micro_motion.yaml').task.name)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    first, second = out.stdout.strip().splitlines()
+    assert "unknown task 'simclr'" in first and "`import vitzoo.ssl` first" in first
+    assert second == "simclr"

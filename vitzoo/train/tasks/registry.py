@@ -16,6 +16,7 @@ need views of unlabelled clips).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -81,8 +82,15 @@ def register_task(
 
 
 def get_task(name: str) -> TaskEntry:
-    """The task registered as ``name``; :class:`ConfigError` with close names when there is none."""
-    return TASKS.get(name)
+    """The task registered as ``name``; :class:`ConfigError` with close names when there is none (and, before
+    ``vitzoo.ssl`` is imported, how to register the self-supervised tasks)."""
+    try:
+        return TASKS.get(name)
+    except ConfigError as exc:
+        if "vitzoo.ssl" in sys.modules:
+            raise
+        hint = "the self-supervised methods register their tasks when vitzoo.ssl is imported: `import vitzoo.ssl` first"
+        raise ConfigError(f"{exc}; {hint}") from None
 
 
 def task_names() -> list[str]:
