@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from helpers import IMAGE_SHAPE, RandomViews  # noqa: E402
 from test_reliability import OPTIONS, _task  # noqa: E402
 
-import vitzoo.train.durable as durable  # noqa: E402
+import vitzoo.durable as durable  # noqa: E402
 from vitzoo.train import fit_task  # noqa: E402
 
 

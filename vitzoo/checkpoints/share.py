@@ -25,6 +25,7 @@ from vitzoo.checkpoints.checkpoint import Checkpoint
 from vitzoo.checkpoints.hub import CheckpointFiles
 from vitzoo.checkpoints.io import model_metadata, read_state_dict, save_state_dict
 from vitzoo.config import from_json, to_json
+from vitzoo.durable import write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +34,8 @@ PIPELINE_TAGS = {"image": "image-classification", "video": "video-classification
 
 
 def _write_text(path: Path, text: str) -> None:
-    """Write ``text`` atomically (temp file + rename), readable by everyone like the weights."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    """Write ``text`` atomically (:func:`~vitzoo.durable.write_text_atomic`), readable by everyone like the weights."""
+    write_text_atomic(path, text, mode=0o644)
 
 
 def folder_config(model: nn.Module, *, metrics: dict[str, float] | None, labels: list[str] | None) -> dict[str, Any]:

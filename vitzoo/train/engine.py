@@ -52,6 +52,7 @@ from tqdm import tqdm
 
 from vitzoo.checkpoints.io import model_metadata, read_metadata
 from vitzoo.checkpoints.load import load_checked
+from vitzoo.durable import DamagedFileError, check_safetensors
 from vitzoo.train.checkpointing import BEST_NAME, CheckpointManager, capture_rng, restore_rng, seed_everything
 from vitzoo.train.config import ConfigError, TrainConfig, dump_yaml, train_config
 from vitzoo.train.distributed import (
@@ -63,7 +64,6 @@ from vitzoo.train.distributed import (
     gather_objects,
     init_distributed,
 )
-from vitzoo.train.durable import DamagedFileError, check_safetensors
 from vitzoo.train.errors import CheckpointWriteError
 from vitzoo.train.interrupt import GracefulStop
 from vitzoo.train.loader import train_loader
