@@ -49,7 +49,7 @@ import torch
 from torch import nn
 
 from vitzoo.checkpoints.io import model_metadata
-from vitzoo.durable import check_zip, save_atomic, write_atomic
+from vitzoo.durable import check_zip, save_atomic
 
 log = logging.getLogger(__name__)
 
@@ -249,7 +249,7 @@ def export_program(model: nn.Module, path: str | os.PathLike, *, batch_size: int
     dynamic = _dynamic_shapes(model, batch=dynamic_batch, size=False)
     program = torch.export.export(model, (x,), dynamic_shapes=dynamic)
     extra = {CONFIG_EXTRA_FILE: json_text} if (json_text := _config_json(model).get("vitzoo.config")) else {}
-    return write_atomic(path, lambda f: torch.export.save(program, f, extra_files=extra), check_zip)
+    return save_atomic(path, lambda tmp: torch.export.save(program, str(tmp), extra_files=extra), check_zip)
 
 
 def export(
