@@ -171,3 +171,17 @@ def test_the_layers_contract_is_kept():
     result = lint_imports(ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 kept, 0 broken" in result.stdout
+
+
+def test_family_adapters_are_registered_by_importing_vitzoo():
+    """``load_pretrained`` finds the Video Swin's adapter through the checkpoints layer's table in a fresh
+    interpreter, where nothing but ``import vitzoo`` has run (the models do not import their adapters)."""
+    code = (
+        "import vitzoo; from vitzoo.checkpoints.adapters import adapter_for; "
+        "print(adapter_for(vitzoo.model_config('video_swin_tiny_4x2')).__name__, "
+        "adapter_for(vitzoo.model_config('vivit_fact_enc_nano_8x2')))"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["adapt_swin_checkpoint", "None"]
