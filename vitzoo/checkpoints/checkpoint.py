@@ -15,10 +15,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from vitzoo import models
 from vitzoo.checkpoints.checked import load_checked
 from vitzoo.checkpoints.hub import CheckpointFiles
 from vitzoo.config import BaseConfig
-from vitzoo.models import build_model
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class Checkpoint:
                 f"{self.source} does not say its architecture (no config); build the model with "
                 "vitzoo.create(name, pretrained=...) instead"
             )
-        model = build_model(self.config)  # float32: half-precision tensors load into it exactly
+        model = models.build_model(self.config)  # float32: half-precision tensors load into it exactly
         kernel = self.state.get("patch_embed.proj.weight")
         if kernel is not None and kernel.dtype == torch.float64:
             model.double()  # before loading, so float64 tensors are not rounded through float32
