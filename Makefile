@@ -25,8 +25,10 @@ test-all: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m vitzoo.cli.main demo $(ARGS)
 
+## Style (ruff) and the layer order of docs/architecture.md (import-linter's contract in pyproject.toml).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 ## Build the documentation site into site/ (mkdocs.yml; broken links and missing references fail).
 docs: $(STAMP)

@@ -5,10 +5,9 @@
 """
 
 from vitzoo import convert
+from vitzoo._version import __version__ as __version__  # re-exported
 from vitzoo.api import create, list_models, load, model_config, push_to_hub, save, save_pretrained
 from vitzoo.export import export
-
-__version__ = "0.1.0"
 
 __all__ = [
     "convert",

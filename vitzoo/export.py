@@ -49,6 +49,7 @@ import torch
 from torch import nn
 
 from vitzoo.checkpoints.io import model_metadata
+from vitzoo.durable import check_zip, save_atomic
 
 log = logging.getLogger(__name__)
 
@@ -168,11 +169,9 @@ def export_onnx(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     external = sum(p.numel() * p.element_size() for p in model.parameters()) > _EXTERNAL_DATA_BYTES
-    # written to a temporary name then renamed, unless the weights go to a side file (<path>.data), which the
-    # graph refers to by name: then the graph is written in place
-    tmp = path if external else path.with_name(f".{path.stem}.tmp{path.suffix}")
-    try:
-        options = dict(batch_size=batch_size, dynamic_batch=dynamic_batch, dynamic_size=dynamic_size, opset=opset)
+    options = dict(batch_size=batch_size, dynamic_batch=dynamic_batch, dynamic_size=dynamic_size, opset=opset)
+
+    def save(tmp: Path) -> None:
         _write_onnx(model, tmp, exporter=exporter, external=external, **options)
         if opset is not None and (got := written_opset(tmp)) != opset:
             raise ExportError(
@@ -180,11 +179,15 @@ def export_onnx(
                 + (" or --exporter torchscript" if exporter == "dynamo" else "")
             )
         _add_onnx_metadata(tmp, _config_json(model))
+
+    if not external:  # through a temporary file, checked to read back as ONNX, then renamed
+        return save_atomic(path, save, written_opset)
+    # the weights go to a side file (<path>.data) that the graph names: the graph is written in place
+    try:
+        save(path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
         raise
-    if tmp != path:
-        os.replace(tmp, path)
     return path
 
 
@@ -245,15 +248,8 @@ def export_program(model: nn.Module, path: str | os.PathLike, *, batch_size: int
     x = example_input(model, batch_size)
     dynamic = _dynamic_shapes(model, batch=dynamic_batch, size=False)
     program = torch.export.export(model, (x,), dynamic_shapes=dynamic)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
     extra = {CONFIG_EXTRA_FILE: json_text} if (json_text := _config_json(model).get("vitzoo.config")) else {}
-    try:
-        torch.export.save(program, str(tmp), extra_files=extra)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return save_atomic(path, lambda tmp: torch.export.save(program, str(tmp), extra_files=extra), check_zip)
 
 
 def export(

@@ -220,12 +220,16 @@ def test_resume_from_a_named_checkpoint_and_damaged_ones(motion, trained, tmp_pa
 
 
 def test_a_full_disk_stops_training_with_one_line_and_status_1(motion, tmp_path, monkeypatch, capsys):
-    import vitzoo.train.durable
+    import vitzoo.durable
 
-    def full(f, data):  # every file write finds the disk full
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    real = vitzoo.durable.write_chunk
 
-    monkeypatch.setattr(vitzoo.train.durable, "write_chunk", full)
+    def full(f, data):  # every checkpoint write finds the disk full (the loggers' files go through the same writer)
+        if Path(f.name).parent.name == "checkpoints":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(f, data)
+
+    monkeypatch.setattr(vitzoo.durable, "write_chunk", full)
     assert main(["train", *_args(motion, tmp_path, "train.max_steps=1")]) == 1
     line = _error_line(capsys)
     assert "could not write checkpoint" in line and "No space left on device" in line

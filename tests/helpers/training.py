@@ -13,7 +13,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 import vitzoo
-import vitzoo.train.durable
+import vitzoo.durable
 from vitzoo.train import StepOutput, Task, ValidationContext
 
 NANO = "vivit_fact_enc_nano_8x2"  # 4 frames at 32 px, dim 64, 2 spatial + 1 temporal layers
@@ -120,9 +120,9 @@ def label_free_task(*, seed: int = 0, **overrides) -> TwoViewConsistency:
 
 
 def disk_full_after(nbytes: int, name: str):
-    """A :func:`vitzoo.train.durable.write_chunk` for which the disk fills up after ``nbytes`` bytes of the file
+    """A :func:`vitzoo.durable.write_chunk` for which the disk fills up after ``nbytes`` bytes of the file
     whose (temporary) name contains ``name``: it writes what fits, then raises ``OSError(ENOSPC)``."""
-    real = vitzoo.train.durable.write_chunk
+    real = vitzoo.durable.write_chunk
     written = 0
 
     def write(f, data):

@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 
-import vitzoo.train.durable as durable
+import vitzoo.durable as durable
 from tests.helpers.training import IMAGE_SHAPE, RandomViews
 from tests.train.test_reliability import OPTIONS, _task
 from vitzoo.train import fit_task

@@ -12,9 +12,10 @@ import pytest
 import torch
 
 import vitzoo
+import vitzoo.durable
 import vitzoo.train.checkpointing
-import vitzoo.train.durable
 from tests.helpers.training import disk_full_after
+from vitzoo.durable import DamagedFileError, check_safetensors
 from vitzoo.train.checkpointing import (
     CheckpointManager,
     capture_rng,
@@ -23,7 +24,6 @@ from vitzoo.train.checkpointing import (
     save_torch_atomic,
     save_weights_atomic,
 )
-from vitzoo.train.durable import DamagedFileError, check_safetensors
 from vitzoo.train.errors import CheckpointReadError, CheckpointWriteError
 
 
@@ -182,7 +182,7 @@ def test_a_full_disk_fails_with_one_line_and_keeps_the_previous_files(tmp_path, 
     ckpt.save(step=1, weights=_weights(1), state={"step": 1}, metadata={})
     ckpt.save_best(_weights(1), {"vitzoo.step": "1"})
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
-    monkeypatch.setattr(vitzoo.train.durable, "write_chunk", disk_full_after(100, name))
+    monkeypatch.setattr(vitzoo.durable, "write_chunk", disk_full_after(100, name))
     with pytest.raises(CheckpointWriteError) as info:
         if failing == "best":
             ckpt.save_best(_weights(2), {"vitzoo.step": "2"})
@@ -201,7 +201,7 @@ def test_a_full_disk_fails_with_one_line_and_keeps_the_previous_files(tmp_path, 
 def test_a_short_write_that_raises_nothing_is_refused(tmp_path, monkeypatch, failing):
     """A file system that reports success for a write it cut short: the read-back check catches it, and the previous
     file stays. Without the check the short file would replace it (the negative control)."""
-    real = vitzoo.train.durable.write_chunk
+    real = vitzoo.durable.write_chunk
     suffix = ".safetensors.tmp" if failing == "weights" else ".state.pt.tmp"
 
     def short(f, data):
@@ -213,7 +213,7 @@ def test_a_short_write_that_raises_nothing_is_refused(tmp_path, monkeypatch, fai
     ckpt = CheckpointManager(tmp_path, keep_last=2)
     ckpt.save_best(_weights(1), {})
     ckpt.save(step=1, weights=_weights(1), state={"step": 1}, metadata={})
-    monkeypatch.setattr(vitzoo.train.durable, "write_chunk", short)
+    monkeypatch.setattr(vitzoo.durable, "write_chunk", short)
     with pytest.raises(CheckpointWriteError, match="truncated"):
         ckpt.save(step=2, weights=_weights(2), state={"step": 2}, metadata={})
     if failing == "weights":

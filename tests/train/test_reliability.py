@@ -20,7 +20,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-import vitzoo.train.durable
+import vitzoo.durable
 import vitzoo.train.engine
 from tests.helpers import REPO_ROOT
 from tests.helpers.training import IMAGE_SHAPE, RandomViews, disk_full_after, label_free_task
@@ -125,7 +125,7 @@ def test_a_kill_at_any_point_of_an_epoch_end_resumes_to_the_same_run(tmp_path, m
 
 def test_a_full_disk_fails_cleanly_and_the_run_resumes(tmp_path, monkeypatch, reference):
     # the state file of the checkpoint at update 2 finds the disk full after 100 bytes
-    monkeypatch.setattr(vitzoo.train.durable, "write_chunk", disk_full_after(100, ".step_00000002.state.pt"))
+    monkeypatch.setattr(vitzoo.durable, "write_chunk", disk_full_after(100, ".step_00000002.state.pt"))
     with pytest.raises(CheckpointWriteError) as info:
         _fit(tmp_path, save_every=1)
     monkeypatch.undo()

@@ -118,7 +118,7 @@ def _views(backbone: nn.Module, batch: int, seed: int) -> torch.Tensor:
 
 def build_ssl_subject(case: SSLCase, *, seed: int = 0) -> SSLSubject:
     """Backbone, head, loss, inputs and SGD optimiser of ``case``, and its ``step()``."""
-    import vitzoo
+    from vitzoo.api import create
     from vitzoo.bench.flops import num_tokens
     from vitzoo.ssl.methods import SimCLR, SimCLRConfig
 
@@ -127,7 +127,7 @@ def build_ssl_subject(case: SSLCase, *, seed: int = 0) -> SSLSubject:
         backbone: nn.Module = FeatureInput(case.width)
     else:
         overrides = {} if case.num_frames is None else {"num_frames": case.num_frames}
-        backbone = vitzoo.create(case.model, num_classes=0, **overrides)
+        backbone = create(case.model, num_classes=0, **overrides)
     views = _views(backbone, case.batch, seed)
     if case.impl == "vitzoo":
         cfg = SimCLRConfig(temperature=case.temperature, head="v1", proj_out_dim=case.proj_out_dim,

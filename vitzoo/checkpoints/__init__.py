@@ -1,5 +1,6 @@
 """Weight files and the small named fix-ups that adapt checkpoints between architectures."""
 
+from vitzoo.checkpoints import swin_2d_to_3d  # noqa: F401  (registers the Video Swin's pretrained-weight adapter)
 from vitzoo.checkpoints.inflate import (
     infer_vit_layout,
     inflate_patch_embed,

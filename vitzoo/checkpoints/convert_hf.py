@@ -41,9 +41,9 @@ import torch
 from torch import nn
 
 from vitzoo.checkpoints import hf_image, hf_video
+from vitzoo.checkpoints.checkpoint import Checkpoint, layout_config
 from vitzoo.checkpoints.hf_rules import HFConfig, Rule, apply_rules, prefixed
 from vitzoo.checkpoints.hub import CheckpointFiles, FolderFiles, checkpoint_files
-from vitzoo.checkpoints.source import Checkpoint, layout_config
 from vitzoo.config import BaseConfig
 
 log = logging.getLogger(__name__)

@@ -25,10 +25,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from vitzoo.checkpoints.checked import load_checked
+from vitzoo.checkpoints.checkpoint import Checkpoint, layout_config
 from vitzoo.checkpoints.hub import CheckpointFiles, checkpoint_files
 from vitzoo.checkpoints.inflate import infer_vit_layout
-from vitzoo.checkpoints.load import load_checked
-from vitzoo.checkpoints.source import Checkpoint, layout_config
 from vitzoo.config import ViTConfig, replace
 from vitzoo.models.vit import VisionTransformer
 

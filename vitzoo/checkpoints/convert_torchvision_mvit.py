@@ -7,9 +7,10 @@ with a stride), builds the per-stage :class:`~vitzoo.models.mvit_config.MViTConf
 expands back to exactly the blocks read. Anything vitzoo does not implement raises ``NotImplementedError``
 naming the option (a custom ``block`` or ``norm_layer``, a layout that is not stage-wise, ...).
 
-:func:`build_torchvision_mvit` goes the other way (a torchvision ``MViT`` at a vitzoo config), for the
-benchmarks and the parity tests. torchvision's model has no normalisation constants: the config takes those of
-torchvision's Kinetics-400 weights (mean 0.45, std 0.225 per channel).
+:func:`~vitzoo.models.mvit_zoo.build_torchvision_mvit` goes the other way (a torchvision ``MViT`` at a vitzoo
+config: the family's benchmark reference, so it lives with the family in ``models/``; still importable from here).
+torchvision's model has no normalisation constants: the config takes those of torchvision's Kinetics-400 weights
+(mean 0.45, std 0.225 per channel).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from vitzoo.checkpoints.fit import key_summary
 from vitzoo.layers.token_pool import pools
 from vitzoo.models.mvit import MViT
 from vitzoo.models.mvit_config import ONES, BlockSpec, MViTConfig, Triple, block_specs
+from vitzoo.models.mvit_zoo import build_torchvision_mvit  # noqa: F401  (its home before; tests import it here)
 
 log = logging.getLogger(__name__)
 
@@ -36,50 +38,6 @@ KINETICS_STD = (0.225, 0.225, 0.225)
 def _triple(values) -> Triple:
     """torchvision writes "no pooling" as an empty list."""
     return tuple(int(v) for v in values) if len(values) else ONES
-
-
-# ------------------------------------------------------------------------------------------- vitzoo -> torchvision
-def build_torchvision_mvit(cfg: MViTConfig) -> nn.Module:
-    """torchvision's ``MViT`` with exactly ``cfg``'s architecture (one ``MSBlockConfig`` per block).
-
-    Raises ``ValueError`` for options torchvision does not have (no class token, mean pooling, ...).
-    """
-    from torchvision.models.video.mvit import MSBlockConfig
-    from torchvision.models.video.mvit import MViT as TorchvisionMViT
-
-    fixed = dict(class_token=True, global_pool="token", qkv_bias=True, mlp_ratio=4.0, norm_eps=1e-6, in_chans=3,
-                 attn_drop_rate=0.0)  # fmt: skip
-    wrong = {k: getattr(cfg, k) for k, v in fixed.items() if getattr(cfg, k) != v}
-    if wrong or cfg.num_classes < 1:
-        raise ValueError(f"torchvision's MViT cannot represent {wrong or {'num_classes': 0}}; it has {fixed}")
-    setting = [
-        MSBlockConfig(
-            num_heads=s.num_heads,
-            input_channels=s.dim,
-            output_channels=s.dim_out,
-            kernel_q=list(s.kernel_q),
-            kernel_kv=list(s.kernel_kv),
-            stride_q=list(s.stride_q),
-            stride_kv=list(s.stride_kv),
-        )
-        for s in block_specs(cfg)
-    ]
-    return TorchvisionMViT(
-        spatial_size=cfg.img_hw,
-        temporal_size=cfg.num_frames,
-        block_setting=setting,
-        residual_pool=cfg.residual_pool,
-        residual_with_cls_embed=cfg.residual_with_cls,
-        rel_pos_embed=cfg.rel_pos,
-        proj_after_attn=cfg.expand_in_attention,
-        dropout=cfg.drop_rate,
-        attention_dropout=cfg.proj_drop_rate,
-        stochastic_depth_prob=cfg.drop_path_rate,
-        num_classes=cfg.num_classes,
-        patch_embed_kernel=cfg.patch_kernel,
-        patch_embed_stride=cfg.patch_stride,
-        patch_embed_padding=cfg.patch_padding,
-    )
 
 
 # ------------------------------------------------------------------------------------------- torchvision -> vitzoo

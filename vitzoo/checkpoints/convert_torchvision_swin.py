@@ -21,7 +21,7 @@ import re
 import torch
 from torch import nn
 
-from vitzoo.checkpoints.load import load_checked
+from vitzoo.checkpoints.checked import load_checked
 from vitzoo.models.swin import VideoSwin
 from vitzoo.models.swin_config import SwinConfig
 

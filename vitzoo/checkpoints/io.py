@@ -17,6 +17,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from vitzoo.config import ViTConfig, to_json
+from vitzoo.durable import check_safetensors, save_atomic
 
 log = logging.getLogger(__name__)
 
@@ -49,15 +50,13 @@ def resolve_weights(source: str | os.PathLike) -> Path:
 def save_state_dict(
     state_dict: dict[str, torch.Tensor], path: str | os.PathLike, *, metadata: dict[str, str] | None = None
 ) -> Path:
-    """Write tensors to ``path`` as safetensors, atomically (temp file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write tensors to ``path`` as safetensors through :func:`~vitzoo.durable.save_atomic` (temporary file, fsync,
+    checked to hold exactly these tensors, rename), readable by everyone (safetensors creates the file owner-only;
+    weight files are meant to be shared)."""
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state_dict.items()}
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file(tensors, str(tmp), metadata={"format": "pt", **(metadata or {})})
-    os.chmod(tmp, 0o644)  # safetensors creates the file owner-only; weight files are meant to be shared
-    os.replace(tmp, path)
-    return path
+    meta = {"format": "pt", **(metadata or {})}
+    check = lambda tmp: check_safetensors(tmp, tensors)
+    return save_atomic(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta), check, mode=0o644)
 
 
 def _open_safetensors(path: str | os.PathLike):

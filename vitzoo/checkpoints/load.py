@@ -11,11 +11,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from vitzoo.checkpoints.adapters import adapter_for
 from vitzoo.checkpoints.adopt import check_facts
-from vitzoo.checkpoints.fit import explain_mismatch, key_summary
+from vitzoo.checkpoints.checked import check_file_shapes, load_checked
+from vitzoo.checkpoints.checkpoint import Checkpoint, strip_wrapper_prefix
+from vitzoo.checkpoints.fit import explain_mismatch
 from vitzoo.checkpoints.inflate import infer_vit_layout
-from vitzoo.checkpoints.io import read_shapes
-from vitzoo.checkpoints.source import Checkpoint, read_checkpoint, strip_wrapper_prefix
+from vitzoo.checkpoints.source import read_checkpoint
 from vitzoo.checkpoints.vit_to_video import vit_to_video
 from vitzoo.layers.pos_embed import resample_pos_embed
 from vitzoo.models import build_model
@@ -64,54 +66,6 @@ def adapt_vit_pos_embed(
     return {**state_dict, "pos_embed": pe}
 
 
-def load_checked(
-    model: nn.Module, state_dict: dict[str, torch.Tensor], *, source: str = "state dict", source_cfg: Any = None
-) -> None:
-    """``load_state_dict`` that raises one ``ValueError`` line saying why a checkpoint does not fit.
-
-    Differing architecture facts (width, depth, heads, patch or tubelet size, ...) are named with both values
-    and the registered models that would fit (see :mod:`vitzoo.checkpoints.fit`); otherwise the counts and
-    first names of the missing, unexpected and mis-shaped keys.
-    """
-    target = model.state_dict()
-    missing = sorted(set(target) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(target))
-    misshaped = sorted(
-        f"{k}: {tuple(state_dict[k].shape)} vs model {tuple(target[k].shape)}"
-        for k in set(state_dict) & set(target)
-        if state_dict[k].shape != target[k].shape
-    )
-    if missing or unexpected or misshaped:
-        why = explain_mismatch(state_dict, model.cfg, source_cfg=source_cfg) if hasattr(model, "cfg") else None
-        if why is None and unexpected and all(k.startswith("module.") for k in unexpected):
-            why = "its keys start with 'module.' (saved from a DistributedDataParallel wrapper): save model.module"
-        raise ValueError(f"cannot load {source}: {why or key_summary(missing, unexpected, misshaped)}")
-    model.load_state_dict(state_dict, strict=True)
-
-
-def check_file_shapes(path: str | os.PathLike, cfg: Any) -> None:
-    """Raise one ``ValueError`` line unless the tensors in ``path``'s header are exactly those ``cfg``'s model has.
-
-    Reads only the header: first the architecture facts (width, depth, patch, ...) against the config, then
-    every tensor shape against a model built on the ``meta`` device (no memory is allocated for it).
-    """
-    shapes = read_shapes(path)
-    skeletons = {k: torch.empty(shape, device="meta") for k, shape in shapes.items()}
-    with torch.device("meta"):
-        why = explain_mismatch(skeletons, cfg)
-        if why is None:
-            expected = {k: tuple(v.shape) for k, v in build_model(cfg).state_dict().items()}
-    if why is None and expected != shapes:
-        missing = sorted(set(expected) - set(shapes))
-        unexpected = sorted(set(shapes) - set(expected))
-        misshaped = sorted(
-            f"{k}: {shapes[k]} vs {expected[k]}" for k in set(shapes) & set(expected) if shapes[k] != expected[k]
-        )
-        why = key_summary(missing, unexpected, misshaped)
-    if why is not None:
-        raise ValueError(f"{path}: its tensors do not match the config it claims: {why}")
-
-
 def _resized(state: dict[str, torch.Tensor], source_cfg: Any, model: nn.Module, source: str) -> dict[str, torch.Tensor]:
     """A same-family checkpoint built for another input size, resampled to the model's (``model.resample``)."""
     video = model.modality == "video"
@@ -148,9 +102,9 @@ def load_pretrained(
     """
     ckpt = read_checkpoint(source)
     name, state, source_cfg = ckpt.source, ckpt.state, ckpt.config
-    adapt = getattr(model, "adapt_pretrained", None)  # a family's own layouts (e.g. an image Swin into a video Swin)
+    adapt = adapter_for(model.cfg)  # a family's own layouts (e.g. an image Swin into a video Swin)
     if adapt is not None:
-        state, source_cfg = adapt(state, source_cfg, source=name, tubelet_init=tubelet_init)
+        state, source_cfg = adapt(state, source_cfg, model.cfg, source=name, tubelet_init=tubelet_init)
     check_facts(model.cfg, source_cfg, allowed=overridden, source=name)
     state = drop_mismatched_head(state, model)
     source_grid = getattr(source_cfg, "grid_hw", None)

@@ -35,8 +35,8 @@ import re
 import torch
 from torch import nn
 
+from vitzoo.checkpoints.checked import load_checked
 from vitzoo.checkpoints.inflate import inflate_patch_embed
-from vitzoo.checkpoints.load import load_checked
 from vitzoo.checkpoints.vit_to_video import InitReport
 from vitzoo.layers.rel_pos import resize_table
 

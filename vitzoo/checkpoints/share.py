@@ -19,10 +19,13 @@ from typing import Any
 
 from torch import nn
 
+from vitzoo._version import __version__
+from vitzoo.checkpoints.checked import check_file_shapes
+from vitzoo.checkpoints.checkpoint import Checkpoint
 from vitzoo.checkpoints.hub import CheckpointFiles
 from vitzoo.checkpoints.io import model_metadata, read_state_dict, save_state_dict
-from vitzoo.checkpoints.source import Checkpoint
 from vitzoo.config import from_json, to_json
+from vitzoo.durable import write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -31,17 +34,12 @@ PIPELINE_TAGS = {"image": "image-classification", "video": "video-classification
 
 
 def _write_text(path: Path, text: str) -> None:
-    """Write ``text`` atomically (temp file + rename), readable by everyone like the weights."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
+    """Write ``text`` atomically (:func:`~vitzoo.durable.write_text_atomic`), readable by everyone like the weights."""
+    write_text_atomic(path, text, mode=0o644)
 
 
 def folder_config(model: nn.Module, *, metrics: dict[str, float] | None, labels: list[str] | None) -> dict[str, Any]:
     """The ``config.json`` of a vitzoo folder."""
-    from vitzoo import __version__
-
     return {
         "library_name": "vitzoo",
         "vitzoo_version": __version__,
@@ -166,8 +164,6 @@ def save_pretrained(
 
 def read_vitzoo_folder(files: CheckpointFiles, config: dict[str, Any]) -> Checkpoint:
     """The checkpoint in a folder :func:`save_pretrained` wrote (its tensors checked against its config first)."""
-    from vitzoo.checkpoints.load import check_file_shapes
-
     cfg = from_json(json.dumps(config["model_config"]))
     weights = files.require(WEIGHTS_FILE)
     check_file_shapes(weights, cfg)
@@ -193,8 +189,6 @@ def push_to_hub(
     or ``token=``). Read it back with ``vitzoo.load("hf-hub:<repo_id>")``.
     """
     from huggingface_hub import HfApi
-
-    from vitzoo import __version__
 
     api = HfApi(token=token, library_name="vitzoo", library_version=__version__)
     repo = api.create_repo(repo_id, private=private, exist_ok=True)

@@ -29,6 +29,7 @@ import torch
 from timm.layers import resize_rel_pos_bias_table
 from torch import nn
 
+from vitzoo.checkpoints.adapters import adapter
 from vitzoo.checkpoints.inflate import inflate_patch_embed
 from vitzoo.models.swin_config import SwinConfig
 
@@ -201,6 +202,7 @@ def _is_image(cfg: SwinConfig) -> bool:
     return cfg.tubelet_size == 1 and cfg.window_size[0] == 1
 
 
+@adapter(SwinConfig)
 def adapt_swin_checkpoint(
     state: dict[str, torch.Tensor], source_cfg: Any, cfg: SwinConfig, *, source: str, tubelet_init: str = "average"
 ) -> tuple[dict[str, torch.Tensor], Any]:

@@ -32,23 +32,15 @@ import logging
 import sys
 from pathlib import Path
 
+from vitzoo.cli.ssl import add_commands as add_ssl_commands
+from vitzoo.cli.train import EXIT_INTERRUPTED as EXIT_INTERRUPTED  # 130, defined beside cmd_train (returns it)
+from vitzoo.cli.train import add_config_args, cmd_train
+
 log = logging.getLogger("vitzoo.cli")
 
 EXPORT_FORMATS = {"safetensors": ".safetensors", "onnx": ".onnx", "torch-export": ".pt2"}
 FORWARDED = {"demo": "vitzoo.demo:main", "bench": "vitzoo.bench.cli:main"}  # command -> function(argv) -> status
-EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
-
-
-def _add_config_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, help="YAML recipe (see configs/)")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a recipe entry, e.g. --set train.lr=3e-4 --set model.options.drop_path_rate=0.1 (repeatable)",
-    )
+EXIT_FAILED, EXIT_USAGE = 1, 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = sub.add_parser("train", help="train a model for a recipe's task", description=cmd_train.__doc__)
-    _add_config_args(train)
+    add_config_args(train)
     train.add_argument(
         "--resume",
         nargs="?",
@@ -71,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=cmd_train)
 
     ev = sub.add_parser("eval", help="evaluate a checkpoint on a recipe's validation set", description=cmd_eval.__doc__)
-    _add_config_args(ev)
+    add_config_args(ev)
     ev.add_argument("--checkpoint", help="weights file (default: <output_dir>/checkpoints/best.safetensors)")
     ev.add_argument("--out", help="report folder (default: <output_dir>/eval/<checkpoint name>)")
     ev.set_defaults(func=cmd_eval)
@@ -110,9 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("pattern", nargs="?", default="*", help="glob, e.g. 'vivit_*' (default: all)")
     models.set_defaults(func=cmd_models)
 
-    from vitzoo.cli.ssl import add_commands as add_ssl_commands
-
-    add_ssl_commands(sub, _add_config_args)  # pretrain, knn, linear-probe
+    add_ssl_commands(sub, add_config_args)  # pretrain, knn, linear-probe
 
     for name, target in FORWARDED.items():  # listed for --help; main() hands their arguments over unparsed
         forward = sub.add_parser(name, add_help=False, help=f"run {target.replace(':', '.')} (arguments passed on)")
@@ -132,26 +122,6 @@ def forward(command: str, argv: list[str]) -> int:
 
 class UsageError(Exception):
     """A mistake in the command line or its files: printed as one line, exit status 2."""
-
-
-def cmd_train(args: argparse.Namespace) -> int:
-    """Train the recipe's model for its task (default: classification); checkpoints, metrics and plots go to the
-    recipe's output_dir."""
-    import vitzoo.ssl  # noqa: F401  (registers the self-supervised tasks a recipe may name)
-    from vitzoo.train.recipe import load_run_config, train_from_config
-
-    run = load_run_config(args.config, args.overrides)
-    result = train_from_config(run, resume=args.resume)
-    if result.interrupted:
-        log.warning(
-            "interrupted at step %d; continue with --resume (checkpoint %s)", result.step, result.last_checkpoint
-        )
-        return EXIT_INTERRUPTED
-    summary = f"step {result.step}, epoch {result.epoch}"
-    if result.best_value is not None:
-        summary += f", best {result.monitor} {result.best_value:.4g} ({result.best_checkpoint})"
-    log.info("done: %s; outputs in %s", summary, result.out_dir)
-    return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
+from vitzoo.cli.train import cmd_train
+
 log = logging.getLogger("vitzoo.cli")
 
 
@@ -61,7 +63,6 @@ def _add_encoder_args(parser: argparse.ArgumentParser, add_config_args) -> None:
 def cmd_pretrain(args: argparse.Namespace) -> int:
     """Self-supervised pre-training: ``vitzoo train`` for a recipe whose task is a self-supervised method (same
     --set, --resume, torchrun, metrics, plots and checkpoints)."""
-    from vitzoo.cli.main import cmd_train
     from vitzoo.ssl.tasks import SELF_SUPERVISED
     from vitzoo.train.config import ConfigError
     from vitzoo.train.recipe import load_run_config

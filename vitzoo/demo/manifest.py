@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from vitzoo.checkpoints.io import describe
+from vitzoo.durable import write_text_atomic
 
 
 def sha256(path: str | Path) -> str:
@@ -50,9 +51,7 @@ def record(weights: Path, *, recipe: dict[str, Any], metrics: dict[str, Any], re
     path = weights.parent / "manifest.json"
     manifest = json.loads(path.read_text()) if path.exists() else {}
     manifest[weights.stem] = entry
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)
+    write_text_atomic(path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return entry
 
 

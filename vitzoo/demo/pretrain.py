@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import TensorDataset
 
-import vitzoo
+from vitzoo.api import create, save
 from vitzoo.checkpoints.io import weights_dir
 from vitzoo.demo import manifest
 from vitzoo.demo.shapes import NUM_CLASSES, SHAPES, make_shape_images
@@ -64,7 +64,7 @@ def pretrain(*, out_dir: Path, recipe: dict = RECIPE, avg_pool: bool = False, sw
         raise ValueError("--avg-pool is a ViT readout; the Swin always classifies from the mean of its tokens")
     torch.manual_seed(recipe["seed"])
     readout = dict(class_token=False, global_pool="avg") if avg_pool else {}
-    model = vitzoo.create(SWIN_ARCH if swin else ARCH, num_classes=NUM_CLASSES, **readout)
+    model = create(SWIN_ARCH if swin else ARCH, num_classes=NUM_CLASSES, **readout)
     cfg = model.cfg
     train = shape_dataset(recipe["num_train"], seed=1, mean=cfg.mean, std=cfg.std, one_frame=swin)
     val = shape_dataset(recipe["num_val"], seed=2, mean=cfg.mean, std=cfg.std, one_frame=swin)
@@ -83,7 +83,7 @@ def pretrain(*, out_dir: Path, recipe: dict = RECIPE, avg_pool: bool = False, sw
         )
     final = result.evaluations[-1]
     name = SWIN_WEIGHTS_NAME if swin else AVG_POOL_WEIGHTS_NAME if avg_pool else WEIGHTS_NAME
-    path = vitzoo.save(model, out_dir / f"{name}.safetensors")
+    path = save(model, out_dir / f"{name}.safetensors")
     manifest.record(
         path,
         recipe={**recipe, **readout, "classes": [f"{s}@q{q}" for s in SHAPES for q in range(4)]},

@@ -224,12 +224,12 @@ def init_comparison(results: list[RunResult], out: Path) -> str:
 
 def export_model(weights: str, out: Path) -> dict[str, str | float]:
     """Export a fine-tuned model as safetensors and ONNX; returns the paths and the ONNX check."""
-    import vitzoo
-    from vitzoo.export import onnx_max_abs_diff
+    from vitzoo.api import load
+    from vitzoo.export import export, onnx_max_abs_diff
 
-    model = vitzoo.load(weights)
-    st = vitzoo.export(model, out / "export" / "vivit_fact_enc_micro_motion.safetensors")
-    onnx = vitzoo.export(model, out / "export" / "vivit_fact_enc_micro_motion.onnx")
+    model = load(weights)
+    st = export(model, out / "export" / "vivit_fact_enc_micro_motion.safetensors")
+    onnx = export(model, out / "export" / "vivit_fact_enc_micro_motion.onnx")
     return {"safetensors": str(st), "onnx": str(onnx), "onnx_max_abs_diff": onnx_max_abs_diff(model, onnx)}
 
 

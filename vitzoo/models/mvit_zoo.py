@@ -31,7 +31,7 @@ from functools import partial
 
 from torch import nn
 
-from vitzoo.models.mvit_config import MViTConfig
+from vitzoo.models.mvit_config import MViTConfig, block_specs
 from vitzoo.models.reference import Reference
 from vitzoo.registry import MODELS, REFERENCES
 
@@ -81,14 +81,54 @@ for _name, _fields in CONFIGS.items():
     MODELS.add(_name, partial(_config, _fields))
 
 
-def build_torchvision(cfg: MViTConfig) -> nn.Module:
-    """torchvision's ``MViT`` at exactly ``cfg`` (raises for options torchvision does not have)."""
-    from vitzoo.checkpoints.convert_torchvision_mvit import build_torchvision_mvit
+# ------------------------------------------------------------------------------------------- benchmark reference
+def build_torchvision_mvit(cfg: MViTConfig) -> nn.Module:
+    """torchvision's ``MViT`` with exactly ``cfg``'s architecture (one ``MSBlockConfig`` per block).
 
-    return build_torchvision_mvit(cfg)
+    Raises ``ValueError`` for options torchvision does not have (no class token, mean pooling, ...).
+    """
+    from torchvision.models.video.mvit import MSBlockConfig
+    from torchvision.models.video.mvit import MViT as TorchvisionMViT
+
+    fixed = dict(class_token=True, global_pool="token", qkv_bias=True, mlp_ratio=4.0, norm_eps=1e-6, in_chans=3,
+                 attn_drop_rate=0.0)  # fmt: skip
+    wrong = {k: getattr(cfg, k) for k, v in fixed.items() if getattr(cfg, k) != v}
+    if wrong or cfg.num_classes < 1:
+        raise ValueError(f"torchvision's MViT cannot represent {wrong or {'num_classes': 0}}; it has {fixed}")
+    setting = [
+        MSBlockConfig(
+            num_heads=s.num_heads,
+            input_channels=s.dim,
+            output_channels=s.dim_out,
+            kernel_q=list(s.kernel_q),
+            kernel_kv=list(s.kernel_kv),
+            stride_q=list(s.stride_q),
+            stride_kv=list(s.stride_kv),
+        )
+        for s in block_specs(cfg)
+    ]
+    return TorchvisionMViT(
+        spatial_size=cfg.img_hw,
+        temporal_size=cfg.num_frames,
+        block_setting=setting,
+        residual_pool=cfg.residual_pool,
+        residual_with_cls_embed=cfg.residual_with_cls,
+        rel_pos_embed=cfg.rel_pos,
+        proj_after_attn=cfg.expand_in_attention,
+        dropout=cfg.drop_rate,
+        attention_dropout=cfg.proj_drop_rate,
+        stochastic_depth_prob=cfg.drop_path_rate,
+        num_classes=cfg.num_classes,
+        patch_embed_kernel=cfg.patch_kernel,
+        patch_embed_stride=cfg.patch_stride,
+        patch_embed_padding=cfg.patch_padding,
+    )
+
+
+build_torchvision = build_torchvision_mvit  # its name here before it moved from vitzoo.checkpoints
 
 
 REFERENCES.add(
     "torchvision_mvit",
-    Reference("torchvision_mvit", "torchvision MViT", build_torchvision, architectures=("mvit",)),
+    Reference("torchvision_mvit", "torchvision MViT", build_torchvision_mvit, architectures=("mvit",)),
 )

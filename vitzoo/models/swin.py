@@ -95,13 +95,6 @@ class VideoSwin(ZooModel):
         self.cfg.img_size = self.cfg.img_size if img_size is None else img_size
         self.cfg.validate()
 
-    def adapt_pretrained(self, state: dict[str, torch.Tensor], source_cfg, *, source: str, tubelet_init: str):
-        """Called by ``vitzoo.create(..., pretrained=...)``: image Swins are inflated (patch kernel as
-        ``tubelet_init`` says), torchvision keys mapped (see ``vitzoo.checkpoints.swin_2d_to_3d``)."""
-        from vitzoo.checkpoints.swin_2d_to_3d import adapt_swin_checkpoint
-
-        return adapt_swin_checkpoint(state, source_cfg, self.cfg, source=source, tubelet_init=tubelet_init)
-
     # ----------------------------------------------------------------------------------- forward
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Clips ``(B, C, T, H, W)`` -> the final grid's normed tokens ``(B, T' h w, D)``."""

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from vitzoo.durable import write_text_atomic
 from vitzoo.ssl.data import knn_pair
 from vitzoo.ssl.features import Features, split_features
 from vitzoo.ssl.knn import KNNResult, knn_accuracy
@@ -86,7 +87,4 @@ def write_json(record: dict[str, Any], path: str | os.PathLike) -> Path:
     """Write ``record`` as JSON, atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(record, indent=1) + "\n")
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, json.dumps(record, indent=1) + "\n")

@@ -8,7 +8,7 @@ A checkpoint at update ``step`` is two files in ``<run>/checkpoints/``:
   best metric; written with ``torch.save`` and read back with ``torch.load(weights_only=True)``: it holds
   only tensors, numbers, strings, lists and dicts, never pickled objects.
 
-Both are written atomically and verified (:mod:`vitzoo.train.durable`: a temporary file, fsync, read back,
+Both are written atomically and verified (:mod:`vitzoo.durable`: a temporary file, fsync, read back,
 then ``os.replace``), weights first: a checkpoint counts only once its state file exists, so a crash, a kill
 or a full disk mid-save leaves the previous checkpoint as the latest, and a write that fails raises
 :class:`~vitzoo.train.errors.CheckpointWriteError` naming the file, the cause and the intact checkpoint. The
@@ -36,7 +36,7 @@ import torch
 from safetensors.torch import save as serialize_safetensors
 
 from vitzoo.checkpoints.io import read_state_dict
-from vitzoo.train.durable import DamagedFileError, check_safetensors, check_torch_zip, write_atomic
+from vitzoo.durable import DamagedFileError, check_safetensors, check_torch_zip, write_atomic
 from vitzoo.train.errors import CheckpointReadError, CheckpointWriteError
 
 log = logging.getLogger(__name__)
@@ -98,12 +98,12 @@ def seed_everything(seed: int) -> None:
 
 # ------------------------------------------------------------------------------------------- files
 def save_torch_atomic(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save`` through :func:`~vitzoo.train.durable.write_atomic` (checked as a complete zip archive)."""
+    """``torch.save`` through :func:`~vitzoo.durable.write_atomic` (checked as a complete zip archive)."""
     return write_atomic(path, lambda f: torch.save(obj, f), check_torch_zip)
 
 
 def save_weights_atomic(weights: dict[str, torch.Tensor], path: str | os.PathLike, metadata: dict[str, str]) -> Path:
-    """Weights as safetensors (with vitzoo's metadata) through :func:`~vitzoo.train.durable.write_atomic`, checked
+    """Weights as safetensors (with vitzoo's metadata) through :func:`~vitzoo.durable.write_atomic`, checked
     to hold exactly these tensors before it replaces ``path``. The file is serialised in memory first (a
     transient copy of the weights), so that every byte goes through one writer."""
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in weights.items()}  # clone: no shared storage

@@ -30,6 +30,7 @@ import yaml
 
 from vitzoo.checkpoints.inflate import TubeletInit
 from vitzoo.data.recipe import DataSpec
+from vitzoo.durable import write_text_atomic
 from vitzoo.schema import ConfigError, apply_overrides, build, check_range, coerce, parse_override, to_dict
 
 AmpMode = Literal["none", "bf16"]
@@ -205,7 +206,4 @@ def dump_yaml(cfg: Any, path: str | os.PathLike) -> Path:
     """Write a config dataclass as YAML, atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))

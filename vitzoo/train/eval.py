@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Dataset
 
+from vitzoo.durable import write_text_atomic
 from vitzoo.schema import ConfigError, check_choice
 from vitzoo.train.config import EVAL_AVERAGES
 from vitzoo.train.distributed import all_reduce, rank, world_size
@@ -208,9 +209,7 @@ def write_report(result: EvalResult, out_dir: str | os.PathLike) -> dict[str, Pa
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / "eval.json"
-    tmp = json_path.with_name(".eval.json.tmp")
-    tmp.write_text(json.dumps(result.to_dict(), indent=1))
-    os.replace(tmp, json_path)
+    write_text_atomic(json_path, json.dumps(result.to_dict(), indent=1))
     title = f"top-1 {100 * result.top1:.1f}% ({result.num_samples} videos, {result.num_views} views)"
     png = plot_confusion_matrix(result.confusion, out_dir / "confusion_matrix.png", classes=result.classes, title=title)
     log.info("wrote %s and %s", json_path, png)

@@ -27,12 +27,14 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import io
 import json
 import logging
 import os
 from pathlib import Path
 from typing import Any, Protocol
 
+from vitzoo.durable import write_text_atomic
 from vitzoo.schema import ConfigError
 
 log = logging.getLogger(__name__)
@@ -67,9 +69,7 @@ def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
 
 
 def _replace_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_text_atomic(path, text)
 
 
 def record_key(record: dict[str, Any]) -> tuple[str, int]:
@@ -137,12 +137,11 @@ class CsvLogger:
     def _rewrite(self, rows: list[dict[str, Any]]) -> None:
         for row in rows:
             self._add_columns(row)
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=self.columns)
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(tmp, self.path)
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=self.columns)
+        writer.writeheader()
+        writer.writerows(rows)
+        write_text_atomic(self.path, text.getvalue())
 
     def _add_columns(self, record: dict[str, Any]) -> bool:
         new = [k for k in record if k not in self.columns]

@@ -11,6 +11,8 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from vitzoo.durable import write_atomic
+
 
 def _figure(**kwargs) -> Figure:
     """A figure drawn by the Agg canvas: no pyplot, no global backend switch, no window."""
@@ -22,10 +24,7 @@ def _figure(**kwargs) -> Figure:
 def _save(fig: Figure, path: str | os.PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    fig.savefig(tmp, dpi=120)
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, lambda f: fig.savefig(f, dpi=120, format=path.suffix.lstrip(".") or None))
 
 
 VAL_NOT_PLOTTED = ("kind", "step", "epoch", "time", "loss", "num_samples")

@@ -22,11 +22,11 @@ from typing import Any
 
 from vitzoo.checkpoints.io import read_metadata
 from vitzoo.checkpoints.load import load_checked
+from vitzoo.durable import DamagedFileError, check_safetensors
 from vitzoo.schema import ConfigError
 from vitzoo.train.checkpointing import BEST_NAME, capture_rng, restore_rng, seed_everything
 from vitzoo.train.config import TrainConfig
 from vitzoo.train.distributed import barrier, gather_objects
-from vitzoo.train.durable import DamagedFileError, check_safetensors
 
 log = logging.getLogger(__name__)
 

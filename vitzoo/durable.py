@@ -15,6 +15,11 @@ The checks read only what is needed to prove a file complete, not the tensors:
   directory (at the end of the file) and cannot be opened.
 
 Both raise :class:`DamagedFileError` with a one-line reason.
+
+Every file vitzoo writes goes through this module: :func:`write_atomic` for writers that take a file object
+(``torch.save``, serialised bytes, text via :func:`write_text_atomic`), :func:`save_atomic` for libraries that write
+only to a path name (the ONNX exporters). Both end with the same steps; without a ``check`` of the format,
+:func:`write_atomic` checks that the file on disk holds every byte the writer wrote.
 """
 
 from __future__ import annotations
@@ -66,21 +71,31 @@ class _File:
     def __init__(self, f: BinaryIO) -> None:
         self._f = f
         self.error: OSError | None = None
+        self.nbytes = 0  # bytes the writer handed over, for the default check
 
     def write(self, data) -> int:
         try:
-            return write_chunk(self._f, data)
+            n = write_chunk(self._f, data)
         except OSError as exc:
             self.error = self.error or exc
             raise
+        self.nbytes += n if isinstance(n, int) else 0
+        return n
 
     def flush(self) -> None:
         self._f.flush()
 
 
-def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], None], check: Callable[[Path], None]) -> Path:
+def write_atomic(
+    path: str | os.PathLike,
+    write: Callable[[BinaryIO], None],
+    check: Callable[[Path], None] | None = None,
+    *,
+    mode: int | None = None,
+) -> Path:
     """``write(file)`` into a temporary file, fsync, ``check(tmp)``, then rename onto ``path`` (see the module
-    docstring).
+    docstring). Without ``check``, the file must hold as many bytes as the writer wrote (:func:`check_length`);
+    ``mode`` sets the file's permissions before it takes ``path``'s place.
 
     Any exception (``OSError`` from a full disk, also when the writer reports it as something else;
     :class:`DamagedFileError` from ``check``) removes the temporary file and propagates; ``path`` is untouched.
@@ -99,13 +114,57 @@ def write_atomic(path: str | os.PathLike, write: Callable[[BinaryIO], None], che
                 if out.error is not None:
                     raise out.error from None
                 raise
-        check(tmp)
-        os.replace(tmp, path)
+        _replace_checked(tmp, path, check or (lambda written: check_length(written, out.nbytes)), mode)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    fsync_directory(path.parent)
     return path
+
+
+def save_atomic(
+    path: str | os.PathLike, save: Callable[[Path], None], check: Callable[[Path], None], *, mode: int | None = None
+) -> Path:
+    """:func:`write_atomic` for a library that writes only to a path name (an ONNX exporter): ``save(tmp)`` into
+    ``.<stem>.tmp<suffix>`` (the suffix kept: such writers choose the format by it), fsync, ``check(tmp)``, rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    try:
+        save(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        _replace_checked(tmp, path, check, mode)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _replace_checked(tmp: Path, path: Path, check: Callable[[Path], None], mode: int | None) -> None:
+    """The steps both writers end with: check the synced temporary file, rename it onto ``path``, sync the folder."""
+    check(tmp)
+    if mode is not None:
+        os.chmod(tmp, mode)
+    os.replace(tmp, path)
+    fsync_directory(path.parent)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str, *, mode: int | None = None) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` through :func:`write_atomic`, read back and compared before the rename."""
+    data = text.encode("utf-8")
+
+    def same_bytes(tmp: Path) -> None:
+        if tmp.read_bytes() != data:
+            raise DamagedFileError(f"{Path(path).name} does not read back as the {len(data)} bytes written")
+
+    return write_atomic(path, lambda f: f.write(data), same_bytes, mode=mode)
+
+
+def check_length(path: str | os.PathLike, nbytes: int) -> None:
+    """Raise :class:`DamagedFileError` unless ``path`` holds exactly ``nbytes`` bytes."""
+    size = Path(path).stat().st_size
+    if size != nbytes:
+        raise DamagedFileError(f"{Path(path).name} has {size} bytes, {nbytes} were written")
 
 
 def check_safetensors(path: str | os.PathLike, expected: Mapping[str, torch.Tensor] | None = None) -> None:
@@ -149,3 +208,15 @@ def check_torch_zip(path: str | os.PathLike) -> None:
         raise DamagedFileError(f"{path.name} is truncated or not a torch.save archive ({size} bytes: {exc})") from None
     if not any(name.endswith("/data.pkl") for name in names):
         raise DamagedFileError(f"{path.name} is a zip archive but not a torch.save file")
+
+
+def check_zip(path: str | os.PathLike) -> None:
+    """Raise :class:`DamagedFileError` unless ``path`` is a complete zip archive (a ``torch.export`` ``.pt2``)."""
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise DamagedFileError(f"{path.name} is truncated or not a zip archive ({exc})") from None
+    if bad is not None:
+        raise DamagedFileError(f"{path.name}: member {bad} does not match its checksum")
