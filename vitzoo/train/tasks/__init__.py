@@ -8,19 +8,8 @@ A recipe names its task with ``task: {name: ..., options: {...}}``; :func:`get_t
 :class:`TaskEntry` (builder, options dataclass, whether it needs a classifier head, its datasets).
 """
 
-from typing import Any
-
 from vitzoo.train.tasks.classification import ClassificationOptions, ClassificationTask  # registers "classification"
 from vitzoo.train.tasks.registry import TASKS, TaskData, TaskEntry, get_task, register_task, task_names
-
-
-def __getattr__(name: str) -> Any:
-    if name == "fit":  # vitzoo.train.fit (train/fit.py), reached here as before; imported late: it imports us
-        from vitzoo.train.fit import fit
-
-        return fit
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 
 __all__ = [
     "TASKS",
@@ -28,7 +17,6 @@ __all__ = [
     "ClassificationTask",
     "TaskData",
     "TaskEntry",
-    "fit",
     "get_task",
     "register_task",
     "task_names",
