@@ -10,7 +10,7 @@
   exporter is PyTorch's ``torch.export``-based one (``exporter="dynamo"``, opset 18+); the legacy
   TorchScript tracer (``exporter="torchscript"``, opset 17) also works for every vitzoo encoder and is
   faster to run, but PyTorch deprecates it. einops' ``rearrange`` traces to plain reshapes/permutes under
-  both, and every registered nano model matches PyTorch in onnxruntime to 1e-4 (``tests/test_export.py``).
+  both, and every registered nano model matches PyTorch in onnxruntime to 1e-4 (``tests/export/test_export.py``).
   The vitzoo config JSON is stored in the model's ``metadata_props``.
 * ``.pt2``: ``torch.export.save`` of the exported program (dynamic batch), the config JSON in its extra files;
   reload with ``torch.export.load(path).module()``.
@@ -21,10 +21,10 @@ patches: the graph then contains the run-time interpolation of the position tabl
 mechanism), traced at an example one tubelet / patch larger than the model's size so that the resampling path is what
 gets exported (at the model's own size it resamples to the same grid, which changes nothing). Tested for every
 registered nano model in onnxruntime at the native size and at other frame counts and non-square sizes
-(``tests/test_export.py``), except the families whose ``export_fixed_size_reason`` says why one graph holds one size
-(Video Swin: its window plan is built in Python per size); those refuse ``dynamic_size``. ``.pt2`` programs keep only
-the batch axis dynamic: ``torch.export`` specialises on the size checks of the Python forward (``dynamic_size=True``
-raises there).
+(``tests/export/test_export.py``), except the families whose ``export_fixed_size_reason`` says why one graph holds
+one size (Video Swin: its window plan is built in Python per size); those refuse ``dynamic_size``. ``.pt2`` programs
+keep only the batch axis dynamic: ``torch.export`` specialises on the size checks of the Python forward
+(``dynamic_size=True`` raises there).
 
 The example input is built from what the model says it takes: ``model.input_shape`` (``(C, H, W)`` for images,
 ``(C, T, H, W)`` for videos). The model is exported in eval mode (dropout off).

@@ -3,7 +3,7 @@
 The counting rule and the per-block primitives are in :mod:`vitzoo.flops`; every family composes them in its
 own ``flops(cfg)`` (``VisionTransformer.flops``, ``VideoTransformer.flops`` which adds each encoder's
 ``flops(cfg)``), so a new family or encoder brings its formula with it. ``torch.utils.flop_counter`` is not used
-for the numbers: it misses fused CPU attention (``tests/test_bench.py`` checks every formula against it with
+for the numbers: it misses fused CPU attention (``tests/bench/test_bench.py`` checks every formula against it with
 attention written out as matmuls).
 """
 

@@ -40,8 +40,9 @@ BERT_BLOCK = {
 class HFConfig:
     """Attribute access to an HF ``config.json`` dict, falling back to the transformers defaults given.
 
-    The defaults matter for old Hub configs written before a field existed; ``tests/test_convert_hf_files.py``
-    checks each family's table against the transformers config class.
+    The defaults matter for old Hub configs written before a field existed;
+    ``tests/checkpoints/test_convert_hf_image.py::test_default_tables_match_transformers`` checks the tables against
+    the transformers config classes.
     """
 
     def __init__(self, data: Mapping[str, Any], defaults: Mapping[str, Any]) -> None:

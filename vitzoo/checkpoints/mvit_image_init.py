@@ -24,7 +24,7 @@ temporal convolution sees the frame itself at its middle tap and zeros elsewhere
 identical copies of each key gives the same weighted average as over one (the temporal bias, whatever its
 values, shifts all keys of a time step alike and cancels in the softmax). With a class token that holds only for
 a single token time step: its key appears once against ``T`` copies of every grid key, which moves attention
-weight from the class token to the grid by a factor ``T``. ``tests/test_mvit_image_init.py`` checks these.
+weight from the class token to the grid by a factor ``T``. ``tests/checkpoints/test_mvit_image_init.py`` checks these.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ Features are the class token after the final norm.
 
 Initialisation from an image ViT (TimeSformer's ``load_pretrained``): ``time_embed`` and ``temporal_fc`` start
 at zero, so every block starts as the ViT block applied frame by frame (up to the class-token averaging, see
-``tests/test_timesformer.py``); with ``temporal_init="copy"`` (the registered models' setting, TimeSformer's
+``tests/encoders/test_timesformer.py``); with ``temporal_init="copy"`` (the registered models' setting, TimeSformer's
 recipe) the temporal attention and its norm are copies of the spatial ones, with ``"zero"`` they keep their
 fresh random values. ``temporal_fc`` is never zeroed together with the attention's output projection: both
 at zero would leave the temporal branch without gradient.
