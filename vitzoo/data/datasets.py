@@ -204,16 +204,8 @@ class VideoClipDataset(Dataset):
 
     def load(self, index: int, rng: np.random.Generator) -> torch.Tensor:
         """Decode, sample and transform sample ``index`` (no error policy; raises VideoDecodeError)."""
-        path, _ = self.samples[index]
-        with VideoReader(
-            path, backend=self.backend, num_threads=self.num_threads, short_side=self.decode_short_side
-        ) as reader:
-            try:
-                indices = self.sampler(reader.num_frames, rng, fps=reader.fps)  # (K, T)
-            except ValueError as exc:  # e.g. fps normalisation on a file without a frame rate
-                raise VideoDecodeError(path, f"frame sampling failed: {exc}") from exc
-            frames = reader.get(indices.reshape(-1), layout="TCHW")  # (K*T, C, H, W) uint8
-        clips = rearrange(frames, "(k t) c h w -> k t c h w", k=indices.shape[0])
+        frames, num_clips = self.read_frames(index, rng)  # (K*T, C, H, W) uint8
+        clips = rearrange(frames, "(k t) c h w -> k t c h w", k=num_clips)
         views = make_views(clips, self._transforms)  # each (C, T, H, W), or (N, C, T, H, W) for multi-crop
         if not self.multi_view:
             if len(views) != 1 or views[0].ndim != 4:
@@ -223,6 +215,18 @@ class VideoClipDataset(Dataset):
                 )
             return views[0]
         return stack_views(views)  # (V, C, T, H, W)
+
+    def read_frames(self, index: int, rng: np.random.Generator) -> tuple[torch.Tensor, int]:
+        """The sampled frames of sample ``index``, ``(K*T, C, H, W)`` uint8, and ``K`` (raises VideoDecodeError)."""
+        path, _ = self.samples[index]
+        with VideoReader(
+            path, backend=self.backend, num_threads=self.num_threads, short_side=self.decode_short_side
+        ) as reader:
+            try:
+                indices = self.sampler(reader.num_frames, rng, fps=reader.fps)  # (K, T)
+            except ValueError as exc:  # e.g. fps normalisation on a file without a frame rate
+                raise VideoDecodeError(path, f"frame sampling failed: {exc}") from exc
+            return reader.get(indices.reshape(-1), layout="TCHW"), indices.shape[0]
 
     def _get(self, index: int, rng: np.random.Generator):
         for attempt in range(self.max_retries + 1):

@@ -134,7 +134,7 @@ class ModelSpec:
     """Which model to build (the ``model:`` section): arguments of ``vitzoo.create``."""
 
     name: str = ""  # a registered name (vitzoo.list_models())
-    num_classes: int = 0  # must equal the number of classes of the dataset
+    num_classes: int | None = 0  # must equal the number of classes of the dataset; null: taken from the dataset
     pretrained: str | None = None  # weight file, checkpoint folder, hf-hub:<org>/<name>[@rev] or a name in weights/
     tubelet_init: TubeletInit = "central"  # image -> video kernel inflation: central, average or repeat
     options: dict[str, Any] = field(default_factory=dict)  # model config fields, e.g. {drop_path_rate: 0.1}
@@ -146,17 +146,24 @@ class ModelSpec:
         The options are checked by building the model's config (not the model): unknown fields raise with
         the closest field names.
         """
-        from vitzoo.api import model_config
-
         if not self.name:
             raise ConfigError("model.name is required (see vitzoo.list_models())")
+        if self.num_classes is None:  # filled from the dataset when training starts (train_from_config)
+            self.validate_options(num_classes=1 if needs_head else 0)
+            return
         if self.num_classes < (1 if needs_head else 0):
             need = ">= 1 (the task trains a classifier)" if needs_head else ">= 0 (0: no head)"
             raise ConfigError(f"model.num_classes must be {need}, got {self.num_classes}")
+        self.validate_options(num_classes=self.num_classes)
+
+    def validate_options(self, *, num_classes: int) -> None:
+        """Raise :class:`ConfigError` for options the model's config does not take (checked with ``num_classes``)."""
+        from vitzoo.api import model_config
+
         if "num_classes" in self.options:
             raise ConfigError("set the class count with model.num_classes, not model.options.num_classes")
         try:
-            model_config(self.name, num_classes=self.num_classes, **self.options)
+            model_config(self.name, num_classes=num_classes, **self.options)
         except KeyError as exc:  # unknown name; the registry's message lists close ones
             raise ConfigError(f"model.name: {exc.args[0]}") from None
         except (TypeError, ValueError) as exc:

@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 from torch import nn
 
-from vitzoo.data.recipe import build_datasets, frame_sampler, split_dataset
+from vitzoo.data.recipe import build_datasets, dataset_num_classes, frame_sampler, split_dataset
 from vitzoo.schema import apply_overrides, build
 from vitzoo.train.checkpointing import CheckpointManager, check_weights_file, seed_everything
 from vitzoo.train.config import ConfigError, ModelSpec, RunConfig
@@ -43,6 +43,7 @@ __all__ = [
     "frame_sampler",  # vitzoo.data.frame_sampler
     "load_run_config",
     "readable_weights",
+    "resolve_num_classes",
     "split_dataset",  # vitzoo.data.split_dataset
     "task_data",
     "train_from_config",
@@ -101,10 +102,18 @@ def task_data(run: RunConfig, model: nn.Module) -> TaskData:
     return TaskData(train=train_set, val=val_set, classes=getattr(train_set, "classes", None))
 
 
+def resolve_num_classes(run: RunConfig, *, needs_head: bool) -> None:
+    """``model.num_classes: null`` becomes the class count of the training set (0 for a task without a head)."""
+    if run.model.num_classes is None:
+        run.model.num_classes = dataset_num_classes(run.data) if needs_head else 0
+        log.info("model.num_classes: %d, from the training set", run.model.num_classes)
+
+
 def train_from_config(run: RunConfig, *, resume: bool | str | os.PathLike = False) -> FitResult:
     """Build the model, datasets and task of a recipe and train the task into ``run.output_dir``."""
     check_run(run)
     entry = get_task(run.task.name)
+    resolve_num_classes(run, needs_head=entry.needs_head)
     seed_everything(run.train.seed)  # the same initial weights on every rank and every run
     model = build_model(run.model)
     data = (entry.datasets or task_data)(run, model)
