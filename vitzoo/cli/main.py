@@ -32,6 +32,7 @@ import logging
 import sys
 from pathlib import Path
 
+from vitzoo.cli.data import add_commands as add_data_commands
 from vitzoo.cli.ssl import add_commands as add_ssl_commands
 from vitzoo.cli.train import EXIT_INTERRUPTED as EXIT_INTERRUPTED  # 130, defined beside cmd_train (returns it)
 from vitzoo.cli.train import add_config_args, cmd_train
@@ -103,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     models.set_defaults(func=cmd_models)
 
     add_ssl_commands(sub, add_config_args)  # pretrain, knn, linear-probe
+    add_data_commands(sub)  # data check
 
     for name, target in FORWARDED.items():  # listed for --help; main() hands their arguments over unparsed
         forward = sub.add_parser(name, add_help=False, help=f"run {target.replace(':', '.')} (arguments passed on)")
