@@ -56,7 +56,7 @@ def _spec_and_frames(args: argparse.Namespace):
         from vitzoo.train.recipe import load_run_config
 
         run = load_run_config(args.config, args.overrides)
-        spec, num_frames = run.data, model_config(run.model.name).num_frames
+        spec, num_frames = run.data, model_config(run.model.name, **run.model.options).num_frames
     else:
         if not args.layout or not args.root:
             raise ConfigError("give --config RECIPE, or --layout and --root")
