@@ -1,5 +1,5 @@
 """Every dataset recipe of configs/ loads and checks a fabricated tree of its layout (``vitzoo data check
---config``) with its model.s clip length."""
+--config``) with its model's clip length."""
 
 from __future__ import annotations
 
