@@ -32,11 +32,29 @@ class Tree:
     corrupt: dict[str, list[str]] = field(default_factory=dict)  # split -> relative paths that do not decode
 
 
+def _write_xvid_avi(path: Path) -> None:
+    """MPEG-4 Part 2 tagged ``XVID`` in avi: how UCF101 and HMDB51 are encoded."""
+    import av
+
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream("mpeg4", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = SIZE, SIZE, "yuv420p"
+        stream.codec_context.codec_tag = "XVID"
+        stream.options = {"qscale": "2"}
+        for frame in index_coded_frames(FRAMES, SIZE, SIZE):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+
+
 def video(cache: Path, suffix: str) -> Path:
-    """One index-coded test video per container suffix (written once per ``cache`` folder)."""
+    """One index-coded test video per container (written once per ``cache`` folder), encoded as the dataset that
+    uses it is: xvid in avi (UCF101, HMDB51), H.264 in mp4 (Kinetics), VP9 in webm (SSv2)."""
     path = cache / f"source{suffix}"
     if not path.is_file():
-        make_test_video(path, FRAMES, SIZE, SIZE, FPS)
+        if suffix == ".avi":
+            _write_xvid_avi(path)
+        else:
+            make_test_video(path, FRAMES, SIZE, SIZE, FPS)
     return path
 
 
