@@ -36,6 +36,7 @@ def _write_xvid_avi(path: Path) -> None:
     """MPEG-4 Part 2 tagged ``XVID`` in avi: how UCF101 and HMDB51 are encoded."""
     import av
 
+    path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream("mpeg4", rate=FPS)
         stream.width, stream.height, stream.pix_fmt = SIZE, SIZE, "yuv420p"

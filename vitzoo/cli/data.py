@@ -1,16 +1,19 @@
-"""``vitzoo data check``: is a dataset, as downloaded, ready to train?
+"""``vitzoo data check``: is a dataset, as downloaded, ready to train? ``vitzoo data prepare``: a smaller copy.
 
 Examples::
 
     vitzoo data check --layout ucf101 --root data/ucf101 --fold 1 --report ucf101.json
     vitzoo data check --layout kinetics --root data/kinetics400 --write-list data/kinetics400/lists
-    vitzoo data check --config configs/videomae_fine_tune_ucf101.yaml --split val
+    vitzoo data check --config configs/videomae_vit_base_ucf101.yaml --split val
+    vitzoo data prepare --root data/kinetics400 --out data/kinetics400_256 --short-side 256 --workers 8
+    vitzoo data prepare --root data/ucf101 --out data/ucf101_frames --rawframes --layout ucf101 --fold 1
 
 Every listed video is opened and the frames of one clip decoded (:mod:`vitzoo.data.check`), in ``--workers``
 processes. One summary line per split is printed; ``--report`` writes the JSON report, ``--write-list`` the usable
 videos as ``list``-layout files (``--set data.layout=list --set data.train=<DIR>/train.txt ...`` then trains on
 them without a new check). Exit 0 when every split has a usable video, 2 (one line) when one has none or the
-annotation files are wrong.
+annotation files are wrong. ``prepare`` re-encodes every video under a root to a short side (or extracts JPEG
+frames) into another folder, keeping the layout and copying the annotations (:mod:`vitzoo.data.prepare`).
 """
 
 from __future__ import annotations
@@ -43,6 +46,20 @@ def add_commands(sub) -> None:
     check.add_argument("--write-list", metavar="DIR", help="write train.txt, val.txt, classes.txt of the usable videos")
     check.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="processes (0: none)")
     check.set_defaults(func=cmd_data_check)
+
+    prep = actions.add_parser("prepare", help="re-encode to a short side, or extract frames (resumable)",
+                              description=cmd_data_prepare.__doc__)
+    prep.add_argument("--root", required=True, help="the dataset as downloaded")
+    prep.add_argument("--out", required=True, help="the prepared copy (same relative paths)")
+    prep.add_argument("--short-side", type=int, default=256, help="short side in pixels (default 256)")
+    prep.add_argument("--fps", type=float, help="a fixed frame rate (default: keep the videos' timing)")
+    prep.add_argument("--rawframes", action="store_true", help="extract JPEG frames (<video>/img_00001.jpg ...)")
+    prep.add_argument("--layout", help="with --rawframes: write the layout's splits as rawframes lists in --out")
+    prep.add_argument("--fold", type=int, default=1, help="with --layout: the official split (default 1)")
+    prep.add_argument("--crf", type=int, default=23, help="encoder quality (lower: better; default 23)")
+    prep.add_argument("--report", help="write the JSON report here")
+    prep.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="processes (0: none)")
+    prep.set_defaults(func=cmd_data_prepare)
 
 
 def _spec_and_frames(args: argparse.Namespace):
@@ -110,4 +127,58 @@ def cmd_data_check(args: argparse.Namespace) -> int:
     if why is not None:
         print(f"vitzoo data check: error: {why}", file=sys.stderr)
         return EXIT_CANNOT_TRAIN
+    return 0
+
+
+def _rawframes_lists(args: argparse.Namespace, out: Path) -> list[Path]:
+    """``train.txt`` / ``val.txt`` (``<frame folder> <num_frames> <label>``) and ``classes.txt`` for the frame
+    folders of ``--layout`` (read on the original root), written into ``out``."""
+    from vitzoo.data.frames import FRAME_NAME
+    from vitzoo.data.recipe import DataSpec
+    from vitzoo.durable import write_text_atomic
+
+    spec = DataSpec(root=args.root, layout=args.layout, fold=args.fold)
+    spec.validate()
+    written, classes = [], None
+    for split in ("train", "val"):
+        found = _read(spec, split)
+        classes = found.classes
+        lines = []
+        for path, label in found.samples:
+            rel = Path(os.path.relpath(path, args.root)).with_suffix("")
+            count = len(list((out / rel).glob(FRAME_NAME.replace("{:05d}", "*"))))
+            if count:
+                lines.append(f"{rel.as_posix()} {count} {label}\n")
+        written.append(write_text_atomic(out / f"{split}.txt", "".join(lines)))
+    if classes is not None:
+        written.append(write_text_atomic(out / "classes.txt", "".join(f"{c}\n" for c in classes)))
+    return written
+
+
+def cmd_data_prepare(args: argparse.Namespace) -> int:
+    """Re-encode every video under --root to --short-side pixels (optionally --fps) into --out, same file names and
+    containers, annotations copied; or, with --rawframes, extract JPEG frame folders (and, with --layout, the
+    rawframes lists of the layout's splits). Resumable: finished files are skipped, every file is written under a
+    temporary name and renamed when complete."""
+    import dataclasses
+    import json
+
+    from vitzoo.data.prepare import PrepareOptions, prepare_dataset
+    from vitzoo.durable import write_text_atomic
+    from vitzoo.schema import ConfigError, check_range
+
+    check_range("--short-side", args.short_side, low=2)
+    check_range("--fps", args.fps, low=0, low_open=True, optional=True)
+    if args.layout and not args.rawframes:
+        raise ConfigError("--layout is for --rawframes (re-encoded videos keep the layout: point data.root at --out)")
+    options = PrepareOptions(short_side=args.short_side, fps=args.fps, rawframes=args.rawframes, crf=args.crf)
+    report = prepare_dataset(args.root, args.out, options, workers=args.workers)
+    print(report.summary())
+    for rel, why in list(report.failed.items())[:5]:
+        print(f"  failed: {rel}: {why}")
+    if args.layout:
+        print(f"lists: {', '.join(str(p) for p in _rawframes_lists(args, Path(args.out)))}")
+    if args.report:
+        path = write_text_atomic(args.report, json.dumps(dataclasses.asdict(report), indent=2) + "\n")
+        print(f"report: {path}")
     return 0
