@@ -77,6 +77,8 @@ def _spec_and_frames(args: argparse.Namespace):
     else:
         if not args.layout or not args.root:
             raise ConfigError("give --config RECIPE, or --layout and --root")
+        if args.overrides:
+            raise ConfigError("--set changes a recipe: give --config RECIPE with it")
         spec, num_frames = DataSpec(root=args.root, layout=args.layout), args.num_frames
     for key in ("layout", "root", "fold", "annotations"):
         value = getattr(args, key)
