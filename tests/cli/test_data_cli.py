@@ -49,7 +49,7 @@ def test_kinetics_report_counts_missing_and_corrupt(kinetics, tmp_path, capsys):
 def test_parallel_workers_agree_and_too_short_is_listed(kinetics, tmp_path, capsys):
     report_path = tmp_path / "report.json"
     assert _check("kinetics", kinetics.root, "--workers", "2", "--split", "train", "--num-frames", "16",
-                  "--report", str(report_path)) == 0
+                  "--backend", "pyav", "--report", str(report_path)) == 0
     report = json.loads(report_path.read_text())
     assert set(report) == {"train"}
     assert report["train"]["undecodable"] == kinetics.corrupt["train"]

@@ -42,6 +42,7 @@ def add_commands(sub) -> None:
     check.add_argument("--annotations", help="folder of the annotation files (default: the layout's, under root)")
     check.add_argument("--split", choices=("train", "val"), help="check one split (default: both)")
     check.add_argument("--num-frames", type=int, default=16, help="frames per clip without --config (default 16)")
+    check.add_argument("--backend", choices=("decord", "pyav"), help="decoder (default: the recipe's, else decord)")
     check.add_argument("--report", help="write the JSON report here")
     check.add_argument("--write-list", metavar="DIR", help="write train.txt, val.txt, classes.txt of the usable videos")
     check.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="processes (0: none)")
@@ -80,7 +81,7 @@ def _spec_and_frames(args: argparse.Namespace):
         if args.overrides:
             raise ConfigError("--set changes a recipe: give --config RECIPE with it")
         spec, num_frames = DataSpec(root=args.root, layout=args.layout), args.num_frames
-    for key in ("layout", "root", "fold", "annotations"):
+    for key in ("layout", "root", "fold", "annotations", "backend"):
         value = getattr(args, key)
         if value is not None:
             setattr(spec, key, value)
@@ -118,7 +119,8 @@ def cmd_data_check(args: argparse.Namespace) -> int:
     reports = {}
     for split in splits:
         found = _read(spec, split)
-        reports[split] = check_split(found, Path(spec.root), sampler, workers=args.workers, desc=split)
+        reports[split] = check_split(found, Path(spec.root), sampler, backend=spec.backend, workers=args.workers,
+                                     desc=split)
         print(reports[split].summary(split))
     if args.report:
         print(f"report: {write_report(reports, args.report)}")

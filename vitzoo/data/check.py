@@ -53,9 +53,10 @@ def clip_span(sampler: FrameSampler) -> int:
     return int(sampler.num_frames)
 
 
-def check_video(path: str, sampler: FrameSampler, num_frames: int | None = None) -> VideoFacts:
+def check_video(path: str, sampler: FrameSampler, num_frames: int | None = None, backend: str = "decord") -> VideoFacts:
     """Open ``path`` (a video, or a frame folder with ``num_frames`` frames) and decode the frames of one
-    evaluation clip; the error is caught and returned, never raised."""
+    evaluation clip with ``backend`` (the one training uses; opening probes the packets with PyAV either way);
+    the error is caught and returned, never raised."""
     rng = np.random.default_rng(0)
     try:
         if num_frames is not None:  # a frame folder
@@ -65,7 +66,7 @@ def check_video(path: str, sampler: FrameSampler, num_frames: int | None = None)
                                   "is missing")
             frames = read_jpeg_frames(folder, sampler(num_frames, rng)[0])
             return VideoFacts(num_frames, 0.0, 0.0, int(frames.shape[-2]), int(frames.shape[-1]))
-        with VideoReader(path, backend="pyav") as reader:
+        with VideoReader(path, backend=backend) as reader:
             indices = sampler(reader.num_frames, rng, fps=reader.fps)[0]
             reader.get(indices)
             height, width = reader.frame_shape
@@ -74,7 +75,7 @@ def check_video(path: str, sampler: FrameSampler, num_frames: int | None = None)
         return VideoFacts(error=" ".join(str(exc).split()) or type(exc).__name__)
 
 
-def _check_one(job: tuple[str, FrameSampler, int | None]) -> VideoFacts:
+def _check_one(job: tuple[str, FrameSampler, int | None, str]) -> VideoFacts:
     return check_video(*job)
 
 
@@ -129,18 +130,26 @@ class SplitReport:
 
 
 def check_split(
-    found: LayoutSplit, root: Path, sampler: FrameSampler, *, workers: int = 0, progress: bool = True, desc: str = ""
+    found: LayoutSplit,
+    root: Path,
+    sampler: FrameSampler,
+    *,
+    backend: str = "decord",
+    workers: int = 0,
+    progress: bool = True,
+    desc: str = "",
 ) -> SplitReport:
     """Check every video of ``found`` (one split of a layout) with ``workers`` processes (0: in this process)."""
     counts = found.num_frames
-    jobs = [(str(p), sampler, counts[i] if counts is not None else None) for i, (p, _) in enumerate(found.samples)]
+    jobs = [(str(p), sampler, counts[i] if counts is not None else None, backend)
+            for i, (p, _) in enumerate(found.samples)]
     report = SplitReport(found.classes, len(found.samples) + len(found.missing), missing=list(found.missing))
     bar = progress_bar(total=len(jobs), desc=desc or "checking", unit="video", enabled=progress)
     if workers > 0:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            results = list(bar_iter(pool.map(_check_one, jobs, chunksize=4), bar))
+            results = list(_bar_iter(pool.map(_check_one, jobs, chunksize=4), bar))
     else:
-        results = list(bar_iter(map(_check_one, jobs), bar))
+        results = list(_bar_iter(map(_check_one, jobs), bar))
     bar.close()
     span = clip_span(sampler)
     for (path, label), facts, job in zip(found.samples, results, jobs, strict=True):
@@ -157,7 +166,7 @@ def check_split(
     return report
 
 
-def bar_iter(iterable, bar):
+def _bar_iter(iterable, bar):
     """Yield from ``iterable``, advancing ``bar`` by one per item."""
     for item in iterable:
         bar.update(1)

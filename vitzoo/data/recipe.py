@@ -3,10 +3,10 @@
 The labelled video datasets are ``VideoListDataset`` (``layout: list``, annotation files under ``root``),
 ``VideoFolderDataset`` (``layout: folders``, ``root/<split>/<class>/<video>``), or one of the official layouts of
 :mod:`vitzoo.data.layouts` (``ucf101``, ``hmdb51``, ``kinetics``, ``ssv2``, ``rawframes``) read as downloaded.
-Clip length and frame size are the
-model's (``num_frames``, ``img_size``) and normalisation its ``mean``/``std``; the validation set returns all
-``eval_clips x eval_crops`` views of a video, ``(V, C, T, H, W)``. :func:`frame_sampler` and :func:`split_dataset`
-are the pieces, for tasks that build their own datasets (``vitzoo.ssl``).
+Clip length and frame size are the model's (``num_frames``, ``img_size``) and normalisation its ``mean``/``std``;
+the validation set returns all ``eval_clips x eval_crops`` views of a video, ``(V, C, T, H, W)``.
+:func:`frame_sampler` and :func:`split_dataset` are the pieces, for tasks that build their own datasets
+(``vitzoo.ssl``).
 """
 
 from __future__ import annotations
