@@ -82,6 +82,8 @@ class VideoEncoder(nn.Module):
 
     vit_init: ClassVar[ViTInit] = ViTInit()
     pre_norm: ClassVar[bool] = False  # has a LayerNorm before its blocks when cfg.pre_norm (CLIP style)
+    # submodules holding a ``blocks`` stack, in the order they run ("" is the encoder itself): the layer groups
+    stack_modules: ClassVar[tuple[str, ...]] = ("",)
 
     def __init__(self, cfg: VideoConfig) -> None:
         super().__init__()
@@ -128,6 +130,15 @@ class VideoEncoder(nn.Module):
         for path, value in self.resampled_tables(grid).items():
             set_parameter(self, path, value.detach().clone())
         self.grid = tuple(grid)
+
+    # ----------------------------------------------------------------------------------- layer groups
+    def block_stacks(self) -> list[tuple[str, int]]:
+        """``(name prefix, depth)`` of each ``blocks`` stack, in the order they run (default: the encoder's own)."""
+        stacks = []
+        for name in self.stack_modules:
+            module = self.get_submodule(name) if name else self
+            stacks.append((f"{name}." if name else "", len(module.blocks)))
+        return stacks
 
     # ----------------------------------------------------------------------------------- intermediates
     @property

@@ -25,6 +25,7 @@ class FactorisedEncoder(PerFrameEncoder):
     """``spatial`` (a ViT trunk, depth ``cfg.depth``) then ``temporal`` (depth ``cfg.temporal_depth``)."""
 
     vit_init = ViTInit(trunk="spatial", zero=("temporal.pos_embed",))
+    stack_modules = ("spatial", "temporal")
 
     def __init__(self, cfg: VideoConfig) -> None:
         super().__init__(cfg)

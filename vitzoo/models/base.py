@@ -67,6 +67,11 @@ class ZooModel(nn.Module):
     no_weight_decay_names: ClassVar[frozenset[str]] = NO_WEIGHT_DECAY
     # why one exported graph cannot serve other input sizes (None: ONNX export with dynamic_size works)
     export_fixed_size_reason: ClassVar[str | None] = None
+    # timm's pretrained_cfg facts of the family's evaluation preprocessing (vitzoo's eval_transform: short-side
+    # resize to the input size, centre crop) and of its stem
+    interpolation: ClassVar[str] = "bilinear"
+    crop_pct: ClassVar[float] = 1.0
+    first_conv: ClassVar[str] = "patch_embed.proj"
     num_features: int
     num_prefix_tokens: int
     global_pool: str
@@ -76,6 +81,7 @@ class ZooModel(nn.Module):
         cfg.validate()
         self.cfg = cfg
         self.arch_name = ""
+        self.pretrained_tags: dict[str, str] = {}  # where the weights came from (hf_hub_id, license), when known
 
     # ----------------------------------------------------------------------------------- questions
     @property
@@ -113,9 +119,60 @@ class ZooModel(nn.Module):
         if any(s < m or s % m for s, m in zip(sizes, multiple, strict=True)):
             raise ValueError(f"input sizes {sizes} must be positive multiples of {multiple} (patch / tubelet size)")
 
+    # ----------------------------------------------------------------------------------- timm's vocabulary
+    @property
+    def num_classes(self) -> int:
+        """Width of the classifier (0: none); the config's, kept in sync by :meth:`reset_classifier`."""
+        return self.cfg.num_classes
+
+    @property
+    def head_hidden_size(self) -> int:
+        """Width of the features the classifier takes (``forward_head(pre_logits=True)``), as timm's."""
+        return self.num_features
+
+    def get_classifier(self) -> nn.Module:
+        """The classifier (``nn.Identity`` after ``reset_classifier(0)``)."""
+        return self.head
+
+    @property
+    def pretrained_cfg(self) -> dict:
+        """timm's ``pretrained_cfg``: the preprocessing and layout facts timm's tools read
+        (``timm.data.resolve_model_data_config``), filled from the model's config (mean / std adopted from a
+        loaded checkpoint included); video models add ``num_frames``, which timm ignores."""
+        cfg = self.cfg
+        out = dict(
+            architecture=self.arch_name or type(self).__name__,
+            input_size=(cfg.in_chans, *cfg.img_hw),
+            mean=tuple(cfg.mean),
+            std=tuple(cfg.std),
+            interpolation=self.interpolation,
+            crop_pct=self.crop_pct,
+            crop_mode="center",
+            num_classes=cfg.num_classes,
+            first_conv=self.first_conv,
+            classifier="head",
+            fixed_input_size=not cfg.dynamic_size,
+            modality=self.modality,
+            **self.pretrained_tags,
+        )
+        if self.modality == "video":
+            out["num_frames"] = self.input_shape[1]
+        return out
+
+    @property
+    def default_cfg(self) -> dict:
+        """timm's older name for :attr:`pretrained_cfg`."""
+        return self.pretrained_cfg
+
     # ----------------------------------------------------------------------------------- head
+    def pool_choices(self) -> tuple[str, ...]:
+        """The ``global_pool`` values :meth:`reset_classifier` accepts (``""``: unpooled tokens, as timm's)."""
+        return ("", "avg", "token") if self.num_prefix_tokens else ("", "avg")
+
     def pool(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, P + L, D)`` -> ``(B, D)``: the class token, or the mean of the grid tokens."""
+        """``(B, P + L, D)`` -> ``(B, D)``: the class token, or the mean of the grid tokens (``""``: unchanged)."""
+        if self.global_pool == "":
+            return x
         if self.global_pool == "token":
             return x[:, 0]
         return x[:, self.num_prefix_tokens :].mean(dim=1)
@@ -133,9 +190,20 @@ class ZooModel(nn.Module):
         return self.forward_head(self.forward_features(x))
 
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
-        """Replace the head with a fresh one for ``num_classes`` (0: no head, ``forward`` returns pooled features)."""
+        """Replace the head with a fresh one for ``num_classes`` (0: no head, ``forward`` returns pooled features).
+
+        ``global_pool`` (timm's): one of :meth:`pool_choices`; ``""`` keeps every token (``forward_head`` then
+        returns ``(B, P + L, num_classes)``), ``"avg"`` / ``"token"`` / ``"map"`` pool as the config's field does.
+        """
         if global_pool is not None:
-            raise ValueError("reset_classifier does not change the pooling; set global_pool in the model config")
+            choices = self.pool_choices()
+            if global_pool not in choices:
+                raise ValueError(
+                    f"global_pool={global_pool!r}: {type(self).__name__} pools with one of {list(choices)}"
+                )
+            self.global_pool = global_pool
+            if global_pool and hasattr(self.cfg, "global_pool"):
+                self.cfg.global_pool = global_pool
         self.cfg.num_classes = num_classes
         self.head = linear_head(self.num_features, num_classes)
 

@@ -204,6 +204,12 @@ class MViT(ZooModel):
             first += len(stage.blocks)
         return self.norm(x)
 
+    def group_matcher(self, coarse: bool = False) -> dict:
+        """timm's layer groups: the stem (convolution, class token, absolute tables), one group per block (per
+        stage with ``coarse``), then norm and head."""
+        blocks = r"^stages\.(\d+)" if coarse else r"^stages\.(\d+)\.blocks\.(\d+)"
+        return dict(stem=r"^patch_embed|^cls_token|^pos_embed", blocks=blocks)
+
     @property
     def num_taps(self) -> int:
         return len(self.stages)

@@ -19,6 +19,7 @@ import math
 
 import torch
 from einops import rearrange
+from timm.models._manipulate import MATCH_PREV_GROUP
 from torch import nn
 
 from vitzoo.flops import Flops, attention_flops, embed_flops, head_flops, matmul_flops
@@ -103,6 +104,16 @@ class VideoSwin(ZooModel):
         for stage in self.layers:
             x = stage(x)  # (B, T', h, w, C_i)
         return rearrange(self.norm(x), "b t h w c -> b (t h w) c")
+
+    def group_matcher(self, coarse: bool = False) -> dict:
+        """timm's layer groups: the stem, then one group per block (per stage with ``coarse``); a stage's patch
+        merging joins the previous stage's last block (``vitzoo.train.optim.layer_ids``' rule); norm, head last."""
+        if coarse:
+            return dict(stem=r"^patch_embed", blocks=r"^layers\.(\d+)")
+        blocks = [(r"^layers\.(\d+)\.blocks\.(\d+)", None)]
+        for s in range(1, len(self.layers)):
+            blocks.append((rf"^layers\.{s}\.", (s - 1, self.cfg.depths[s - 1] - 1, *MATCH_PREV_GROUP)))
+        return dict(stem=r"^patch_embed", blocks=blocks)
 
     @property
     def num_taps(self) -> int:
