@@ -141,6 +141,24 @@ class VideoEncoder(nn.Module):
         return stacks
 
     # ----------------------------------------------------------------------------------- intermediates
+    def feature_info(self, prefix: str = "") -> list[dict]:
+        """timm's ``feature_info`` of the taps (see ``ZooModel.feature_info``): every block of every stack gives a
+        space-time map at the tubelet grid."""
+        cfg = self.cfg
+        return [
+            dict(module=f"{prefix}{stack}blocks.{i}", num_chs=self.num_features, reduction=cfg.patch_size,
+                 temporal_reduction=cfg.tubelet_size, axes="thw")
+            for stack, depth in self.block_stacks()
+            for i in range(depth)
+        ]  # fmt: skip
+
+    def prune_taps(self, keep: int) -> None:
+        """Keep the first ``keep`` blocks, counted over the stacks in the order they run."""
+        for name in self.stack_modules:
+            module = self.get_submodule(name) if name else self
+            module.blocks = module.blocks[: max(keep, 0)]
+            keep -= len(module.blocks)
+
     @property
     def num_taps(self) -> int:
         """How many blocks :meth:`forward_taps` can return."""

@@ -52,6 +52,14 @@ class FactorisedEncoder(PerFrameEncoder):
     def num_taps(self) -> int:
         return len(self.spatial.blocks) + len(self.temporal.blocks)
 
+    def feature_info(self, prefix: str = "") -> list[dict]:
+        """The spatial blocks' taps are per-frame maps ``(T', h, w)``; the temporal blocks' are time-only maps
+        ``(T', 1, 1)`` (one cell covers the whole frame: ``reduction`` is the frame height)."""
+        info = super().feature_info(prefix)
+        for tap in info[len(self.spatial.blocks) :]:
+            tap.update(reduction=self.cfg.img_hw[0], axes="t")
+        return info
+
     def forward_taps(self, x: torch.Tensor, take: set[int], *, norm: bool, stop_at: int | None):
         t = x.shape[1]
         depth = len(self.spatial.blocks)

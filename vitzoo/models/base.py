@@ -224,6 +224,40 @@ class ZooModel(nn.Module):
         """How many blocks (or stages) :meth:`forward_intermediates` can return."""
         raise NotImplementedError
 
+    @property
+    def feature_info(self) -> list[dict]:
+        """timm's ``feature_info``, one dict per tap: ``module`` (where it is taken), ``num_chs`` (channels),
+        ``reduction`` (input pixels per map cell along H); video taps add ``temporal_reduction`` (frames per
+        map step) and ``axes`` (``"thw"``: a space-time map; ``"t"``: a time-only map of 1 x 1 cells)."""
+        raise NotImplementedError
+
+    def prune_taps(self, keep: int) -> None:
+        """Drop every block (or stage) after the first ``keep`` taps (see :meth:`prune_intermediate_layers`)."""
+        raise NotImplementedError
+
+    def prune_intermediate_layers(
+        self, indices: int | Sequence[int] = 1, prune_norm: bool = False, prune_head: bool = True
+    ) -> list[int]:
+        """timm's backbone pruning: keep the layers up to the last tap in ``indices`` (as
+        :meth:`forward_intermediates` reads them), optionally the final norm and the head; returns the absolute
+        tap indices (negative ones are invalid after pruning). A pruned model is a feature extractor: its config
+        still describes the full model, so save it as a state dict, not with ``vitzoo.save``."""
+        take, max_index = self.take_indices(indices)
+        self.prune_taps(max_index + 1)
+        if prune_norm and isinstance(getattr(self, "norm", None), nn.Module):
+            self.norm = nn.Identity()
+        if prune_head:
+            self.fc_norm = nn.Identity()
+            self.reset_classifier(0, "")
+        return take
+
+    def take_indices(self, indices: int | Sequence[int] | None) -> tuple[list[int], int]:
+        """timm's ``feature_take_indices`` over :attr:`num_taps`, a bad ``indices`` raising ``ValueError``."""
+        try:
+            return feature_take_indices(self.num_taps, indices)
+        except AssertionError as exc:  # timm asserts; a bad argument is a ValueError here
+            raise ValueError(f"indices={indices!r}: {exc} ({type(self).__name__} has {self.num_taps} taps)") from None
+
     def forward_taps(
         self, x: torch.Tensor, take: set[int], *, norm: bool, stop_at: int | None
     ) -> tuple[torch.Tensor, list[Tap]]:
@@ -257,10 +291,7 @@ class ZooModel(nn.Module):
         """
         fmts = OUTPUT_FORMATS[self.modality]
         fmt = check_choice("output_fmt", output_fmt or fmts[0], fmts)
-        try:
-            take, max_index = feature_take_indices(self.num_taps, indices)
-        except AssertionError as exc:  # timm asserts; a bad argument is a ValueError here
-            raise ValueError(f"indices={indices!r}: {exc} ({type(self).__name__} has {self.num_taps} taps)") from None
+        take, max_index = self.take_indices(indices)
         self.check_input(x)
         final, taps = self.forward_taps(x, set(take), norm=norm, stop_at=max_index if stop_early else None)
         maps = [format_map(grid, fmt) for grid, _ in taps]

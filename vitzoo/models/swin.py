@@ -119,6 +119,19 @@ class VideoSwin(ZooModel):
     def num_taps(self) -> int:
         return len(self.layers)
 
+    @property
+    def feature_info(self) -> list[dict]:
+        """One tap per stage: width ``widths[i]``, ``patch_size * 2**i`` pixels per cell (timm's Swin)."""
+        cfg = self.cfg
+        return [dict(module=f"layers.{i}", num_chs=cfg.widths[i], reduction=cfg.patch_size * 2**i,
+                     temporal_reduction=cfg.tubelet_size, axes="thw") for i in range(len(self.layers))]  # fmt: skip
+
+    def prune_taps(self, keep: int) -> None:
+        if keep < len(self.layers):
+            self.layers = self.layers[:keep]
+            self.num_features = self.cfg.widths[keep - 1]
+            self.norm = nn.Identity()  # the final norm has the last stage's width
+
     def forward_taps(
         self, x: torch.Tensor, take: set[int], *, norm: bool, stop_at: int | None
     ) -> tuple[torch.Tensor, list[Tap]]:

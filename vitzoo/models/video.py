@@ -72,6 +72,13 @@ class VideoTransformer(ZooModel):
     def num_taps(self) -> int:
         return self.encoder.num_taps
 
+    @property
+    def feature_info(self) -> list[dict]:
+        return self.encoder.feature_info(prefix="encoder.")
+
+    def prune_taps(self, keep: int) -> None:
+        self.encoder.prune_taps(keep)
+
     def forward_taps(
         self, x: torch.Tensor, take: set[int], *, norm: bool, stop_at: int | None
     ) -> tuple[torch.Tensor, list[Tap]]:

@@ -183,6 +183,14 @@ class VisionTransformer(ZooModel):
     def num_taps(self) -> int:
         return len(self.blocks)
 
+    @property
+    def feature_info(self) -> list[dict]:
+        return [dict(module=f"blocks.{i}", num_chs=self.num_features, reduction=self.cfg.patch_size)
+                for i in range(len(self.blocks))]  # fmt: skip
+
+    def prune_taps(self, keep: int) -> None:
+        self.blocks = self.blocks[:keep]
+
     def forward_taps(
         self, x: torch.Tensor, take: set[int], *, norm: bool, stop_at: int | None
     ) -> tuple[torch.Tensor, list[Tap]]:
