@@ -10,11 +10,15 @@ everything after the encoder is shared here:
 * ``forward_intermediates(x, indices, norm, output_fmt, ...)``: per-block (or per-stage) feature maps,
   ``NCHW`` / ``NHWC`` for images, ``NCTHW`` / ``NTHWC`` for videos, ``NLC`` tokens for either;
 * ``input_shape`` (``(C, H, W)`` or ``(C, T, H, W)``) and ``modality`` (``"image"`` or ``"video"``): the one way to
-  ask what a model takes; ``num_features``, ``reset_classifier``, ``set_grad_checkpointing``, ``no_weight_decay``.
+  ask what a model takes; ``num_features``, ``reset_classifier``, ``set_grad_checkpointing``, ``no_weight_decay``;
+* the rest of timm's vocabulary, so timm's tools work (docs/timm.md): ``num_classes``, ``head_hidden_size``,
+  ``get_classifier``, ``pretrained_cfg`` / ``default_cfg``, ``feature_info``, ``prune_intermediate_layers``,
+  ``group_matcher``.
 
 A family implements ``forward_features``, ``num_taps`` and ``forward_taps`` (the feature maps of the blocks or
-stages asked for), and its facts: ``flops(cfg)`` (analytic FLOPs), ``num_tokens(cfg)`` and ``architecture(cfg)``
-(the key benchmark references are registered under).
+stages asked for), ``feature_info``, ``prune_taps`` and ``group_matcher`` (its layer groups), and its facts:
+``flops(cfg)`` (analytic FLOPs), ``num_tokens(cfg)`` and ``architecture(cfg)`` (the key benchmark references are
+registered under).
 """
 
 from __future__ import annotations
@@ -60,7 +64,8 @@ class ZooModel(nn.Module):
     """Base class of every vitzoo model (see the module docstring).
 
     Subclasses set, in ``__init__``: ``num_features``, ``num_prefix_tokens``, ``global_pool`` (``"token"`` or
-    ``"avg"``), ``fc_norm``, ``head_drop`` and ``head`` (use :func:`linear_head`).
+    ``"avg"``), ``fc_norm``, ``head_drop`` and ``head`` (use :func:`linear_head`); a family whose evaluation
+    preprocessing or stem differs overrides the class attributes ``interpolation``, ``crop_pct``, ``first_conv``.
     """
 
     modality: ClassVar[str] = "image"
@@ -194,6 +199,7 @@ class ZooModel(nn.Module):
 
         ``global_pool`` (timm's): one of :meth:`pool_choices`; ``""`` keeps every token (``forward_head`` then
         returns ``(B, P + L, num_classes)``), ``"avg"`` / ``"token"`` / ``"map"`` pool as the config's field does.
+        The new pooling is the model's, not its config's: ``vitzoo.save`` / ``vitzoo.load`` restore the config's.
         """
         if global_pool is not None:
             choices = self.pool_choices()
@@ -201,9 +207,8 @@ class ZooModel(nn.Module):
                 raise ValueError(
                     f"global_pool={global_pool!r}: {type(self).__name__} pools with one of {list(choices)}"
                 )
-            self.global_pool = global_pool
-            if global_pool and hasattr(self.cfg, "global_pool"):
-                self.cfg.global_pool = global_pool
+            self.global_pool = global_pool  # the model's pooling only (as timm's): the config, which the encoder's
+            # own pooling may read (per-frame summaries), keeps its value
         self.cfg.num_classes = num_classes
         self.head = linear_head(self.num_features, num_classes)
 
@@ -213,6 +218,12 @@ class ZooModel(nn.Module):
         for module in self.modules():
             if hasattr(module, "grad_checkpointing"):
                 module.grad_checkpointing = enable
+
+    def group_matcher(self, coarse: bool = False) -> dict:
+        """timm's layer groups (``stem``, then block groups in order; unmatched parameters, the norms and head,
+        last), numbered as ``vitzoo.train.optim.layer_ids`` numbers layers, so timm's
+        ``create_optimizer_v2(layer_decay=...)`` gives vitzoo's lr scales. ``coarse``: one group per stage."""
+        raise NotImplementedError(f"{type(self).__name__} declares no layer groups")
 
     def no_weight_decay(self) -> set[str]:
         """Names of the parameters that should not be weight-decayed (position tables, class tokens)."""

@@ -105,6 +105,19 @@ class VideoSwin(ZooModel):
             x = stage(x)  # (B, T', h, w, C_i)
         return rearrange(self.norm(x), "b t h w c -> b (t h w) c")
 
+    @property
+    def interpolation(self) -> str:
+        """timm's Swin preprocessing (bicubic) for the one-frame image models; vitzoo's clip evaluation otherwise."""
+        return "bicubic" if self._one_frame else "bilinear"
+
+    @property
+    def crop_pct(self) -> float:
+        return 0.9 if self._one_frame else 1.0
+
+    @property
+    def _one_frame(self) -> bool:
+        return self.cfg.num_frames == 1 and self.cfg.tubelet_size == 1
+
     def group_matcher(self, coarse: bool = False) -> dict:
         """timm's layer groups: the stem, then one group per block (per stage with ``coarse``); a stage's patch
         merging joins the previous stage's last block (``vitzoo.train.optim.layer_ids``' rule); norm, head last."""
