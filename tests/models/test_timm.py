@@ -136,3 +136,13 @@ def test_forward_intermediates_checkpoints_as_forward(name, monkeypatch):
     in_forward, calls[:] = list(calls), []
     model.forward_intermediates(x)
     assert in_forward and calls == in_forward
+
+
+def test_pretrained_cfg_of_a_hub_checkpoint_names_it_and_its_normalisation(tmp_path, hub_cache):
+    source = vitzoo.create("vit_nano_patch8_32", mean=(0.1, 0.2, 0.3), std=(0.4, 0.5, 0.6))
+    name = hub_cache.add("me/vit-nano", vitzoo.save_pretrained(source, tmp_path / "out"), revision="v2")
+    model = vitzoo.create("vivit_fact_enc_nano_8x2", pretrained=name, num_classes=4)
+    assert model.pretrained_cfg["hf_hub_id"] == "me/vit-nano"
+    data = resolve_model_data_config(model)
+    assert data["mean"] == (0.1, 0.2, 0.3) and data["std"] == (0.4, 0.5, 0.6)  # adopted from the checkpoint
+    assert "hf_hub_id" not in vitzoo.create("vit_nano_patch8_32").pretrained_cfg
