@@ -23,6 +23,7 @@ from vitzoo.checkpoints.load import check_file_shapes, load_checked, load_pretra
 from vitzoo.checkpoints.share import push_to_hub, save_pretrained
 from vitzoo.checkpoints.source import read_checkpoint
 from vitzoo.config import RENAMED_FIELDS, from_json, replace
+from vitzoo.models.features import FeatureBackbone
 from vitzoo.registry import MODELS
 from vitzoo.schema import ConfigError
 
@@ -46,6 +47,8 @@ def create(
     *,
     pretrained: str | os.PathLike | None = None,
     tubelet_init: str = "central",
+    features_only: bool = False,
+    out_indices: int | list[int] | tuple[int, ...] = 4,
     **overrides,
 ) -> nn.Module:
     """Build the registered model ``name``, optionally initialised from ``pretrained``.
@@ -59,6 +62,11 @@ def create(
     model takes the facts its weights were trained with (activation, norm eps, pre-norm, LayerScale, mean/std,
     and for the same family its prefix tokens and pooling; see :mod:`vitzoo.checkpoints.adopt`) unless
     ``overrides`` set them.
+
+    ``features_only=True`` returns a backbone instead (timm's ``features_only``): a
+    :class:`~vitzoo.models.features.FeatureBackbone` whose ``forward`` yields the taps ``out_indices`` (the last
+    ``n`` for an int, those listed otherwise) as ``(B, C, H, W)`` (image) or ``(B, C, T, H, W)`` (video) maps,
+    described by its ``feature_info``.
     """
     canonical = MODELS.resolve(name)
     cfg = model_config(canonical, **overrides)
@@ -76,7 +84,9 @@ def create(
     model.arch_name = canonical
     if checkpoint is not None:
         load_pretrained(model, checkpoint, tubelet_init=tubelet_init, overridden=explicit)
-    return model
+        if is_hub_name(pretrained):
+            model.pretrained_tags["hf_hub_id"] = str(pretrained).removeprefix("hf-hub:").split("@")[0]
+    return FeatureBackbone(model, out_indices) if features_only else model
 
 
 def save(model: nn.Module, path: str | os.PathLike) -> Path:

@@ -82,6 +82,8 @@ class VideoEncoder(nn.Module):
 
     vit_init: ClassVar[ViTInit] = ViTInit()
     pre_norm: ClassVar[bool] = False  # has a LayerNorm before its blocks when cfg.pre_norm (CLIP style)
+    # submodules holding a ``blocks`` stack, in the order they run ("" is the encoder itself): the layer groups
+    stack_modules: ClassVar[tuple[str, ...]] = ("",)
 
     def __init__(self, cfg: VideoConfig) -> None:
         super().__init__()
@@ -129,7 +131,34 @@ class VideoEncoder(nn.Module):
             set_parameter(self, path, value.detach().clone())
         self.grid = tuple(grid)
 
+    # ----------------------------------------------------------------------------------- layer groups
+    def block_stacks(self) -> list[tuple[str, int]]:
+        """``(name prefix, depth)`` of each ``blocks`` stack, in the order they run (default: the encoder's own)."""
+        stacks = []
+        for name in self.stack_modules:
+            module = self.get_submodule(name) if name else self
+            stacks.append((f"{name}." if name else "", len(module.blocks)))
+        return stacks
+
     # ----------------------------------------------------------------------------------- intermediates
+    def feature_info(self, prefix: str = "") -> list[dict]:
+        """timm's ``feature_info`` of the taps (see ``ZooModel.feature_info``): every block of every stack gives a
+        space-time map at the tubelet grid."""
+        cfg = self.cfg
+        return [
+            dict(module=f"{prefix}{stack}blocks.{i}", num_chs=self.num_features, reduction=cfg.patch_size,
+                 temporal_reduction=cfg.tubelet_size, axes="thw")
+            for stack, depth in self.block_stacks()
+            for i in range(depth)
+        ]  # fmt: skip
+
+    def prune_taps(self, keep: int) -> None:
+        """Keep the first ``keep`` blocks, counted over the stacks in the order they run."""
+        for name in self.stack_modules:
+            module = self.get_submodule(name) if name else self
+            module.blocks = module.blocks[: max(keep, 0)]
+            keep -= len(module.blocks)
+
     @property
     def num_taps(self) -> int:
         """How many blocks :meth:`forward_taps` can return."""

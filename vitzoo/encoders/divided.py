@@ -138,7 +138,10 @@ class DividedSpaceTimeEncoder(VideoEncoder):
 
     def forward_taps(self, x: torch.Tensor, take: set[int], *, norm: bool, stop_at: int | None):
         grid = tuple(x.shape[1:4])
-        final, kept = collect_blocks(self.blocks, self.embed(x), take, grid[0], stop_at=stop_at)
+        final, kept = collect_blocks(
+            self.blocks, self.embed(x), take, grid[0], stop_at=stop_at,
+            checkpointing=self.grad_checkpointing and self.training,
+        )  # fmt: skip
         return self.norm(final), token_taps(kept, grid, 1, self.norm if norm else None)
 
     @staticmethod

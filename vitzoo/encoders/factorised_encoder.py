@@ -25,6 +25,7 @@ class FactorisedEncoder(PerFrameEncoder):
     """``spatial`` (a ViT trunk, depth ``cfg.depth``) then ``temporal`` (depth ``cfg.temporal_depth``)."""
 
     vit_init = ViTInit(trunk="spatial", zero=("temporal.pos_embed",))
+    stack_modules = ("spatial", "temporal")
 
     def __init__(self, cfg: VideoConfig) -> None:
         super().__init__(cfg)
@@ -50,6 +51,14 @@ class FactorisedEncoder(PerFrameEncoder):
     @property
     def num_taps(self) -> int:
         return len(self.spatial.blocks) + len(self.temporal.blocks)
+
+    def feature_info(self, prefix: str = "") -> list[dict]:
+        """The spatial blocks' taps are per-frame maps ``(T', h, w)``; the temporal blocks' are time-only maps
+        ``(T', 1, 1)`` (one cell covers the whole frame: ``reduction`` is the frame height)."""
+        info = super().feature_info(prefix)
+        for tap in info[len(self.spatial.blocks) :]:
+            tap.update(reduction=self.cfg.img_hw[0], axes="t")
+        return info
 
     def forward_taps(self, x: torch.Tensor, take: set[int], *, norm: bool, stop_at: int | None):
         t = x.shape[1]

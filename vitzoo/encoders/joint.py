@@ -26,6 +26,7 @@ class JointEncoder(VideoEncoder):
     pre_norm = True  # its TokenTransformer trunk has norm_pre
 
     vit_init = ViTInit(trunk="transformer", pos_embed="tile")
+    stack_modules = ("transformer",)
     pos_embed_types: ClassVar[tuple[str, ...]] = ("learned", "sincos")
     # VideoConfig fields of the other encoders, never read here (so a checkpoint differing in them still fits)
     unused_fields: ClassVar[tuple[str, ...]] = ("temporal_depth", "temporal_num_heads", "temporal_init")

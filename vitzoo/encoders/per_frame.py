@@ -16,6 +16,7 @@ class PerFrameEncoder(VideoEncoder):
     """Holds ``spatial`` (a ViT trunk, depth ``cfg.depth``) and summarises every time step with it."""
 
     pre_norm = True  # its TokenTransformer trunk has norm_pre
+    stack_modules = ("spatial",)
 
     def __init__(self, cfg: VideoConfig) -> None:
         super().__init__(cfg)

@@ -63,7 +63,9 @@ class SeparableEncoder(VideoEncoder):
 
     def forward_taps(self, x: torch.Tensor, take: set[int], *, norm: bool, stop_at: int | None):
         grid = tuple(x.shape[1:4])
-        final, kept = collect_blocks(self.blocks, self.embed(x), take, stop_at=stop_at)  # (B, T, N, D) each
+        final, kept = collect_blocks(
+            self.blocks, self.embed(x), take, stop_at=stop_at, checkpointing=self.grad_checkpointing and self.training
+        )  # (B, T, N, D) each
         flat = [rearrange(k, "b t n d -> b (t n) d") for k in kept]
         taps = token_taps(flat, grid, 0, self.norm if norm else None)
         return rearrange(self.norm(final), "b t n d -> b (t n) d"), taps

@@ -69,7 +69,10 @@ class TokenTransformer(nn.Module):
         self, x: torch.Tensor, pos_embed: torch.Tensor | None, take: set[int], *, stop_at: int | None
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Normed final tokens and the raw outputs of the blocks in ``take`` (see ``collect_blocks``)."""
-        x, kept = collect_blocks(self.blocks, self.embed(x, pos_embed), take, stop_at=stop_at)
+        x, kept = collect_blocks(
+            self.blocks, self.embed(x, pos_embed), take, stop_at=stop_at,
+            checkpointing=self.grad_checkpointing and self.training,
+        )  # fmt: skip
         return self.norm(x), kept
 
     def pool(self, x: torch.Tensor, global_pool: str) -> torch.Tensor:

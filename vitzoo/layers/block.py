@@ -69,15 +69,22 @@ def make_blocks(cfg: TransformerConfig, depth: int | None = None, block_cls: typ
 
 
 def collect_blocks(
-    blocks: nn.Sequential, x: torch.Tensor, take: set[int], *args, stop_at: int | None = None
+    blocks: nn.Sequential,
+    x: torch.Tensor,
+    take: set[int],
+    *args,
+    stop_at: int | None = None,
+    checkpointing: bool = False,
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """Apply ``blocks`` (each called as ``blk(x, *args)``), keeping the outputs of the blocks in ``take``.
 
-    Stops after block ``stop_at`` when given. Returns the last output and the kept ones in block order.
+    Stops after block ``stop_at`` when given. With ``checkpointing`` (and grad enabled) every block is
+    recomputed in backward, as :func:`run_blocks` does. Returns the last output and the kept ones in block order.
     """
+    checkpointing = checkpointing and torch.is_grad_enabled()
     kept = []
     for i, blk in enumerate(blocks):
-        x = blk(x, *args)
+        x = torch.utils.checkpoint.checkpoint(blk, x, *args, use_reentrant=False) if checkpointing else blk(x, *args)
         if i in take:
             kept.append(x)
         if i == stop_at:

@@ -10,11 +10,15 @@ everything after the encoder is shared here:
 * ``forward_intermediates(x, indices, norm, output_fmt, ...)``: per-block (or per-stage) feature maps,
   ``NCHW`` / ``NHWC`` for images, ``NCTHW`` / ``NTHWC`` for videos, ``NLC`` tokens for either;
 * ``input_shape`` (``(C, H, W)`` or ``(C, T, H, W)``) and ``modality`` (``"image"`` or ``"video"``): the one way to
-  ask what a model takes; ``num_features``, ``reset_classifier``, ``set_grad_checkpointing``, ``no_weight_decay``.
+  ask what a model takes; ``num_features``, ``reset_classifier``, ``set_grad_checkpointing``, ``no_weight_decay``;
+* the rest of timm's vocabulary, so timm's tools work (docs/timm.md): ``num_classes``, ``head_hidden_size``,
+  ``get_classifier``, ``pretrained_cfg`` / ``default_cfg``, ``feature_info``, ``prune_intermediate_layers``,
+  ``group_matcher``.
 
 A family implements ``forward_features``, ``num_taps`` and ``forward_taps`` (the feature maps of the blocks or
-stages asked for), and its facts: ``flops(cfg)`` (analytic FLOPs), ``num_tokens(cfg)`` and ``architecture(cfg)``
-(the key benchmark references are registered under).
+stages asked for), ``feature_info``, ``prune_taps`` and ``group_matcher`` (its layer groups), and its facts:
+``flops(cfg)`` (analytic FLOPs), ``num_tokens(cfg)`` and ``architecture(cfg)`` (the key benchmark references are
+registered under).
 """
 
 from __future__ import annotations
@@ -60,13 +64,19 @@ class ZooModel(nn.Module):
     """Base class of every vitzoo model (see the module docstring).
 
     Subclasses set, in ``__init__``: ``num_features``, ``num_prefix_tokens``, ``global_pool`` (``"token"`` or
-    ``"avg"``), ``fc_norm``, ``head_drop`` and ``head`` (use :func:`linear_head`).
+    ``"avg"``), ``fc_norm``, ``head_drop`` and ``head`` (use :func:`linear_head`); a family whose evaluation
+    preprocessing or stem differs overrides the class attributes ``interpolation``, ``crop_pct``, ``first_conv``.
     """
 
     modality: ClassVar[str] = "image"
     no_weight_decay_names: ClassVar[frozenset[str]] = NO_WEIGHT_DECAY
     # why one exported graph cannot serve other input sizes (None: ONNX export with dynamic_size works)
     export_fixed_size_reason: ClassVar[str | None] = None
+    # timm's pretrained_cfg facts of the family's evaluation preprocessing (vitzoo's eval_transform: short-side
+    # resize to the input size, centre crop) and of its stem
+    interpolation: ClassVar[str] = "bilinear"
+    crop_pct: ClassVar[float] = 1.0
+    first_conv: ClassVar[str] = "patch_embed.proj"
     num_features: int
     num_prefix_tokens: int
     global_pool: str
@@ -76,6 +86,7 @@ class ZooModel(nn.Module):
         cfg.validate()
         self.cfg = cfg
         self.arch_name = ""
+        self.pretrained_tags: dict[str, str] = {}  # where the weights came from (hf_hub_id, license), when known
 
     # ----------------------------------------------------------------------------------- questions
     @property
@@ -113,9 +124,60 @@ class ZooModel(nn.Module):
         if any(s < m or s % m for s, m in zip(sizes, multiple, strict=True)):
             raise ValueError(f"input sizes {sizes} must be positive multiples of {multiple} (patch / tubelet size)")
 
+    # ----------------------------------------------------------------------------------- timm's vocabulary
+    @property
+    def num_classes(self) -> int:
+        """Width of the classifier (0: none); the config's, kept in sync by :meth:`reset_classifier`."""
+        return self.cfg.num_classes
+
+    @property
+    def head_hidden_size(self) -> int:
+        """Width of the features the classifier takes (``forward_head(pre_logits=True)``), as timm's."""
+        return self.num_features
+
+    def get_classifier(self) -> nn.Module:
+        """The classifier (``nn.Identity`` after ``reset_classifier(0)``)."""
+        return self.head
+
+    @property
+    def pretrained_cfg(self) -> dict:
+        """timm's ``pretrained_cfg``: the preprocessing and layout facts timm's tools read
+        (``timm.data.resolve_model_data_config``), filled from the model's config (mean / std adopted from a
+        loaded checkpoint included); video models add ``num_frames``, which timm ignores."""
+        cfg = self.cfg
+        out = dict(
+            architecture=self.arch_name or type(self).__name__,
+            input_size=(cfg.in_chans, *cfg.img_hw),
+            mean=tuple(cfg.mean),
+            std=tuple(cfg.std),
+            interpolation=self.interpolation,
+            crop_pct=self.crop_pct,
+            crop_mode="center",
+            num_classes=cfg.num_classes,
+            first_conv=self.first_conv,
+            classifier="head",
+            fixed_input_size=not cfg.dynamic_size,
+            modality=self.modality,
+            **self.pretrained_tags,
+        )
+        if self.modality == "video":
+            out["num_frames"] = self.input_shape[1]
+        return out
+
+    @property
+    def default_cfg(self) -> dict:
+        """timm's older name for :attr:`pretrained_cfg`."""
+        return self.pretrained_cfg
+
     # ----------------------------------------------------------------------------------- head
+    def pool_choices(self) -> tuple[str, ...]:
+        """The ``global_pool`` values :meth:`reset_classifier` accepts (``""``: unpooled tokens, as timm's)."""
+        return ("", "avg", "token") if self.num_prefix_tokens else ("", "avg")
+
     def pool(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, P + L, D)`` -> ``(B, D)``: the class token, or the mean of the grid tokens."""
+        """``(B, P + L, D)`` -> ``(B, D)``: the class token, or the mean of the grid tokens (``""``: unchanged)."""
+        if self.global_pool == "":
+            return x
         if self.global_pool == "token":
             return x[:, 0]
         return x[:, self.num_prefix_tokens :].mean(dim=1)
@@ -133,9 +195,20 @@ class ZooModel(nn.Module):
         return self.forward_head(self.forward_features(x))
 
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
-        """Replace the head with a fresh one for ``num_classes`` (0: no head, ``forward`` returns pooled features)."""
+        """Replace the head with a fresh one for ``num_classes`` (0: no head, ``forward`` returns pooled features).
+
+        ``global_pool`` (timm's): one of :meth:`pool_choices`; ``""`` keeps every token (``forward_head`` then
+        returns ``(B, P + L, num_classes)``), ``"avg"`` / ``"token"`` / ``"map"`` pool as the config's field does.
+        The new pooling is the model's, not its config's: ``vitzoo.save`` / ``vitzoo.load`` restore the config's.
+        """
         if global_pool is not None:
-            raise ValueError("reset_classifier does not change the pooling; set global_pool in the model config")
+            choices = self.pool_choices()
+            if global_pool not in choices:
+                raise ValueError(
+                    f"global_pool={global_pool!r}: {type(self).__name__} pools with one of {list(choices)}"
+                )
+            self.global_pool = global_pool  # the model's pooling only (as timm's): the config, which the encoder's
+            # own pooling may read (per-frame summaries), keeps its value
         self.cfg.num_classes = num_classes
         self.head = linear_head(self.num_features, num_classes)
 
@@ -146,6 +219,12 @@ class ZooModel(nn.Module):
             if hasattr(module, "grad_checkpointing"):
                 module.grad_checkpointing = enable
 
+    def group_matcher(self, coarse: bool = False) -> dict:
+        """timm's layer groups (``stem``, then block groups in order; unmatched parameters, the norms and head,
+        last), numbered as ``vitzoo.train.optim.layer_ids`` numbers layers, so timm's
+        ``create_optimizer_v2(layer_decay=...)`` gives vitzoo's lr scales. ``coarse``: one group per stage."""
+        raise NotImplementedError(f"{type(self).__name__} declares no layer groups")
+
     def no_weight_decay(self) -> set[str]:
         """Names of the parameters that should not be weight-decayed (position tables, class tokens)."""
         return {name for name, _ in self.named_parameters() if name.rsplit(".", 1)[-1] in self.no_weight_decay_names}
@@ -155,6 +234,40 @@ class ZooModel(nn.Module):
     def num_taps(self) -> int:
         """How many blocks (or stages) :meth:`forward_intermediates` can return."""
         raise NotImplementedError
+
+    @property
+    def feature_info(self) -> list[dict]:
+        """timm's ``feature_info``, one dict per tap: ``module`` (where it is taken), ``num_chs`` (channels),
+        ``reduction`` (input pixels per map cell along H); video taps add ``temporal_reduction`` (frames per
+        map step) and ``axes`` (``"thw"``: a space-time map; ``"t"``: a time-only map of 1 x 1 cells)."""
+        raise NotImplementedError
+
+    def prune_taps(self, keep: int) -> None:
+        """Drop every block (or stage) after the first ``keep`` taps (see :meth:`prune_intermediate_layers`)."""
+        raise NotImplementedError
+
+    def prune_intermediate_layers(
+        self, indices: int | Sequence[int] = 1, prune_norm: bool = False, prune_head: bool = True
+    ) -> list[int]:
+        """timm's backbone pruning: keep the layers up to the last tap in ``indices`` (as
+        :meth:`forward_intermediates` reads them), optionally the final norm and the head; returns the absolute
+        tap indices (negative ones are invalid after pruning). A pruned model is a feature extractor: its config
+        still describes the full model, so save it as a state dict, not with ``vitzoo.save``."""
+        take, max_index = self.take_indices(indices)
+        self.prune_taps(max_index + 1)
+        if prune_norm and isinstance(getattr(self, "norm", None), nn.Module):
+            self.norm = nn.Identity()
+        if prune_head:
+            self.fc_norm = nn.Identity()
+            self.reset_classifier(0, "")
+        return take
+
+    def take_indices(self, indices: int | Sequence[int] | None) -> tuple[list[int], int]:
+        """timm's ``feature_take_indices`` over :attr:`num_taps`, a bad ``indices`` raising ``ValueError``."""
+        try:
+            return feature_take_indices(self.num_taps, indices)
+        except AssertionError as exc:  # timm asserts; a bad argument is a ValueError here
+            raise ValueError(f"indices={indices!r}: {exc} ({type(self).__name__} has {self.num_taps} taps)") from None
 
     def forward_taps(
         self, x: torch.Tensor, take: set[int], *, norm: bool, stop_at: int | None
@@ -189,10 +302,7 @@ class ZooModel(nn.Module):
         """
         fmts = OUTPUT_FORMATS[self.modality]
         fmt = check_choice("output_fmt", output_fmt or fmts[0], fmts)
-        try:
-            take, max_index = feature_take_indices(self.num_taps, indices)
-        except AssertionError as exc:  # timm asserts; a bad argument is a ValueError here
-            raise ValueError(f"indices={indices!r}: {exc} ({type(self).__name__} has {self.num_taps} taps)") from None
+        take, max_index = self.take_indices(indices)
         self.check_input(x)
         final, taps = self.forward_taps(x, set(take), norm=norm, stop_at=max_index if stop_early else None)
         maps = [format_map(grid, fmt) for grid, _ in taps]

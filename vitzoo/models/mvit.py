@@ -204,9 +204,35 @@ class MViT(ZooModel):
             first += len(stage.blocks)
         return self.norm(x)
 
+    def group_matcher(self, coarse: bool = False) -> dict:
+        """timm's layer groups: the stem (convolution, class token, absolute tables), one group per block (per
+        stage with ``coarse``), then norm and head."""
+        blocks = r"^stages\.(\d+)" if coarse else r"^stages\.(\d+)\.blocks\.(\d+)"
+        return dict(stem=r"^patch_embed|^cls_token|^pos_embed", blocks=blocks)
+
     @property
     def num_taps(self) -> int:
         return len(self.stages)
+
+    @property
+    def feature_info(self) -> list[dict]:
+        """One tap per stage: its last block's width and the strides of the stem and the query pooling so far."""
+        cfg, info = self.cfg, []
+        stride = list(cfg.patch_stride)  # (t, h, w) input steps per token
+        specs = block_specs(cfg)
+        for s in range(len(self.stages)):
+            stage = [spec for spec in specs if spec.stage == s]
+            for spec in stage:
+                stride = [a * b for a, b in zip(stride, spec.stride_q, strict=True)]
+            info.append(dict(module=f"stages.{s}", num_chs=stage[-1].dim_out, reduction=stride[1],
+                             temporal_reduction=stride[0], axes="thw"))  # fmt: skip
+        return info
+
+    def prune_taps(self, keep: int) -> None:
+        if keep < len(self.stages):
+            self.stages = self.stages[:keep]
+            self.num_features = self.feature_info[-1]["num_chs"]
+            self.norm = nn.Identity()  # the final norm has the last stage's width
 
     def forward_taps(
         self, x: torch.Tensor, take: set[int], *, norm: bool, stop_at: int | None

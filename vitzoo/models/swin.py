@@ -19,6 +19,7 @@ import math
 
 import torch
 from einops import rearrange
+from timm.models._manipulate import MATCH_PREV_GROUP
 from torch import nn
 
 from vitzoo.flops import Flops, attention_flops, embed_flops, head_flops, matmul_flops
@@ -105,8 +106,44 @@ class VideoSwin(ZooModel):
         return rearrange(self.norm(x), "b t h w c -> b (t h w) c")
 
     @property
+    def interpolation(self) -> str:
+        """timm's Swin preprocessing (bicubic) for the one-frame image models; vitzoo's clip evaluation otherwise."""
+        return "bicubic" if self._one_frame else "bilinear"
+
+    @property
+    def crop_pct(self) -> float:
+        return 0.9 if self._one_frame else 1.0
+
+    @property
+    def _one_frame(self) -> bool:
+        return self.cfg.num_frames == 1 and self.cfg.tubelet_size == 1
+
+    def group_matcher(self, coarse: bool = False) -> dict:
+        """timm's layer groups: the stem, then one group per block (per stage with ``coarse``); a stage's patch
+        merging joins the previous stage's last block (``vitzoo.train.optim.layer_ids``' rule); norm, head last."""
+        if coarse:
+            return dict(stem=r"^patch_embed", blocks=r"^layers\.(\d+)")
+        blocks = [(r"^layers\.(\d+)\.blocks\.(\d+)", None)]
+        for s in range(1, len(self.layers)):
+            blocks.append((rf"^layers\.{s}\.", (s - 1, self.cfg.depths[s - 1] - 1, *MATCH_PREV_GROUP)))
+        return dict(stem=r"^patch_embed", blocks=blocks)
+
+    @property
     def num_taps(self) -> int:
         return len(self.layers)
+
+    @property
+    def feature_info(self) -> list[dict]:
+        """One tap per stage: width ``widths[i]``, ``patch_size * 2**i`` pixels per cell (timm's Swin)."""
+        cfg = self.cfg
+        return [dict(module=f"layers.{i}", num_chs=cfg.widths[i], reduction=cfg.patch_size * 2**i,
+                     temporal_reduction=cfg.tubelet_size, axes="thw") for i in range(len(self.layers))]  # fmt: skip
+
+    def prune_taps(self, keep: int) -> None:
+        if keep < len(self.layers):
+            self.layers = self.layers[:keep]
+            self.num_features = self.cfg.widths[keep - 1]
+            self.norm = nn.Identity()  # the final norm has the last stage's width
 
     def forward_taps(
         self, x: torch.Tensor, take: set[int], *, norm: bool, stop_at: int | None

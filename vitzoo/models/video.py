@@ -13,6 +13,7 @@ from torch import nn
 from vitzoo.config import VideoConfig, pair
 from vitzoo.flops import Flops, embed_flops, head_flops
 from vitzoo.layers import TubeletEmbed
+from vitzoo.layers.groups import stack_matcher
 from vitzoo.models.base import Tap, ZooModel, linear_head
 from vitzoo.registry import ENCODERS, family
 
@@ -61,9 +62,22 @@ class VideoTransformer(ZooModel):
         self.check_input(x)
         return self.encoder(self.patch_embed(x))  # (B, T', h, w, D) -> (B, P + L, D)
 
+    def group_matcher(self, coarse: bool = False) -> dict:
+        """timm's layer groups: the tubelet stem with the first stack's tables, then each block of the encoder's
+        stacks in the order they run (see :mod:`vitzoo.layers.groups`); norms and head last."""
+        stacks = [(f"encoder.{prefix}", depth) for prefix, depth in self.encoder.block_stacks()]
+        return stack_matcher(r"^patch_embed", stacks)
+
     @property
     def num_taps(self) -> int:
         return self.encoder.num_taps
+
+    @property
+    def feature_info(self) -> list[dict]:
+        return self.encoder.feature_info(prefix="encoder.")
+
+    def prune_taps(self, keep: int) -> None:
+        self.encoder.prune_taps(keep)
 
     def forward_taps(
         self, x: torch.Tensor, take: set[int], *, norm: bool, stop_at: int | None

@@ -18,6 +18,7 @@ from vitzoo.config import ViTConfig, pair
 from vitzoo.flops import Flops, block_flops, embed_flops, head_flops, matmul_flops
 from vitzoo.layers import PatchEmbed, make_blocks, run_blocks
 from vitzoo.layers.block import collect_blocks
+from vitzoo.layers.groups import stack_matcher
 from vitzoo.layers.init import init_vit_weights
 from vitzoo.layers.mlp import make_activation
 from vitzoo.layers.pos_embed import learned_embedding, resample_pos_embed
@@ -50,6 +51,8 @@ class VisionTransformer(ZooModel):
 
     modality = "image"
     no_weight_decay_names = NO_WEIGHT_DECAY | {"dist_token", "reg_token"}  # prefix tokens are not decayed
+    interpolation = "bicubic"  # timm's ViT preprocessing
+    crop_pct = 0.9
 
     def __init__(self, cfg: ViTConfig) -> None:
         super().__init__(cfg)
@@ -147,7 +150,11 @@ class VisionTransformer(ZooModel):
 
     def pool(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, P + N, D)`` -> ``(B, D)``: class token, mean of the patch tokens, or attention pooling (``map``)."""
-        return super().pool(x) if self.attn_pool is None else self.attn_pool(x)
+        return self.attn_pool(x) if self.global_pool == "map" else super().pool(x)
+
+    def pool_choices(self) -> tuple[str, ...]:
+        """``""``, ``avg``, ``token`` with a class token, ``map`` while the attention pool is there (timm's)."""
+        return ("", "avg") + ("token",) * self.cfg.class_token + ("map",) * (self.attn_pool is not None)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """As :meth:`ZooModel.forward_head`; with a distillation token (DeiT) each of the class and distillation
@@ -161,19 +168,36 @@ class VisionTransformer(ZooModel):
 
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         super().reset_classifier(num_classes, global_pool)
+        if self.global_pool != "map":
+            self.attn_pool = None  # as timm's: another pooling drops the attention pool
         if self.head_dist is not None:
             self.head_dist = self._dist_head(num_classes)
             self.head_dist.apply(init_vit_weights)
+
+    def group_matcher(self, coarse: bool = False) -> dict:
+        """timm's layer groups: the stem (embedding, class token, positions), then one group per block; the rest
+        (norms, registers, head) last, as ``vitzoo.train.optim.layer_ids`` numbers them."""
+        return stack_matcher(r"^patch_embed", [("", len(self.blocks))])
 
     @property
     def num_taps(self) -> int:
         return len(self.blocks)
 
+    @property
+    def feature_info(self) -> list[dict]:
+        return [dict(module=f"blocks.{i}", num_chs=self.num_features, reduction=self.cfg.patch_size)
+                for i in range(len(self.blocks))]  # fmt: skip
+
+    def prune_taps(self, keep: int) -> None:
+        self.blocks = self.blocks[:keep]
+
     def forward_taps(
         self, x: torch.Tensor, take: set[int], *, norm: bool, stop_at: int | None
     ) -> tuple[torch.Tensor, list[Tap]]:
         h, w = self.patch_embed.grid(x.shape[-2], x.shape[-1])
-        x, kept = collect_blocks(self.blocks, self.embed(x), take, stop_at=stop_at)
+        x, kept = collect_blocks(
+            self.blocks, self.embed(x), take, stop_at=stop_at, checkpointing=self.grad_checkpointing and self.training
+        )
         p = self.num_prefix_tokens
         taps = []
         for tokens in kept:
