@@ -66,9 +66,10 @@ def _transform(pm: PredictModel):
 
 def predict_image(pm: PredictModel, path: Path, score: Scorer, *, topk: int) -> Prediction:
     """An image through the evaluation transform (its crops as views) for an image model."""
-    from torchvision.io import ImageReadMode, decode_image
+    from PIL import Image
 
-    image = decode_image(str(path), mode=ImageReadMode.RGB)  # (C, H, W) uint8
+    with Image.open(path) as file:
+        image = torch.from_numpy(np.asarray(file.convert("RGB")).copy()).permute(2, 0, 1)  # (C, H, W) uint8
     views = _transform(pm)(image[None])  # (C, 1, h, w) or (N, C, 1, h, w)
     views = views.reshape(-1, *views.shape[-4:])[:, :, 0]  # (V, C, h, w)
     probs = score(views[None])[0]

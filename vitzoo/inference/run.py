@@ -58,8 +58,8 @@ def iter_predictions(
         tic = time.perf_counter()
         try:
             if is_image(path) == video:
-                kind = "an image" if video else "a video"
-                raise ValueError(f"{kind} input for a {model.model.modality} model")
+                wrong = "an image input for a video model" if video else "a video input for an image model"
+                raise ValueError(wrong)
             if video:
                 record = predict_video(model, path, score, topk=topk, stride=stride, batch_size=batch_size, stats=stats)
             else:
