@@ -148,3 +148,17 @@ def test_an_image_model_predicts_images_and_refuses_videos(clips, tmp_path):
     records = vitzoo.predict(weights, [tmp_path / "0.png", tmp_path / "1.png", sorted(clips)[0]], progress=False)
     assert [r.topk[0].index for r in records[:2]] == labels.tolist()
     assert records[2].error == "a video input for an image model"
+
+
+def test_clips_are_scored_batch_size_at_a_time_with_the_same_probabilities(clips):
+    model = vitzoo.load(MOTION_WEIGHTS)  # a model object records no sampling: the demo recipe's views, given
+    views = {"eval_clips": 2, "eval_crops": 3}
+    passes = []
+    model.register_forward_hook(lambda module, args, out: passes.append(args[0].shape[0]))
+    paths = sorted(clips)
+    batched = vitzoo.predict(model, paths, batch_size=3, topk=4, preprocess=views, progress=False)
+    assert passes == [3 * 6, 1 * 6]  # 4 clips x 6 views: a pass of 3 clips, then the last one
+    alone = vitzoo.predict(model, paths, batch_size=1, topk=4, preprocess=views, progress=False)
+    for a, b in zip(batched, alone, strict=True):
+        assert a.path == b.path and [p.index for p in a.topk] == [p.index for p in b.topk]
+        assert [p.prob for p in a.topk] == pytest.approx([p.prob for p in b.topk], abs=1e-5)

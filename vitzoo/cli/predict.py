@@ -31,7 +31,8 @@ def add_command(sub) -> None:
     pred.add_argument("--stride", type=float, default=None, metavar="SECONDS",
                       help="seconds between the windows of a long video (default: half a window)")  # fmt: skip
     pred.add_argument("--out", default=None, help="write one JSON record per input to this .jsonl file")
-    pred.add_argument("--batch-size", type=int, default=8, help="windows per forward pass (default 8)")
+    batch = "windows of a long video, or clips, per forward pass (default 8)"
+    pred.add_argument("--batch-size", type=int, default=8, help=batch)
     pred.add_argument("--device", default="auto", help="auto (a GPU when there is one), cpu, cuda, cuda:1, ...")
     pred.add_argument("--amp", choices=("none", "bf16"), default="none", help="bfloat16 autocast (default none)")
     names = "class names, one per line in head order, replacing those the checkpoint records"

@@ -1,6 +1,7 @@
 """Scoring one input: a clip with the evaluation views, a long video window by window, an image.
 
-A clip (a video shorter than a window plus one stride) goes through exactly what a ``vitzoo eval`` sample goes
+A clip (a video shorter than a window plus one stride; clips are scored ``batch_size`` at a time) goes through
+exactly what a ``vitzoo eval`` sample goes
 through (:meth:`vitzoo.data.datasets.VideoListDataset.load`): the recipe's sampler with its evaluation clips, the
 evaluation transform with its crops, the views stacked and scored in one pass by the model loop of
 :mod:`vitzoo.train.features`, their softmax probabilities averaged. So its probabilities are the ones
@@ -18,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -85,8 +87,9 @@ def predict_video(
     stride: float | None,
     batch_size: int,
     stats: PredictStats,
-) -> Prediction:
-    """A video: the evaluation views for a clip, sliding windows for a long video (see the module docstring)."""
+) -> Prediction | ClipViews:
+    """A long video's record (its sliding windows scored), or a clip's evaluation views, to score in a batch of
+    clips with :func:`score_clips` (see the module docstring)."""
     num_frames = pm.model.input_shape[1]
     sampler = frame_sampler(pm.spec, num_frames, train=False, num_clips=pm.spec.eval_clips)
     tic = time.perf_counter()
@@ -100,14 +103,24 @@ def predict_video(
             step = max(1, round(stride * fps)) if stride is not None else max(1, round(span / 2))
             starts = window_starts(length, span, step)
         if not starts:
-            return _predict_clip(pm, path, reader, sampler, score, topk=topk, stats=stats)
+            return _clip_views(pm, path, reader, sampler, stats=stats)
         windows, probs = _predict_windows(pm, reader, starts, offsets, score, topk=topk, batch=batch_size, stats=stats)
     video = torch.stack(probs).mean(dim=0)
     labels = topk_labels(pm, video, topk)
     return Prediction(path=str(path), topk=labels, windows=windows, segments=merge_segments(windows))
 
 
-def _predict_clip(pm, path, reader, sampler, score, *, topk, stats) -> Prediction:
+@dataclass
+class ClipViews:
+    """The evaluation views of one clip, ready to score (with others, :func:`score_clips`)."""
+
+    path: Path
+    views: torch.Tensor  # (V, C, T, H, W)
+    start: float  # seconds: the first frame the views use
+    end: float  # seconds: the last frame they use, plus one frame duration
+
+
+def _clip_views(pm, path, reader, sampler, *, stats) -> ClipViews:
     """The evaluation views of one clip, as :meth:`VideoListDataset.load` makes them."""
     fps = reader.fps
     indices = sampler(reader.num_frames, None, fps=fps)  # (K, T)
@@ -116,12 +129,20 @@ def _predict_clip(pm, path, reader, sampler, score, *, topk, stats) -> Predictio
     stats.decode_s += time.perf_counter() - tic
     clips = rearrange(frames, "(k t) c h w -> k t c h w", k=indices.shape[0])
     views = stack_views(make_views(clips, view_transforms(_transform(pm), indices.shape[0])))  # (V, C, T, H, W)
-    probs = score(views[None])[0]
-    labels = topk_labels(pm, probs, topk)
     duration = 1 / fps if fps > 0 else 0.0
-    window = Window(start=float(indices.min()) * duration, end=float(indices.max() + 1) * duration, topk=labels)
-    stats.windows += 1
-    return Prediction(path=str(path), topk=labels, windows=[window], segments=merge_segments([window]))
+    return ClipViews(path, views, float(indices.min()) * duration, float(indices.max() + 1) * duration)
+
+
+def score_clips(pm: PredictModel, clips: list[ClipViews], score: Scorer, *, topk: int, stats) -> list[Prediction]:
+    """Score the views of several clips in one pass -> one record (one window, one segment) per clip."""
+    probs = score(torch.stack([c.views for c in clips]))  # (B, K)
+    records = []
+    for clip, p in zip(clips, probs, strict=True):
+        labels = topk_labels(pm, p, topk)
+        window = Window(start=clip.start, end=clip.end, topk=labels)
+        records.append(Prediction(str(clip.path), topk=labels, windows=[window], segments=merge_segments([window])))
+    stats.windows += len(clips)
+    return records
 
 
 def _predict_windows(pm, reader, starts, offsets, score, *, topk, batch, stats):
@@ -154,4 +175,4 @@ def _predict_windows(pm, reader, starts, offsets, score, *, topk, batch, stats):
     return windows, probs
 
 
-__all__ = ["make_scorer", "predict_image", "predict_video", "topk_labels"]
+__all__ = ["ClipViews", "make_scorer", "predict_image", "predict_video", "score_clips", "topk_labels"]
