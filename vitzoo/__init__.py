@@ -16,7 +16,18 @@ __all__ = [
     "list_models",
     "load",
     "model_config",
+    "predict",
     "push_to_hub",
     "save",
     "save_pretrained",
 ]
+
+
+def __getattr__(name: str):
+    """``vitzoo.predict`` (:func:`vitzoo.inference.predict`), imported on first use: it pulls in the data and
+    evaluation code, which ``import vitzoo`` does not need."""
+    if name == "predict":
+        from vitzoo.inference import predict
+
+        return predict
+    raise AttributeError(f"module 'vitzoo' has no attribute {name!r}")

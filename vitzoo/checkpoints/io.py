@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 CONFIG_KEY = "vitzoo.config"
 ARCH_KEY = "vitzoo.arch"
+LABELS_KEY = "vitzoo.labels"  # JSON list of class names, in head order (written by vitzoo train, save_pretrained)
+PREPROCESS_KEY = "vitzoo.preprocess"  # JSON of the recipe's evaluation sampling (vitzoo.data.preprocess)
 WEIGHTS_ENV = "VITZOO_WEIGHTS_DIR"
 
 

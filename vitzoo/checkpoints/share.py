@@ -23,7 +23,7 @@ from vitzoo._version import __version__
 from vitzoo.checkpoints.checked import check_file_shapes
 from vitzoo.checkpoints.checkpoint import Checkpoint
 from vitzoo.checkpoints.hub import CheckpointFiles
-from vitzoo.checkpoints.io import model_metadata, read_state_dict, save_state_dict
+from vitzoo.checkpoints.io import LABELS_KEY, model_metadata, read_state_dict, save_state_dict
 from vitzoo.config import from_json, to_json
 from vitzoo.durable import write_text_atomic
 
@@ -147,12 +147,14 @@ def save_pretrained(
     """Write ``model`` to ``folder`` for sharing: ``config.json``, ``model.safetensors`` and a ``README.md`` card.
 
     ``metrics`` (name -> value), ``labels`` (class names), ``dataset`` and ``license`` go into the card (and
-    ``config.json``); ``repo_id`` makes the card's example load from the Hub. Every file is written atomically.
+    ``config.json``; the labels also into the weights' metadata, so ``model.safetensors`` alone carries them);
+    ``repo_id`` makes the card's example load from the Hub. Every file is written atomically.
     ``vitzoo.load(folder)`` and, once uploaded, ``vitzoo.load("hf-hub:<repo_id>")`` read it back.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    save_state_dict(model.state_dict(), folder / WEIGHTS_FILE, metadata=model_metadata(model))
+    metadata = {**model_metadata(model), **({LABELS_KEY: json.dumps(list(labels))} if labels else {})}
+    save_state_dict(model.state_dict(), folder / WEIGHTS_FILE, metadata=metadata)
     config = folder_config(model, metrics=metrics, labels=labels)
     _write_text(folder / "config.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
     if card:

@@ -1,4 +1,5 @@
-"""The ``vitzoo`` command: ``train``, ``eval``, ``export``, ``models``, and the ``demo`` / ``bench`` entry points.
+"""The ``vitzoo`` command: ``train``, ``eval``, ``export``, ``models``, ``predict``, and the ``demo`` / ``bench``
+entry points.
 
 Examples::
 
@@ -9,6 +10,7 @@ Examples::
     vitzoo eval --config configs/vivit_fact_enc_nano_motion.yaml [--checkpoint runs/.../best.safetensors]
     vitzoo export runs/.../best.safetensors --format onnx --out model.onnx --check
     vitzoo models 'vivit_*'
+    vitzoo predict --checkpoint weights/vivit_joint_micro_4x2_motion.safetensors videos/ --out predictions.jsonl
     vitzoo pretrain --config configs/simclr_vivit_joint_micro_motion.yaml      # self-supervised (vitzoo.cli.ssl)
     vitzoo knn --config configs/simclr_vivit_joint_micro_motion.yaml
     vitzoo linear-probe --config configs/demo_motion_micro.yaml --random-init
@@ -33,6 +35,7 @@ import sys
 from pathlib import Path
 
 from vitzoo.cli.data import add_commands as add_data_commands
+from vitzoo.cli.predict import add_command as add_predict_command
 from vitzoo.cli.ssl import add_commands as add_ssl_commands
 from vitzoo.cli.train import EXIT_INTERRUPTED as EXIT_INTERRUPTED  # 130, defined beside cmd_train (returns it)
 from vitzoo.cli.train import add_config_args, cmd_train
@@ -105,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_ssl_commands(sub, add_config_args)  # pretrain, knn, linear-probe
     add_data_commands(sub)  # data check
+    add_predict_command(sub)
 
     for name, target in FORWARDED.items():  # listed for --help; main() hands their arguments over unparsed
         forward = sub.add_parser(name, add_help=False, help=f"run {target.replace(':', '.')} (arguments passed on)")

@@ -73,9 +73,10 @@ log = logging.getLogger(__name__)
 __all__ = ["Engine", "FitResult", "TrainState", "fit_task", "is_better"]
 
 
-def _metadata(model: nn.Module) -> dict[str, str]:
-    """vitzoo's model metadata (name + config) when the model has a config, else none."""
-    return model_metadata(model) if hasattr(model, "cfg") else {}
+def _metadata(model: nn.Module, task: Task) -> dict[str, str]:
+    """vitzoo's model metadata (name + config) when the model has a config, else none; then what the task records
+    with its weights (``task.checkpoint_metadata``: class names, the recipe's evaluation sampling)."""
+    return {**(model_metadata(model) if hasattr(model, "cfg") else {}), **getattr(task, "checkpoint_metadata", {})}
 
 
 class Engine:
@@ -177,7 +178,7 @@ class Engine:
                 step=self.state.step,
                 weights=self.model.state_dict(),
                 state=state,
-                metadata={**_metadata(self.model), "vitzoo.epoch": str(self.state.epoch)},
+                metadata={**_metadata(self.model, self.task), "vitzoo.epoch": str(self.state.epoch)},
             )
             log.info("checkpoint: %s", self.last_checkpoint)
         self.last_saved = (self.state.step, self.state.epoch)
@@ -254,7 +255,7 @@ class Engine:
         if is_better(value, s.best_value, higher_is_better=task.higher_is_better):
             s.best_value, s.best_step = value, s.step
             if self.info.is_main:
-                meta = {**_metadata(target), "vitzoo.step": str(s.step), f"vitzoo.{task.monitor}": repr(value)}
+                meta = {**_metadata(target, task), "vitzoo.step": str(s.step), f"vitzoo.{task.monitor}": repr(value)}
                 self.ckpt.save_best(target.state_dict(), meta)
         return result
 

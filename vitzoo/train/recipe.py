@@ -12,6 +12,7 @@ registry), and trains it with :func:`vitzoo.train.engine.fit_task`.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -19,6 +20,8 @@ from pathlib import Path
 import yaml
 from torch import nn
 
+from vitzoo.checkpoints.io import PREPROCESS_KEY
+from vitzoo.data.preprocess import eval_settings
 from vitzoo.data.recipe import build_datasets, dataset_num_classes, frame_sampler, split_dataset
 from vitzoo.schema import apply_overrides, build
 from vitzoo.train.checkpointing import CheckpointManager, check_weights_file, seed_everything
@@ -118,6 +121,8 @@ def train_from_config(run: RunConfig, *, resume: bool | str | os.PathLike = Fals
     model = build_model(run.model)
     data = (entry.datasets or task_data)(run, model)
     task = entry.build(run, model, data)
+    if entry.datasets is None:  # the labelled video datasets: record how they are evaluated, for vitzoo predict
+        task.checkpoint_metadata[PREPROCESS_KEY] = json.dumps(eval_settings(run.data))
     return fit_task(
         task,
         data.train,

@@ -77,6 +77,7 @@ class Task(nn.Module):
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
+        self.checkpoint_metadata: dict[str, str] = {}  # written into every weight file the engine saves
 
     def forward(self, batch: Any) -> StepOutput:
         """The training step (``forward`` so that ``DistributedDataParallel`` can wrap the task)."""

@@ -9,6 +9,7 @@ confusion matrix PNG in the validation's folder); the best weights are those of 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ from timm.loss import SoftTargetCrossEntropy
 from torch import nn
 from torch.utils.data import Dataset
 
+from vitzoo.checkpoints.io import LABELS_KEY
 from vitzoo.schema import ConfigError, build, check_range
 from vitzoo.train.config import EvalAverage, TrainConfig
 from vitzoo.train.eval import EvalResult, check_class_names, evaluate
@@ -91,6 +93,8 @@ class ClassificationTask(Task):
         check_class_names(model, classes)
         self.average = average
         self.classes = list(classes) if classes is not None else None
+        if self.classes:  # the class names travel with every checkpoint (vitzoo predict reads them)
+            self.checkpoint_metadata[LABELS_KEY] = json.dumps(self.classes)
         self.evaluations: list[EvalResult] = []  # every validation's full result, in order
         if mixup_alpha > 0 or cutmix_alpha > 0:
             from vitzoo.data.mixup import make_mixup
