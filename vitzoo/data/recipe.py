@@ -132,15 +132,8 @@ def split_dataset(spec: DataSpec, split: str, *, sampler, transform, multi_view:
     if spec.layout in LAYOUTS:
         return _official_dataset(spec, split, sampler=sampler, transform=transform, multi_view=multi_view)
     classes = root / spec.classes if spec.classes is not None else None
-    options: dict[str, Any] = dict(
-        sampler=sampler,
-        transform=transform,
-        classes=classes,
-        backend=spec.backend,
-        decode_short_side=spec.decode_short_side,
-        on_error=spec.on_error,
-        multi_view=multi_view,
-    )
+    options = _dataset_options(spec, sampler=sampler, transform=transform, classes=classes, multi_view=multi_view)
+    options["backend"] = spec.backend
     if spec.layout == "folders":
         return VideoFolderDataset(root / split, **options)
     return VideoListDataset(root, root / split, **options)
@@ -148,17 +141,22 @@ def split_dataset(spec: DataSpec, split: str, *, sampler, transform, multi_view:
 
 def _official_dataset(spec: DataSpec, split: str, *, sampler, transform, multi_view: bool) -> Dataset:
     found = read_layout_split(spec, split)
-    options: dict[str, Any] = dict(
+    options = _dataset_options(spec, sampler=sampler, transform=transform, classes=found.classes, multi_view=multi_view)
+    if LAYOUTS.get(spec.layout).frames:
+        return FrameFolderDataset(found.samples, found.num_frames or [], **options)
+    return VideoClipDataset(found.samples, backend=spec.backend, **options)
+
+
+def _dataset_options(spec: DataSpec, *, sampler, transform, classes, multi_view: bool) -> dict[str, Any]:
+    """The keyword arguments every dataset class takes from a recipe (sampling, transform, classes, errors)."""
+    return dict(
         sampler=sampler,
         transform=transform,
-        classes=found.classes,
+        classes=classes,
         decode_short_side=spec.decode_short_side,
         on_error=spec.on_error,
         multi_view=multi_view,
     )
-    if LAYOUTS.get(spec.layout).frames:
-        return FrameFolderDataset(found.samples, found.num_frames or [], **options)
-    return VideoClipDataset(found.samples, backend=spec.backend, **options)
 
 
 def dataset_num_classes(spec: DataSpec) -> int:
