@@ -46,6 +46,22 @@ def test_shipped_weights_match_their_manifest():
         assert model.arch_name == entry["architecture"], name
 
 
+@pytest.mark.parametrize(
+    "name", ["vivit_joint_micro_4x2_motion", "mvitv2_micro_8x2_motion", "vit_micro_patch4_32_shapes"]
+)
+def test_recording_a_shipped_file_again_gives_its_manifest_entry(tmp_path, name):
+    """What ``make demo ARGS=--ship`` writes: class names and evaluation sampling come from the file's metadata."""
+    import shutil
+
+    entry = json.loads((weights_dir() / "manifest.json").read_text())[name]
+    copy = tmp_path / entry["file"]
+    shutil.copy(weights_dir() / entry["file"], copy)
+    recipe = {k: v for k, v in entry["recipe"].items() if k != "eval"}
+    again = manifest.record(copy, recipe=recipe, metrics=entry["metrics"], reproduce=entry["reproduce"])
+    assert again == entry
+    assert ("labels" in again) == name.endswith("_motion")  # the motion models carry left, right, up, down
+
+
 def test_results_table_formats_percentages():
     row = RunResult("joint", "m", "scratch", 0.9375, 1.0, 6, 120, 33.2, "w")
     assert "| joint | scratch | 93.8% | 100.0% | 6 | 120 | 33 s |" in results_table([row])

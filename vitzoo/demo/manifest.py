@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from vitzoo.checkpoints.io import describe
+from vitzoo.checkpoints.io import LABELS_KEY, PREPROCESS_KEY, describe, read_metadata
 from vitzoo.durable import write_text_atomic
 
 
@@ -24,13 +24,16 @@ def record(weights: Path, *, recipe: dict[str, Any], metrics: dict[str, Any], re
     """Add or replace the manifest entry of ``weights`` (in the manifest beside it) and return the entry.
 
     The entry carries the file's sha256, its architecture and config (read from the file's metadata), the
-    preprocessing a user must apply (mean/std, input size, frames), the training recipe, metrics, and the
-    command that reproduces it.
+    preprocessing a user must apply (mean/std, input size, frames), the class names and evaluation sampling the file
+    records (``labels``, ``recipe.eval``), the training recipe, metrics, and the command that reproduces it.
     """
     info = describe(weights)
     if not info:
         raise ValueError(f"{weights} has no vitzoo metadata; save it with vitzoo.save")
     fields = info["config"]["fields"]
+    metadata = read_metadata(weights)
+    if PREPROCESS_KEY in metadata:
+        recipe = {**recipe, "eval": json.loads(metadata[PREPROCESS_KEY])}
     entry = {
         "file": weights.name,
         "sha256": sha256(weights),
@@ -48,6 +51,8 @@ def record(weights: Path, *, recipe: dict[str, Any], metrics: dict[str, Any], re
         "metrics": metrics,
         "reproduce": reproduce,
     }
+    if LABELS_KEY in metadata:
+        entry["labels"] = json.loads(metadata[LABELS_KEY])
     path = weights.parent / "manifest.json"
     manifest = json.loads(path.read_text()) if path.exists() else {}
     manifest[weights.stem] = entry
