@@ -87,7 +87,7 @@ def predict_video(
     stride: float | None,
     batch_size: int,
     stats: PredictStats,
-) -> Prediction | ClipViews:
+) -> Prediction | PendingClip:
     """A long video's record (its sliding windows scored), or a clip's evaluation views, to score in a batch of
     clips with :func:`score_clips` (see the module docstring)."""
     num_frames = pm.model.input_shape[1]
@@ -111,7 +111,7 @@ def predict_video(
 
 
 @dataclass
-class ClipViews:
+class PendingClip:
     """The evaluation views of one clip, ready to score (with others, :func:`score_clips`)."""
 
     path: Path
@@ -120,7 +120,7 @@ class ClipViews:
     end: float  # seconds: the last frame they use, plus one frame duration
 
 
-def _clip_views(pm, path, reader, sampler, *, stats) -> ClipViews:
+def _clip_views(pm, path, reader, sampler, *, stats) -> PendingClip:
     """The evaluation views of one clip, as :meth:`VideoListDataset.load` makes them."""
     fps = reader.fps
     indices = sampler(reader.num_frames, None, fps=fps)  # (K, T)
@@ -130,10 +130,10 @@ def _clip_views(pm, path, reader, sampler, *, stats) -> ClipViews:
     clips = rearrange(frames, "(k t) c h w -> k t c h w", k=indices.shape[0])
     views = stack_views(make_views(clips, view_transforms(_transform(pm), indices.shape[0])))  # (V, C, T, H, W)
     duration = 1 / fps if fps > 0 else 0.0
-    return ClipViews(path, views, float(indices.min()) * duration, float(indices.max() + 1) * duration)
+    return PendingClip(path, views, float(indices.min()) * duration, float(indices.max() + 1) * duration)
 
 
-def score_clips(pm: PredictModel, clips: list[ClipViews], score: Scorer, *, topk: int, stats) -> list[Prediction]:
+def score_clips(pm: PredictModel, clips: list[PendingClip], score: Scorer, *, topk: int, stats) -> list[Prediction]:
     """Score the views of several clips in one pass -> one record (one window, one segment) per clip."""
     probs = score(torch.stack([c.views for c in clips]))  # (B, K)
     records = []
@@ -175,4 +175,4 @@ def _predict_windows(pm, reader, starts, offsets, score, *, topk, batch, stats):
     return windows, probs
 
 
-__all__ = ["ClipViews", "make_scorer", "predict_image", "predict_video", "score_clips", "topk_labels"]
+__all__ = ["PendingClip", "make_scorer", "predict_image", "predict_video", "score_clips", "topk_labels"]

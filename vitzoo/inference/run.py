@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from vitzoo.data.errors import VideoDecodeError
-from vitzoo.inference.clips import ClipViews, make_scorer, predict_image, predict_video, score_clips
+from vitzoo.inference.clips import PendingClip, make_scorer, predict_image, predict_video, score_clips
 from vitzoo.inference.inputs import expand_inputs, is_image
 from vitzoo.inference.records import Prediction, PredictStats
 from vitzoo.inference.source import PredictModel, open_model
@@ -55,7 +55,7 @@ def iter_predictions(
     model.model.to(device)
     score = make_scorer(model, device=device, amp=amp)
     video = model.model.modality == "video"
-    pending: list[ClipViews] = []  # clips waiting to be scored together
+    pending: list[PendingClip] = []  # clips waiting to be scored together
 
     def flush() -> list[Prediction]:
         tic = time.perf_counter()
@@ -80,7 +80,7 @@ def iter_predictions(
             result = Prediction(path=str(path), error=text)
         stats.inputs += 1
         stats.total_s += time.perf_counter() - tic
-        if isinstance(result, ClipViews):
+        if isinstance(result, PendingClip):
             pending.append(result)
             if len(pending) >= batch_size:
                 yield from flush()
