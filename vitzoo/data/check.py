@@ -144,13 +144,12 @@ def check_split(
     jobs = [(str(p), sampler, counts[i] if counts is not None else None, backend)
             for i, (p, _) in enumerate(found.samples)]
     report = SplitReport(found.classes, len(found.samples) + len(found.missing), missing=list(found.missing))
-    bar = progress_bar(total=len(jobs), desc=desc or "checking", unit="video", enabled=progress)
+    bar = dict(total=len(jobs), desc=desc or "checking", unit="video", enabled=progress)
     if workers > 0:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            results = list(_bar_iter(pool.map(_check_one, jobs, chunksize=4), bar))
+            results = list(progress_bar(pool.map(_check_one, jobs, chunksize=4), **bar))
     else:
-        results = list(_bar_iter(map(_check_one, jobs), bar))
-    bar.close()
+        results = list(progress_bar(map(_check_one, jobs), **bar))
     span = clip_span(sampler)
     for (path, label), facts, job in zip(found.samples, results, jobs, strict=True):
         rel = os.path.relpath(path, root)
@@ -164,13 +163,6 @@ def check_split(
         if facts.num_frames < span:
             report.too_short.append(rel)
     return report
-
-
-def _bar_iter(iterable, bar):
-    """Yield from ``iterable``, advancing ``bar`` by one per item."""
-    for item in iterable:
-        bar.update(1)
-        yield item
 
 
 def write_report(reports: dict[str, SplitReport], path: str | os.PathLike) -> Path:
