@@ -18,6 +18,7 @@ from vitzoo.checkpoints.io import (
     read_metadata,
     read_state_dict,
     save_state_dict,
+    weights_license,
 )
 from vitzoo.checkpoints.load import check_file_shapes, load_checked, load_pretrained
 from vitzoo.checkpoints.share import push_to_hub, save_pretrained
@@ -84,6 +85,7 @@ def create(
     model.arch_name = canonical
     if checkpoint is not None:
         load_pretrained(model, checkpoint, tubelet_init=tubelet_init, overridden=explicit)
+        model.pretrained_tags.update(checkpoint.tags)
         if is_hub_name(pretrained):
             model.pretrained_tags["hf_hub_id"] = str(pretrained).removeprefix("hf-hub:").split("@")[0]
     return FeatureBackbone(model, out_indices) if features_only else model
@@ -120,4 +122,6 @@ def load(path: str | os.PathLike) -> nn.Module:
     model = models.build_model(cfg)
     model.arch_name = meta.get(ARCH_KEY, "")
     load_checked(model, read_state_dict(path), source=str(path))
+    license = weights_license(Path(path), meta)
+    model.pretrained_tags.update({"license": license} if license else {})
     return model.eval()

@@ -72,7 +72,7 @@ def test_vitzoo_one_frame_swin_into_video_at_clipped_windows():
     """The micro models at 32 px: the last stage (2 x 2 tokens) clips the 4 x 4 window; with the geometric bias of
     clipped windows the inflated model still equals the image model, with torchvision's prefix rule it would not."""
     image_model = _perturbed(vitzoo.create("swin_micro_patch4_window4_32", num_classes=16), scale=0.05)
-    image = torch.randn(2, 3, 1, 32, 32)
+    image = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         expected = image_model(image)
         for rule, exact in (("relative", True), ("torchvision", False)):
@@ -81,7 +81,7 @@ def test_vitzoo_one_frame_swin_into_video_at_clipped_windows():
                 stage.clipped_window_bias, stage._plans = rule, type(stage._plans)()
             video = vitzoo.create("video_swin_micro_4x2", num_classes=16, clipped_window_bias=rule).eval()
             inflate_image_swin(image_model.state_dict(), video)
-            diff = (video(_clip(image[:, :, 0], 8)) - image_model(image)).abs().max()
+            diff = (video(_clip(image, 8)) - image_model(image)).abs().max()
             assert (diff <= TOL) == exact, (rule, float(diff))
             if rule == "relative":
                 torch.testing.assert_close(image_model(image), expected, rtol=0, atol=0)
@@ -96,7 +96,7 @@ def test_pretrained_accepts_every_image_swin_layout(tmp_path):
     tv_model = _perturbed(_small_torchvision_swin(), scale=0.05)
     torch.save(tv_model.state_dict(), tmp_path / "tv.pth")
     image = torch.randn(2, 3, 32, 32)
-    for file, reference in (("image.safetensors", lambda x: vitzoo_image(x[:, :, None])), ("timm.pth", timm_model),
+    for file, reference in (("image.safetensors", vitzoo_image), ("timm.pth", timm_model),
                             ("tv.pth", tv_model)):  # fmt: skip
         video = vitzoo.create("video_swin_nano_4x2", pretrained=tmp_path / file, num_classes=16).eval()
         with torch.no_grad():

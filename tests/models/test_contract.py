@@ -30,10 +30,10 @@ def test_interface_answers_the_same_questions_for_every_model(name):
     assert model.modality in ("image", "video") and len(model.input_shape) == (4 if model.modality == "video" else 3)
     assert model.input_shape == family_of(model.cfg).input_shape_for(model.cfg)
     with torch.no_grad():
-        tokens = model.forward_features(x)  # (B, P + L, D)
+        tokens = model.forward_features(x)  # (B, P + L, D), or (B, h, w, D) for output_fmt NHWC
         pooled = model.forward_head(tokens, pre_logits=True)
         logits = model(x)
-    assert tokens.ndim == 3 and tokens.shape[0] == 2 and tokens.shape[2] == model.num_features
+    assert tokens.ndim == len(model.output_fmt) and tokens.shape[0] == 2 and tokens.shape[-1] == model.num_features
     assert pooled.shape == (2, model.num_features) and logits.shape == (2, 3)
     torch.testing.assert_close(model.forward_head(tokens), logits, rtol=0, atol=0)
     model.reset_classifier(0)

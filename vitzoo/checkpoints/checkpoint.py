@@ -9,7 +9,7 @@ import it, and it imports none of them.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -31,6 +31,7 @@ class Checkpoint:
     config: BaseConfig | None
     source: str  # what messages call it
     arch: str = ""  # the registered name, for vitzoo checkpoints that have one
+    tags: dict[str, str] = field(default_factory=dict)  # where the weights come from (license, hf_hub_id), if known
 
     def build(self) -> nn.Module:
         """The model :attr:`config` describes with these tensors loaded (in train mode, like a fresh model)."""
@@ -45,6 +46,7 @@ class Checkpoint:
             model.double()  # before loading, so float64 tensors are not rounded through float32
         load_checked(model, self.state, source=self.source)
         model.arch_name = self.arch
+        model.pretrained_tags.update(self.tags)
         return model
 
 

@@ -201,7 +201,12 @@ def timm_checkpoint(files: CheckpointFiles, config: dict[str, Any]) -> Checkpoin
         cfg.embed_dim, cfg.depth, cfg.num_heads, cfg.act, cfg.norm_eps, cfg.num_prefix_tokens, cfg.global_pool,
         cfg.mean, cfg.std,
     )  # fmt: skip
-    return Checkpoint(state=dict(state), config=cfg, source=f"timm {files.description}")
+    return Checkpoint(state=dict(state), config=cfg, source=f"timm {files.description}", tags=timm_tags(pretrained_cfg))
+
+
+def timm_tags(pretrained_cfg: dict[str, Any]) -> dict[str, str]:
+    """The provenance facts of timm's ``pretrained_cfg`` that vitzoo keeps (``license``, ``hf_hub_id``)."""
+    return {k: str(pretrained_cfg[k]) for k in ("license", "hf_hub_id") if pretrained_cfg.get(k)}
 
 
 def from_timm(
@@ -228,4 +233,5 @@ def from_timm(
     cfg = replace(cfg, **overrides) if overrides else cfg
     model = VisionTransformer(cfg)
     load_checked(model, dict(state), source="timm ViT")
+    model.pretrained_tags.update(timm_tags(getattr(source, "pretrained_cfg", None) or {}))
     return model

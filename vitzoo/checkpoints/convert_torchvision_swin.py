@@ -22,8 +22,9 @@ import torch
 from torch import nn
 
 from vitzoo.checkpoints.checked import load_checked
+from vitzoo.models import build_model
 from vitzoo.models.swin import VideoSwin
-from vitzoo.models.swin_config import SwinConfig
+from vitzoo.models.swin_config import ImageSwinConfig, SwinConfig
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ def config_from_torchvision_swin(
     widths = tuple(stage[0].norm1.normalized_shape[0] for stage in stages)
     mlp_ratio = first.mlp[0].out_features / widths[0]
     last_block = stages[-1][-1]
-    return SwinConfig(
+    return (ImageSwinConfig if image else SwinConfig)(
         img_size=img_size,
         num_frames=1 if image else num_frames,
         in_chans=conv.in_channels,
@@ -174,7 +175,7 @@ def from_torchvision_swin(model: nn.Module, **size) -> VideoSwin:
     ``size``: ``num_frames``, ``img_size``, ``dynamic_size`` (see :func:`config_from_torchvision_swin`).
     """
     cfg = config_from_torchvision_swin(model, **size)
-    out = VideoSwin(cfg)
+    out = build_model(cfg)  # a VideoSwin, or an ImageSwin for the 2-D model
     state = torchvision_swin_state(model.state_dict(), image=type(model).__name__ == IMAGE_CLASS)
     load_checked(out, state, source=f"torchvision {type(model).__name__}")
     log.info("converted torchvision %s: %s", type(model).__name__, cfg)

@@ -25,6 +25,8 @@ CONFIG_KEY = "vitzoo.config"
 ARCH_KEY = "vitzoo.arch"
 LABELS_KEY = "vitzoo.labels"  # JSON list of class names, in head order (written by vitzoo train, save_pretrained)
 PREPROCESS_KEY = "vitzoo.preprocess"  # JSON of the recipe's evaluation sampling (vitzoo.data.preprocess)
+LICENSE_KEY = "vitzoo.license"  # the weights' licence when known (timm's pretrained_cfg, a shipped file's manifest)
+SHIPPED_LICENSE = "Apache-2.0"  # the weights in weights_dir() are this project's, under its licence
 WEIGHTS_ENV = "VITZOO_WEIGHTS_DIR"
 
 
@@ -106,9 +108,18 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 
 
 def model_metadata(model: torch.nn.Module) -> dict[str, str]:
-    """The metadata vitzoo stores with a model: architecture name and config JSON."""
+    """The metadata vitzoo stores with a model: architecture name, config JSON and, when known, the licence."""
     cfg: ViTConfig = model.cfg
-    return {ARCH_KEY: getattr(model, "arch_name", "") or "", CONFIG_KEY: to_json(cfg)}
+    meta = {ARCH_KEY: getattr(model, "arch_name", "") or "", CONFIG_KEY: to_json(cfg)}
+    license = getattr(model, "pretrained_tags", {}).get("license")
+    return {**meta, LICENSE_KEY: license} if license else meta
+
+
+def weights_license(path: Path, metadata: dict[str, str]) -> str | None:
+    """The licence of a weight file: its metadata's, or this project's for a file shipped in :func:`weights_dir`."""
+    if LICENSE_KEY in metadata:
+        return metadata[LICENSE_KEY]
+    return SHIPPED_LICENSE if path.resolve().parent == weights_dir().resolve() else None
 
 
 def describe(path: str | os.PathLike) -> dict:

@@ -20,7 +20,7 @@ from vitzoo.checkpoints.inflate import infer_vit_layout
 from vitzoo.checkpoints.source import read_checkpoint
 from vitzoo.checkpoints.vit_to_video import vit_to_video
 from vitzoo.layers.pos_embed import resample_pos_embed
-from vitzoo.models import build_model
+from vitzoo.models import VisionTransformer, build_model
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def load_pretrained(
             state, model, tubelet_init=tubelet_init, source_grid=source_grid, source_cfg=source_cfg, source=name
         )
         report.log()
-    elif not video_model:
+    elif isinstance(model, VisionTransformer):
         if not is_image_checkpoint(state):
             raise ValueError(f"{name} is not an image ViT checkpoint (no 2-D patch_embed.proj.weight)")
         state = adapt_vit_pos_embed(state, model, source_grid)

@@ -23,7 +23,14 @@ from vitzoo._version import __version__
 from vitzoo.checkpoints.checked import check_file_shapes
 from vitzoo.checkpoints.checkpoint import Checkpoint
 from vitzoo.checkpoints.hub import CheckpointFiles
-from vitzoo.checkpoints.io import LABELS_KEY, model_metadata, read_state_dict, save_state_dict
+from vitzoo.checkpoints.io import (
+    LABELS_KEY,
+    LICENSE_KEY,
+    model_metadata,
+    read_metadata,
+    read_state_dict,
+    save_state_dict,
+)
 from vitzoo.config import from_json, to_json
 from vitzoo.durable import write_text_atomic
 
@@ -146,14 +153,17 @@ def save_pretrained(
 ) -> Path:
     """Write ``model`` to ``folder`` for sharing: ``config.json``, ``model.safetensors`` and a ``README.md`` card.
 
-    ``metrics`` (name -> value), ``labels`` (class names), ``dataset`` and ``license`` go into the card (and
+    ``metrics`` (name -> value), ``labels`` (class names), ``dataset`` and ``license`` (default: the model's
+    ``pretrained_cfg["license"]``, also written into the weights' metadata) go into the card (and
     ``config.json``; the labels also into the weights' metadata, so ``model.safetensors`` alone carries them);
     ``repo_id`` makes the card's example load from the Hub. Every file is written atomically.
     ``vitzoo.load(folder)`` and, once uploaded, ``vitzoo.load("hf-hub:<repo_id>")`` read it back.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    license = license or model.pretrained_tags.get("license")
     metadata = {**model_metadata(model), **({LABELS_KEY: json.dumps(list(labels))} if labels else {})}
+    metadata.update({LICENSE_KEY: license} if license else {})
     save_state_dict(model.state_dict(), folder / WEIGHTS_FILE, metadata=metadata)
     config = folder_config(model, metrics=metrics, labels=labels)
     _write_text(folder / "config.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
@@ -170,7 +180,9 @@ def read_vitzoo_folder(files: CheckpointFiles, config: dict[str, Any]) -> Checkp
     weights = files.require(WEIGHTS_FILE)
     check_file_shapes(weights, cfg)
     arch = config.get("architecture", "")
-    return Checkpoint(state=read_state_dict(weights), config=cfg, source=files.description, arch=arch)
+    license = read_metadata(weights).get(LICENSE_KEY)
+    tags = {"license": license} if license else {}
+    return Checkpoint(state=read_state_dict(weights), config=cfg, source=files.description, arch=arch, tags=tags)
 
 
 def push_to_hub(

@@ -30,7 +30,14 @@ from vitzoo.checkpoints.checkpoint import Checkpoint, folder_layout, layout_conf
 from vitzoo.checkpoints.convert_hf import hf_checkpoint
 from vitzoo.checkpoints.convert_timm import timm_checkpoint
 from vitzoo.checkpoints.hub import CheckpointFiles, checkpoint_files, is_hub_name
-from vitzoo.checkpoints.io import ARCH_KEY, CONFIG_KEY, read_metadata, read_state_dict, resolve_weights
+from vitzoo.checkpoints.io import (
+    ARCH_KEY,
+    CONFIG_KEY,
+    read_metadata,
+    read_state_dict,
+    resolve_weights,
+    weights_license,
+)
 from vitzoo.checkpoints.share import read_vitzoo_folder
 from vitzoo.config import from_json
 
@@ -71,7 +78,9 @@ def read_file(source: str | os.PathLike) -> Checkpoint:
     arch = meta.get(ARCH_KEY, "") if config is not None else ""
     log.info("loading %s (%s)", path, f"vitzoo checkpoint of {arch or 'an unnamed model'}" if config else
              "checkpoint without vitzoo metadata")  # fmt: skip
-    return Checkpoint(state=state, config=config, source=str(path), arch=arch)
+    license = weights_license(path, meta)
+    tags = {"license": license} if license else {}
+    return Checkpoint(state=state, config=config, source=str(path), arch=arch, tags=tags)
 
 
 def read_checkpoint(source: Checkpoint | str | os.PathLike) -> Checkpoint:

@@ -20,6 +20,7 @@ gets the same score, so attention weights, and all that follows, are those of th
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import re
@@ -31,7 +32,7 @@ from torch import nn
 
 from vitzoo.checkpoints.adapters import adapter
 from vitzoo.checkpoints.inflate import inflate_patch_embed
-from vitzoo.models.swin_config import SwinConfig
+from vitzoo.models.swin_config import ImageSwinConfig, SwinConfig
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +222,11 @@ def adapt_swin_checkpoint(
                 state, cfg, source_cfg=source_cfg, source=source, tubelet_init=tubelet_init
             )
             return inflated, None
+        one_frame = _is_image(source_cfg) and source_cfg.num_frames == 1
+        if isinstance(cfg, ImageSwinConfig) and not isinstance(source_cfg, ImageSwinConfig) and one_frame:
+            # a file saved before image Swins had their own config: the same tensors, read as the image model's
+            fields = {f.name: getattr(source_cfg, f.name) for f in dataclasses.fields(source_cfg)}
+            source_cfg = ImageSwinConfig(**fields)
         return state, source_cfg
     if source_cfg is not None:
         return state, source_cfg

@@ -9,6 +9,7 @@ from typing import Any
 
 from vitzoo.checkpoints.io import LABELS_KEY, PREPROCESS_KEY, describe, read_metadata
 from vitzoo.durable import write_text_atomic
+from vitzoo.registry import FAMILIES
 
 
 def sha256(path: str | Path) -> str:
@@ -31,6 +32,7 @@ def record(weights: Path, *, recipe: dict[str, Any], metrics: dict[str, Any], re
     if not info:
         raise ValueError(f"{weights} has no vitzoo metadata; save it with vitzoo.save")
     fields = info["config"]["fields"]
+    video = FAMILIES.get(info["config"]["class"]).modality == "video"
     metadata = read_metadata(weights)
     if PREPROCESS_KEY in metadata:
         recipe = {**recipe, "eval": json.loads(metadata[PREPROCESS_KEY])}
@@ -42,10 +44,8 @@ def record(weights: Path, *, recipe: dict[str, Any], metrics: dict[str, Any], re
             "mean": fields["mean"],
             "std": fields["std"],
             "img_size": fields["img_size"],
-            "num_frames": fields.get("num_frames"),
-            "input_layout": "(B, C, T, H, W) float, RGB in [0, 1] then normalised"
-            if "num_frames" in fields
-            else "(B, C, H, W) float, RGB in [0, 1] then normalised",
+            "num_frames": fields["num_frames"] if video else None,
+            "input_layout": f"{'(B, C, T, H, W)' if video else '(B, C, H, W)'} float, RGB in [0, 1] then normalised",
         },
         "recipe": recipe,
         "metrics": metrics,

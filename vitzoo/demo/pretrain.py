@@ -6,7 +6,7 @@ holds and in which quadrant (16 classes, see :mod:`vitzoo.demo.shapes`), writes
 ``--avg-pool`` trains the same ViT without a class token, classifying from the average of its patch
 tokens (``..._shapes_avgpool``): the readout of the video encoders that have no class token (ViViT
 Models 3 and 4), which the demo initialises from it. ``--swin`` trains the image Swin
-``swin_micro_patch4_window4_32`` (a one-frame Video Swin, fed one-frame clips) the same way
+``swin_micro_patch4_window4_32`` (fed the same images) the same way
 (``swin_micro_patch4_window4_32_shapes``), which the demo inflates into ``video_swin_micro_4x2``. Each takes a few
 minutes on 2 CPU cores; the demo uses the shipped files and does not rerun them.
 """
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 ARCH = "vit_micro_patch4_32"
 WEIGHTS_NAME = f"{ARCH}_shapes"
 AVG_POOL_WEIGHTS_NAME = f"{ARCH}_shapes_avgpool"
-SWIN_ARCH = "swin_micro_patch4_window4_32"  # an image Swin: a one-frame Video Swin, fed (B, C, 1, H, W)
+SWIN_ARCH = "swin_micro_patch4_window4_32"  # an image Swin, fed (B, C, H, W) like the ViT
 SWIN_WEIGHTS_NAME = f"{SWIN_ARCH}_shapes"
 RECIPE = dict(
     data="vitzoo.demo.shapes.make_shape_images: 16 classes (4 shapes x 4 quadrants), 32 px",
@@ -48,13 +48,13 @@ RECIPE = dict(
 
 
 def shape_dataset(
-    num: int, *, seed: int, mean: tuple[float, ...], std: tuple[float, ...], one_frame: bool = False
+    num: int, *, seed: int, mean: tuple[float, ...], std: tuple[float, ...]
 ) -> TensorDataset:
-    """Normalised synthetic shape images and labels as a ``TensorDataset`` (``one_frame``: ``(C, 1, H, W)`` clips)."""
+    """Normalised synthetic shape images ``(C, H, W)`` and labels as a ``TensorDataset``."""
     images, labels = make_shape_images(num, seed=seed)
     m, s = torch.tensor(mean).view(1, 3, 1, 1), torch.tensor(std).view(1, 3, 1, 1)
     images = (images - m) / s
-    return TensorDataset(images.unsqueeze(2) if one_frame else images, labels)
+    return TensorDataset(images, labels)
 
 
 def pretrain(*, out_dir: Path, recipe: dict = RECIPE, avg_pool: bool = False, swin: bool = False) -> Path:
@@ -66,8 +66,8 @@ def pretrain(*, out_dir: Path, recipe: dict = RECIPE, avg_pool: bool = False, sw
     readout = dict(class_token=False, global_pool="avg") if avg_pool else {}
     model = create(SWIN_ARCH if swin else ARCH, num_classes=NUM_CLASSES, **readout)
     cfg = model.cfg
-    train = shape_dataset(recipe["num_train"], seed=1, mean=cfg.mean, std=cfg.std, one_frame=swin)
-    val = shape_dataset(recipe["num_val"], seed=2, mean=cfg.mean, std=cfg.std, one_frame=swin)
+    train = shape_dataset(recipe["num_train"], seed=1, mean=cfg.mean, std=cfg.std)
+    val = shape_dataset(recipe["num_val"], seed=2, mean=cfg.mean, std=cfg.std)
     with tempfile.TemporaryDirectory() as run_dir:
         result = fit(
             model,

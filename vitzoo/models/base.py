@@ -4,7 +4,8 @@ A model is ``stem -> encoder -> pooling -> head``. The family (the model class) 
 everything after the encoder is shared here:
 
 * ``forward_features(x)``: unpooled tokens ``(B, P + L, D)``: ``P = num_prefix_tokens`` prefix (class) tokens,
-  then the ``L`` tokens of the final feature grid, flattened ``(t h w)`` (``(h w)`` for images);
+  then the ``L`` tokens of the final feature grid, flattened ``(t h w)`` (``(h w)`` for images); the layout is
+  :attr:`ZooModel.output_fmt` (``"NLC"``; the image Swin's is timm's Swin's, ``"NHWC"``: ``(B, h, w, D)``);
 * ``forward_head(x, pre_logits=False)``: pool (class token or mean of the grid tokens), optional norm,
   dropout, linear head of width :attr:`num_features`; ``forward(x) = forward_head(forward_features(x))``;
 * ``forward_intermediates(x, indices, norm, output_fmt, ...)``: per-block (or per-stage) feature maps,
@@ -69,6 +70,9 @@ class ZooModel(nn.Module):
     """
 
     modality: ClassVar[str] = "image"
+    # the layout of forward_features (timm's attribute): "NLC" tokens; a family whose timm counterpart returns a map
+    # (the image Swin: "NHWC") says so and pools it in its own pool()
+    output_fmt: ClassVar[str] = "NLC"
     no_weight_decay_names: ClassVar[frozenset[str]] = NO_WEIGHT_DECAY
     # why one exported graph cannot serve other input sizes (None: ONNX export with dynamic_size works)
     export_fixed_size_reason: ClassVar[str | None] = None

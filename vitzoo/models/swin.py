@@ -29,7 +29,7 @@ from vitzoo.layers.padded_embed import PaddedTubeletEmbed
 from vitzoo.layers.swin_stage import SwinStage
 from vitzoo.layers.windows import window_geometry
 from vitzoo.models.base import NO_WEIGHT_DECAY, Tap, ZooModel, linear_head
-from vitzoo.models.swin_config import SwinConfig, stage_grids, token_grid
+from vitzoo.models.swin_config import ImageSwinConfig, SwinConfig, stage_grids, token_grid
 from vitzoo.registry import family
 
 
@@ -100,10 +100,22 @@ class VideoSwin(ZooModel):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Clips ``(B, C, T, H, W)`` -> the final grid's normed tokens ``(B, T' h w, D)``."""
         self.check_input(x)
-        x = self.pos_drop(self.patch_embed(x))  # (B, T', H', W', C)
+        x = self.embed(x)  # (B, T', H', W', C)
         for stage in self.layers:
             x = stage(x)  # (B, T', h, w, C_i)
-        return rearrange(self.norm(x), "b t h w c -> b (t h w) c")
+        return self.features_layout(self.norm(x))
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The input batch -> the stem's channels-last grid ``(B, T', H', W', C)``."""
+        return self.pos_drop(self.patch_embed(x))
+
+    def features_layout(self, x: torch.Tensor) -> torch.Tensor:
+        """A stage's output ``(B, T', h, w, C)`` as :meth:`forward_features` returns it: tokens ``(B, T' h w, C)``."""
+        return rearrange(x, "b t h w c -> b (t h w) c")
+
+    def tap_layout(self, x: torch.Tensor) -> torch.Tensor:
+        """A stage's output ``(B, T', h, w, C)`` as a tap's channels-last grid (unchanged for video)."""
+        return x
 
     @property
     def interpolation(self) -> str:
@@ -149,16 +161,16 @@ class VideoSwin(ZooModel):
         self, x: torch.Tensor, take: set[int], *, norm: bool, stop_at: int | None
     ) -> tuple[torch.Tensor, list[Tap]]:
         last = len(self.layers) - 1
-        x = self.pos_drop(self.patch_embed(x))  # (B, T', H', W', C)
+        x = self.embed(x)  # (B, T', H', W', C)
         taps: list[Tap] = []
         for i, stage in enumerate(self.layers):
             x = stage(x)  # (B, T', h, w, C_i)
             if i in take:
-                taps.append((self.norm(x) if norm and i == last else x, None))
+                taps.append((self.tap_layout(self.norm(x) if norm and i == last else x), None))
             if i == stop_at:
                 break
         x = self.norm(x) if i == last else x  # stopped early: that stage's tokens, not normed (another width)
-        return rearrange(x, "b t h w c -> b (t h w) c"), taps
+        return self.features_layout(x), taps
 
     # ----------------------------------------------------------------------------------- facts
     @classmethod
@@ -189,3 +201,38 @@ class VideoSwin(ZooModel):
     @classmethod
     def architecture(cls, cfg: SwinConfig) -> str:
         return "video_swin"
+
+
+@family(ImageSwinConfig)
+class ImageSwin(VideoSwin):
+    """Image Swin (Liu et al., 2021) on images ``(B, C, H, W)``, in timm's layouts: :meth:`forward_features` gives
+    the final normed map channels-last ``(B, h, w, C)`` (timm's ``NHWC``; ``forward_head`` averages it), stage taps
+    are ``NCHW`` / ``NHWC`` maps. The parameters are a one-frame :class:`VideoSwin`'s, key for key (its patch kernel
+    keeps a time axis of 1), so it inflates into a video Swin as before."""
+
+    modality = "image"
+    output_fmt = "NHWC"  # timm's attribute: the layout of forward_features
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return super().embed(rearrange(x, "b c h w -> b c 1 h w"))  # (B, 1, H', W', C)
+
+    def features_layout(self, x: torch.Tensor) -> torch.Tensor:
+        return rearrange(x, "b 1 h w c -> b h w c")  # (B, h, w, C)
+
+    def tap_layout(self, x: torch.Tensor) -> torch.Tensor:
+        return rearrange(x, "b 1 h w c -> b h w c")  # (B, h, w, C)
+
+    def pool(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, h, w, C)`` -> ``(B, C)``: the mean over the map (``""``: unchanged), as timm's Swin head pools."""
+        return x if self.global_pool == "" else x.mean(dim=(1, 2))
+
+    @property
+    def feature_info(self) -> list[dict]:
+        """One tap per stage: width ``widths[i]``, ``patch_size * 2**i`` pixels per cell (timm's Swin)."""
+        cfg = self.cfg
+        return [dict(module=f"layers.{i}", num_chs=cfg.widths[i], reduction=cfg.patch_size * 2**i)
+                for i in range(len(self.layers))]  # fmt: skip
+
+    @classmethod
+    def architecture(cls, cfg: SwinConfig) -> str:
+        return "swin"

@@ -73,6 +73,28 @@ class SwinConfig(StagedConfig):
             )
 
 
+@CONFIGS.register("ImageSwinConfig")
+@dataclass
+class ImageSwinConfig(SwinConfig):
+    """An image Swin Transformer (Liu et al., 2021): :class:`SwinConfig` with one frame, ``tubelet_size=1`` and a
+    ``(1, Wh, Ww)`` window. Its model takes images ``(B, C, H, W)`` and speaks timm's Swin layouts (NHWC)."""
+
+    img_size: int | tuple[int, int] = 224
+    num_frames: int = 1
+    num_classes: int = 1000
+    tubelet_size: int = 1
+    window_size: tuple[int, int, int] = (1, 7, 7)
+
+    def validate(self) -> None:
+        super().validate()
+        if (self.num_frames, self.tubelet_size, self.window_size[0]) != (1, 1, 1):
+            raise schema.ConfigError(
+                f"an image Swin has num_frames=1, tubelet_size=1 and window_size=(1, h, w); got num_frames="
+                f"{self.num_frames}, tubelet_size={self.tubelet_size}, window_size={self.window_size} "
+                "(a video Swin is a SwinConfig, e.g. video_swin_tiny_4x2)"
+            )
+
+
 def token_grid(cfg: SwinConfig, size: tuple[int, int, int]) -> tuple[int, int, int]:
     """Token grid after the stem for a clip of ``size = (T, H, W)``."""
     t, h, w = size

@@ -18,7 +18,8 @@ architecture with ``clipped_window_bias="torchvision"`` (torchvision's bias for 
 
 Image Swin, timm's names ``swin_{size}_patch4_window{w}_{img}`` (torchvision ``swin_t/s/b`` for tiny/small/base, with
 their stochastic depth 0.2 / 0.3 / 0.5 and 1000 classes): the same family with one frame, ``tubelet_size=1`` and a
-``1 x w x w`` window; they take ``(B, C, 1, H, W)``. ``swin_micro_patch4_window4_32`` is the demo's image model
+``1 x w x w`` window (:class:`~vitzoo.models.swin_config.ImageSwinConfig`); they take images ``(B, C, H, W)`` and
+``forward_features`` returns timm's ``NHWC`` map. ``swin_micro_patch4_window4_32`` is the demo's image model
 (pre-trained on shapes, inflated into ``video_swin_micro_4x2``); ``swin_nano_patch4_window4_32`` is for tests.
 """
 
@@ -29,7 +30,7 @@ from functools import partial
 from torch import nn
 
 from vitzoo.models.reference import Reference, require
-from vitzoo.models.swin_config import SwinConfig
+from vitzoo.models.swin_config import ImageSwinConfig, SwinConfig
 from vitzoo.registry import MODELS, REFERENCES
 
 # size -> stage layout (the torchvision / paper layouts, plus CPU-sized micro and nano)
@@ -57,6 +58,10 @@ def _swin(size: str, **fields) -> SwinConfig:
     return SwinConfig(**{**LAYOUTS[size], **fields})
 
 
+def _image_swin(size: str, **fields) -> ImageSwinConfig:
+    return ImageSwinConfig(**{**LAYOUTS[size], **fields})
+
+
 for _size, (_frames, _img, _window) in VIDEO_GEOMETRY.items():
     MODELS.add(
         f"video_swin_{_size}_4x2",
@@ -66,17 +71,7 @@ for _size, (_frames, _img, _window) in VIDEO_GEOMETRY.items():
 for _size, (_img, _w, _dpr) in IMAGE_GEOMETRY.items():
     MODELS.add(
         f"swin_{_size}_patch4_window{_w}_{_img}",
-        partial(
-            _swin,
-            _size,
-            num_frames=1,
-            tubelet_size=1,
-            patch_size=4,
-            img_size=_img,
-            window_size=(1, _w, _w),
-            num_classes=1000,
-            drop_path_rate=_dpr,
-        ),
+        partial(_image_swin, _size, patch_size=4, img_size=_img, window_size=(1, _w, _w), drop_path_rate=_dpr),
     )
 
 
