@@ -105,8 +105,9 @@ def test_feature_info_and_features_only_backbone(name):
     assert backbone.feature_info.reduction() == [info[0]["reduction"]]
 
 
-def test_timm_feature_getter_net_wraps_an_image_model():
-    model = _tiny("vit_nano_patch8_32").eval()
+@pytest.mark.parametrize("name", ["vit_nano_patch8_32", "swin_nano_patch4_window4_32"])
+def test_timm_feature_getter_net_wraps_an_image_model(name):
+    model = _tiny(name).eval()
     x = random_input(model)
     with torch.no_grad():
         expected = model.forward_intermediates(x, indices=[0, 1], intermediates_only=True)
