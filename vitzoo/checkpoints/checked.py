@@ -1,11 +1,14 @@
 """Loading a state dict into a model, and checking a file's tensors against a config, with every mismatch named.
 
-Both raise one ``ValueError`` line: the architecture facts that differ (see :mod:`vitzoo.checkpoints.fit`), or the
-counts and first names of the missing, unexpected and mis-shaped keys.
+All raise one ``ValueError`` line: the architecture facts that differ (see :mod:`vitzoo.checkpoints.fit`), the
+counts and first names of the missing, unexpected and mis-shaped keys, or the fields in which a folder's
+``config.json`` and its weight file's metadata disagree.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 from typing import Any
 
@@ -13,8 +16,11 @@ import torch
 from torch import nn
 
 from vitzoo.checkpoints.fit import explain_mismatch, key_summary
-from vitzoo.checkpoints.io import read_shapes
+from vitzoo.checkpoints.io import ARCH_KEY, CONFIG_KEY, LABELS_KEY, read_metadata, read_shapes
+from vitzoo.config import BaseConfig, from_json
 from vitzoo.models import build_model
+from vitzoo.registry import MODELS
+from vitzoo.schema import did_you_mean
 
 
 def load_checked(
@@ -63,3 +69,44 @@ def check_file_shapes(path: str | os.PathLike, cfg: Any) -> None:
         why = key_summary(missing, unexpected, misshaped)
     if why is not None:
         raise ValueError(f"{path}: its tensors do not match the config it claims: {why}")
+
+
+def _fields(cfg: BaseConfig) -> dict[str, Any]:
+    return {"class": type(cfg).__name__, **json.loads(json.dumps(dataclasses.asdict(cfg)))}  # tuples as lists
+
+
+def check_folder_config(config: dict[str, Any], weights: str | os.PathLike, *, source: str) -> BaseConfig:
+    """The config of a vitzoo folder's ``config.json``, checked against what its weight file records.
+
+    ``model.safetensors`` written by vitzoo holds the model's architecture name and full config in its metadata;
+    any field where ``config.json`` says otherwise (a hand-edited ``num_heads`` or ``norm_eps`` keeps every tensor
+    shape but computes something else) raises one ``ValueError`` line naming each field with both values. An
+    ``architecture`` vitzoo has not registered is refused too.
+    """
+    arch = config.get("architecture") or ""
+    if not isinstance(arch, str) or (arch and arch not in MODELS):
+        hint = did_you_mean(arch, list(MODELS)) if isinstance(arch, str) else ""
+        raise ValueError(
+            f"{source}: config.json names architecture {arch!r}, which vitzoo does not have{hint}; "
+            "restore the config.json save_pretrained wrote (its architecture is the model's registered name)"
+        )
+    if not isinstance(config.get("model_config"), dict):
+        raise ValueError(f"{source}: config.json has no 'model_config' mapping; restore the one save_pretrained wrote")
+    cfg = from_json(json.dumps(config["model_config"]))
+    meta = read_metadata(weights)
+    claims, records = {"architecture": arch}, {"architecture": meta.get(ARCH_KEY, "")}
+    if CONFIG_KEY in meta:
+        claims.update(_fields(cfg))
+        records.update(_fields(from_json(meta[CONFIG_KEY])))
+    if LABELS_KEY in meta and "labels" in config:
+        claims["labels"], records["labels"] = config["labels"], json.loads(meta[LABELS_KEY])
+    differ = [k for k in claims if k in records and claims[k] != records[k]]
+    if ARCH_KEY not in meta and CONFIG_KEY not in meta:
+        differ = []  # a weight file without vitzoo metadata records nothing: its tensor shapes are checked instead
+    if differ:
+        both = ", ".join(f"{k}={claims[k]!r} vs {records[k]!r}" for k in differ)
+        raise ValueError(
+            f"{source}: config.json disagrees with the config recorded in {os.path.basename(weights)} ({both}, "
+            "config.json first); the folder was edited by hand or mixed from two models: restore its config.json"
+        )
+    return cfg

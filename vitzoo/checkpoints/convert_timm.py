@@ -232,6 +232,11 @@ def timm_checkpoint(files: CheckpointFiles, config: dict[str, Any]) -> Checkpoin
     import timm
 
     architecture, model_args, pretrained_cfg = timm_hub_config(config)
+    if not isinstance(architecture, str) or not timm.is_model(architecture.split(".")[0]):
+        raise ValueError(
+            f"{files.description}: config.json names timm architecture {architecture!r}, which timm "
+            f"{timm.__version__} does not have; check the name (timm.list_models) or upgrade timm"
+        )
     with torch.device("meta"):
         skeleton = timm.create_model(architecture, pretrained=False, **model_args)
     if type(skeleton).__name__ not in TIMM_VIT_CLASSES:
