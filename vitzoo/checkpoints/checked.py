@@ -48,25 +48,43 @@ def load_checked(
     model.load_state_dict(state_dict, strict=True)
 
 
-def check_file_shapes(path: str | os.PathLike, cfg: Any) -> None:
-    """Raise one ``ValueError`` line unless the tensors in ``path``'s header are exactly those ``cfg``'s model has.
+def shape_mismatch(shapes: dict[str, tuple[int, ...]], cfg: Any) -> str | None:
+    """Why tensors of these shapes do not fit ``cfg``'s model (None: they fit exactly), without allocating it.
 
-    Reads only the header: first the architecture facts (width, depth, patch, ...) against the config, then
-    every tensor shape against a model built on the ``meta`` device (no memory is allocated for it).
+    First the architecture facts (width, depth, patch, ...) read off the shapes against the config, then every
+    tensor shape against a model built on the ``meta`` device: whatever the config claims (a 65536-wide or
+    1000-deep model), nothing of its size is allocated.
     """
-    shapes = read_shapes(path)
     skeletons = {k: torch.empty(shape, device="meta") for k, shape in shapes.items()}
     with torch.device("meta"):
         why = explain_mismatch(skeletons, cfg)
-        if why is None:
-            expected = {k: tuple(v.shape) for k, v in build_model(cfg).state_dict().items()}
-    if why is None and expected != shapes:
-        missing = sorted(set(expected) - set(shapes))
-        unexpected = sorted(set(shapes) - set(expected))
-        misshaped = sorted(
-            f"{k}: {shapes[k]} vs {expected[k]}" for k in set(shapes) & set(expected) if shapes[k] != expected[k]
-        )
-        why = key_summary(missing, unexpected, misshaped)
+        if why is not None:
+            return why
+        expected = {k: tuple(v.shape) for k, v in build_model(cfg).state_dict().items()}
+    if expected == shapes:
+        return None
+    missing = sorted(set(expected) - set(shapes))
+    unexpected = sorted(set(shapes) - set(expected))
+    misshaped = sorted(
+        f"{k}: {shapes[k]} vs {expected[k]}" for k in set(shapes) & set(expected) if shapes[k] != expected[k]
+    )
+    return key_summary(missing, unexpected, misshaped)
+
+
+def check_state_shapes(state: dict[str, torch.Tensor], cfg: Any, *, source: str) -> None:
+    """Raise one ``ValueError`` line unless ``state``'s tensors are exactly those of ``cfg``'s model (checked on the
+    ``meta`` device, before anything of the config's size is built; see :func:`shape_mismatch`)."""
+    why = shape_mismatch({k: tuple(v.shape) for k, v in state.items()}, cfg)
+    if why is not None:
+        raise ValueError(f"{source}: its tensors do not match the config it claims: {why}")
+
+
+def check_file_shapes(path: str | os.PathLike, cfg: Any) -> None:
+    """Raise one ``ValueError`` line unless the tensors in ``path``'s header are exactly those ``cfg``'s model has.
+
+    Reads only the header (see :func:`shape_mismatch`: no memory is allocated for the model).
+    """
+    why = shape_mismatch(read_shapes(path), cfg)
     if why is not None:
         raise ValueError(f"{path}: its tensors do not match the config it claims: {why}")
 

@@ -222,6 +222,18 @@ def timm_hub_config(config: dict[str, Any]) -> tuple[str, dict[str, Any], dict[s
     return config["architecture"], model_args, pretrained_cfg
 
 
+def _check_claims(model_args: dict[str, Any], state: dict[str, torch.Tensor], source: str) -> None:
+    """``embed_dim`` / ``depth`` of a ``config.json``'s ``model_args`` against the weights (one ``ValueError`` line):
+    a lying claim (a 65536-wide or 10000-deep model) is refused before anything is built for it."""
+    kernel = state.get("patch_embed.proj.weight")
+    blocks = {int(k.split(".")[1]) for k in state if k.startswith("blocks.") and k.split(".")[1].isdigit()}
+    has = {"embed_dim": kernel.shape[0] if kernel is not None else None, "depth": max(blocks) + 1 if blocks else None}
+    differ = [k for k, v in has.items() if k in model_args and v is not None and model_args[k] != v]
+    if differ:
+        claims = ", ".join(f"{k}={model_args[k]!r} but the weights have {has[k]}" for k in differ)
+        raise ValueError(f"{source}: config.json's model_args claim {claims}; it does not describe these weights")
+
+
 def timm_checkpoint(files: CheckpointFiles, config: dict[str, Any]) -> Checkpoint:
     """The vitzoo checkpoint of a timm folder (``config.json`` + ``model.safetensors``), weights never in timm.
 
@@ -237,6 +249,8 @@ def timm_checkpoint(files: CheckpointFiles, config: dict[str, Any]) -> Checkpoin
             f"{files.description}: config.json names timm architecture {architecture!r}, which timm "
             f"{timm.__version__} does not have; check the name (timm.list_models) or upgrade timm"
         )
+    state = files.state_dict()
+    _check_claims(model_args, state, files.description)  # before timm builds a skeleton of the claimed size
     with torch.device("meta"):
         skeleton = timm.create_model(architecture, pretrained=False, **model_args)
     if type(skeleton).__name__ not in TIMM_VIT_CLASSES:
@@ -244,7 +258,6 @@ def timm_checkpoint(files: CheckpointFiles, config: dict[str, Any]) -> Checkpoin
             f"{files.description}: timm architecture {architecture!r} is a {type(skeleton).__name__}; vitzoo "
             f"converts timm's {' and '.join(TIMM_VIT_CLASSES)}"
         )
-    state = files.state_dict()
     cfg = config_from_timm_module(skeleton, state)
     mean, std = pretrained_cfg.get("mean"), pretrained_cfg.get("std")
     if mean is not None and std is not None and len(mean) == len(std) == 3:
