@@ -123,6 +123,7 @@ class ViTConfig(BaseConfig, TransformerConfig):
     patch_size: int = 16
     class_token: bool = True
     global_pool: GlobalPool = "token"  # "token" (class token), "avg" (mean of patch tokens), "map" (attention pool)
+    pool_include_prefix: bool = False  # "avg" / "map" pool the prefix tokens too (timm's option), image ViTs only
     fc_norm: bool | None = None  # None: timm's rule, norm after pooling iff global_pool == "avg"
     fc_norm_eps: float | None = None  # eps of the norm after pooling; None: norm_eps (VideoMAE's is 1e-5)
     no_embed_class: bool = False  # positional embedding covers patch tokens only
@@ -205,6 +206,7 @@ class VideoConfig(ViTConfig):
             f"reg_tokens={self.reg_tokens}": self.reg_tokens,
             "dist_token=True": self.dist_token,
             "global_pool='map'": self.global_pool == "map",
+            "pool_include_prefix=True": self.pool_include_prefix,
             "resample_antialias=False": not self.resample_antialias,
         }
         used = [name for name, on in image_only.items() if on]

@@ -100,5 +100,5 @@ def test_unsupported_timm_features_still_raise_naming_them(tmp_path):
     from timm.layers import SwiGLUPacked
 
     t = timm.create_model("vit_small_patch16_224", img_size=32, patch_size=8, depth=1, mlp_layer=SwiGLUPacked)
-    with pytest.raises(NotImplementedError, match="non-standard MLP"):
+    with pytest.raises(NotImplementedError, match="mlp_layer=GluMlp"):
         vitzoo.convert.from_timm(t)

@@ -34,6 +34,7 @@ LAYOUT_FACTS = (
     "reg_tokens",
     "dist_token",
     "global_pool",
+    "pool_include_prefix",
     "fc_norm",
     "fc_norm_eps",
     "no_embed_class",

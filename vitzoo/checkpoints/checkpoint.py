@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from vitzoo import models
-from vitzoo.checkpoints.checked import load_checked
+from vitzoo.checkpoints.checked import check_state_shapes, load_checked
 from vitzoo.checkpoints.hub import CheckpointFiles
 from vitzoo.config import BaseConfig
 
@@ -40,6 +40,7 @@ class Checkpoint:
                 f"{self.source} does not say its architecture (no config); build the model with "
                 "vitzoo.create(name, pretrained=...) instead"
             )
+        check_state_shapes(self.state, self.config, source=self.source)  # on "meta": a lying config allocates nothing
         model = models.build_model(self.config)  # float32: half-precision tensors load into it exactly
         kernel = self.state.get("patch_embed.proj.weight")
         if kernel is not None and kernel.dtype == torch.float64:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ import torch
 from torch import nn
 
 from vitzoo.checkpoints import hf_image, hf_video
+from vitzoo.checkpoints.checked import shape_mismatch
 from vitzoo.checkpoints.checkpoint import Checkpoint, layout_config
 from vitzoo.checkpoints.hf_rules import HFConfig, Rule, apply_rules, prefixed
 from vitzoo.checkpoints.hub import CheckpointFiles, FolderFiles, checkpoint_files
@@ -175,6 +177,28 @@ def _head_rules(arch: HFArchitecture, state: dict[str, torch.Tensor]) -> list[Ru
     ]
 
 
+_LAYER = re.compile(r"(?:^|\.)encoder\.layer\.(\d+)\.")
+
+
+def _check_claims(hf_cfg: HFConfig, state: dict[str, torch.Tensor], source: str) -> None:
+    """``hidden_size`` / ``num_hidden_layers`` of ``config.json`` against the weights (one ``ValueError`` line)."""
+    kernel = next((v for k, v in state.items() if k.endswith("patch_embeddings.projection.weight")), None)
+    layers = {int(m.group(1)) for k in state if (m := _LAYER.search(k))}
+    has = {"hidden_size": kernel.shape[0] if kernel is not None else None,
+           "num_hidden_layers": max(layers) + 1 if layers else None}  # fmt: skip
+    differ = [k for k, v in has.items() if v is not None and hf_cfg.get(k) != v]
+    if differ:
+        claims = ", ".join(f"{k}={hf_cfg.get(k)!r} but the weights have {has[k]}" for k in differ)
+        raise ValueError(f"transformers {source}: config.json claims {claims}; it does not describe these weights")
+
+
+def _mapped_shapes(rules: list[Rule], state: dict[str, torch.Tensor], dropped: set[str]) -> dict[str, tuple[int, ...]]:
+    """The shapes the key table would produce, computed on the ``meta`` device (tables it computes included)."""
+    skeletons = {k: torch.empty(v.shape, dtype=v.dtype, device="meta") for k, v in state.items()}
+    with torch.device("meta"):
+        return {k: tuple(v.shape) for k, v in apply_rules(rules, skeletons, dropped=dropped).items()}
+
+
 def hf_checkpoint(files: CheckpointFiles, config: dict[str, Any], *, architecture: str | None = None) -> Checkpoint:
     """The vitzoo checkpoint of a transformers folder (``config.json`` + weights), without building the HF model.
 
@@ -184,6 +208,7 @@ def hf_checkpoint(files: CheckpointFiles, config: dict[str, Any], *, architectur
     family = arch.family
     hf_cfg = HFConfig(config, family.defaults)
     state = _renamed(files.state_dict(), family.renames)
+    _check_claims(hf_cfg, state, files.description)  # before any key table or table of the claimed size is made
     classifier = state.get("classifier.weight") if arch.head else None
     num_classes = classifier.shape[0] if classifier is not None else 0
     cfg = _preprocessing(files, family.config(hf_cfg, num_classes=num_classes, head=bool(arch.head)))
@@ -197,6 +222,9 @@ def hf_checkpoint(files: CheckpointFiles, config: dict[str, Any], *, architectur
         if keys:
             log.warning("%s: dropped %s (%s): %s", files.description, prefix.rstrip("."), why, ", ".join(keys))
             dropped.update(keys)
+    why = shape_mismatch(_mapped_shapes(rules, state, dropped), cfg)  # on "meta": nothing of the claimed size
+    if why is not None:
+        raise ValueError(f"transformers {files.description}: its tensors do not match its config.json: {why}")
     vitzoo_state = apply_rules(rules, state, dropped=dropped)
     geometry = getattr(cfg, "grid_thw", None) or cfg.grid_hw
     log.info(

@@ -35,12 +35,36 @@ from vitzoo.models.vit import VisionTransformer
 log = logging.getLogger(__name__)
 
 
+TIMM_ACTIVATIONS = {  # timm's own activation modules (``act_layer="gelu_tanh"``, ...) -> vitzoo's ``act``
+    "timm.layers.activations.GELU": "gelu",
+    "timm.layers.activations.GELUTanh": "gelu_tanh",
+    "timm.layers.activations.QuickGELU": "quick_gelu",
+}
+
+
 def _activation_name(act: nn.Module) -> str:
-    if isinstance(act, nn.GELU):
+    if type(act) is nn.GELU:
         return "gelu_tanh" if act.approximate == "tanh" else "gelu"
-    if type(act).__name__ == "QuickGELU":
-        return "quick_gelu"
-    raise NotImplementedError(f"timm activation {type(act).__name__} is not supported by vitzoo")
+    if _timm_class(act) in TIMM_ACTIVATIONS:
+        return TIMM_ACTIVATIONS[_timm_class(act)]
+    raise NotImplementedError(
+        f"timm ViT uses act_layer={type(act).__name__}, which vitzoo does not implement (GELU, tanh GELU, QuickGELU)"
+    )
+
+
+def _timm_class(module: nn.Module | None) -> str:
+    """``module.qualname`` of a module's class (``""`` for None), to tell timm's own layers from look-alikes."""
+    return "" if module is None else f"{type(module).__module__}.{type(module).__qualname__}"
+
+
+# timm's classes vitzoo's ViT reproduces exactly; any other class behind these arguments changes the computation
+TIMM_LAYERS = {
+    "embed_layer": "timm.layers.patch_embed.PatchEmbed",
+    "block_fn": "timm.models.vision_transformer.Block",
+    "attn_layer": "timm.layers.attention.Attention",
+    "mlp_layer": "timm.layers.mlp.Mlp",
+}
+LAYER_NORMS = ("torch.nn.modules.normalization.LayerNorm", "timm.layers.norm.LayerNorm")
 
 
 def _size(hw: tuple[int, int]) -> int | tuple[int, int]:
@@ -63,6 +87,50 @@ def _standard_attention_pool(pool: nn.Module | None) -> bool:
     )
 
 
+def unsupported_timm_arguments(model: nn.Module) -> list[str]:
+    """The ``VisionTransformer.__init__`` arguments of a timm ViT (module, or its ``meta`` skeleton) that vitzoo does
+    not reproduce exactly, each named with its value and what it does (empty: the model converts exactly).
+
+    Arguments that act only in training (drop rates other than ``patch_drop_rate``), at initialisation
+    (``weight_init``, ``fix_init``, ``init_values``' value) or on placement (``device``, ``dtype``) convert.
+    """
+    block, pe = model.blocks[0], model.patch_embed
+    attn_pool = getattr(model, "attn_pool", None)
+    layers = {"embed_layer": lambda: pe, "block_fn": lambda: block}
+    if _timm_class(block) == TIMM_LAYERS["block_fn"]:  # another block may have no .attn / .mlp
+        layers.update(attn_layer=lambda: block.attn, mlp_layer=lambda: block.mlp)
+    found = [
+        f"{arg}={type(layer()).__name__} (vitzoo implements timm's {TIMM_LAYERS[arg].rsplit('.', 1)[1]})"
+        for arg, layer in layers.items()
+        if _timm_class(layer()) != TIMM_LAYERS[arg]
+    ]
+    if found:  # the checks below read attributes of timm's own layers
+        return found
+    norms = [block.norm1, block.norm2, model.norm, model.fc_norm, model.norm_pre, block.attn.q_norm]
+    if attn_pool is not None:
+        norms.append(getattr(attn_pool, "norm", None))
+    odd_norm = next((n for n in norms if not isinstance(n, nn.Identity) and _timm_class(n) not in LAYER_NORMS), None)
+    checks = {
+        f"global_pool={model.global_pool!r} (vitzoo pools with 'token', 'avg', 'map')": model.global_pool
+        not in ("token", "avg", "map"),
+        "global_pool='map' with a non-standard attention pool": attn_pool is not None
+        and not _standard_attention_pool(attn_pool),
+        "pos_embed='none'": model.pos_embed is None,
+        f"patch_drop_rate={getattr(model.patch_drop, 'prob', '?')} (patch dropout)": not isinstance(
+            model.patch_drop, nn.Identity
+        ),
+        f"patch_size={tuple(pe.patch_size)} (non-square patches)": len(set(pe.patch_size)) > 1,
+        "embed_norm_layer (a norm inside the patch embedding)": not isinstance(getattr(pe, "norm", None), nn.Identity),
+        "dynamic_img_pad=True (inputs padded to a multiple of the patch)": bool(getattr(pe, "dynamic_img_pad", False)),
+        f"norm_layer={type(odd_norm).__name__} (vitzoo uses LayerNorm)": odd_norm is not None,
+        "scale_attn_norm=True (a norm in attention)": not isinstance(getattr(block.attn, "norm", None), nn.Identity),
+        "scale_mlp_norm=True (a norm inside the MLP)": not isinstance(getattr(block.mlp, "norm", None), nn.Identity),
+        "proj_bias=False (projections without bias)": block.attn.proj.bias is None or block.mlp.fc2.bias is None,
+        "final_norm=False": isinstance(model.norm, nn.Identity) and isinstance(model.fc_norm, nn.Identity),
+    }
+    return [name for name, present in checks.items() if present]
+
+
 def config_from_timm_module(model: nn.Module, state_dict: dict[str, torch.Tensor] | None = None) -> ViTConfig:
     """Read a :class:`ViTConfig` off a timm ``VisionTransformer`` (or ``VisionTransformerDistilled``) instance.
 
@@ -71,29 +139,10 @@ def config_from_timm_module(model: nn.Module, state_dict: dict[str, torch.Tensor
     """
     if type(model).__name__ not in TIMM_VIT_CLASSES:
         raise TypeError(f"expected a timm {' or '.join(TIMM_VIT_CLASSES)}, got {type(model).__name__}")
-    attn_pool = getattr(model, "attn_pool", None)
-    unsupported = {
-        "attention pooling other than global_pool='map'": attn_pool is not None
-        and not _standard_attention_pool(attn_pool),
-        f"global_pool={model.global_pool!r}": model.global_pool not in ("token", "avg", "map"),
-        "pos_embed='none'": model.pos_embed is None,
-        "patch dropout": not isinstance(model.patch_drop, nn.Identity),
-        "non-square patches": len(set(model.patch_embed.patch_size)) > 1,
-        "a norm inside the patch embedding": not isinstance(
-            getattr(model.patch_embed, "norm", nn.Identity()), nn.Identity
-        ),
-    }
-    block = model.blocks[0]
-    unsupported.update({
-        "attention scale norm": not isinstance(getattr(block.attn, "norm", nn.Identity()), nn.Identity),
-        "MLP norm": not isinstance(getattr(block.mlp, "norm", nn.Identity()), nn.Identity),
-        "a non-standard MLP (SwiGLU, ...)": type(block.mlp).__name__ != "Mlp",
-        "attention without output bias": block.attn.proj.bias is None,
-        "final_norm=False": isinstance(model.norm, nn.Identity) and isinstance(model.fc_norm, nn.Identity),
-    })  # fmt: skip
-    found = [name for name, present in unsupported.items() if present]
+    found = unsupported_timm_arguments(model)
     if found:
-        raise NotImplementedError(f"timm ViT uses features vitzoo does not implement: {', '.join(found)}")
+        raise NotImplementedError(f"timm ViT uses arguments vitzoo does not implement: {'; '.join(found)}")
+    block = model.blocks[0]
     dim = model.embed_dim
     gamma = (state_dict or {}).get("blocks.0.ls1.gamma", getattr(block.ls1, "gamma", None))
     return ViTConfig(
@@ -112,6 +161,7 @@ def config_from_timm_module(model: nn.Module, state_dict: dict[str, torch.Tensor
         norm_eps=block.norm1.eps,
         class_token=model.cls_token is not None,
         global_pool=model.global_pool,
+        pool_include_prefix=bool(getattr(model, "pool_include_prefix", False)),
         fc_norm=not isinstance(model.fc_norm, nn.Identity),
         no_embed_class=model.no_embed_class,
         pre_norm=not isinstance(model.norm_pre, nn.Identity),
@@ -172,6 +222,18 @@ def timm_hub_config(config: dict[str, Any]) -> tuple[str, dict[str, Any], dict[s
     return config["architecture"], model_args, pretrained_cfg
 
 
+def _check_claims(model_args: dict[str, Any], state: dict[str, torch.Tensor], source: str) -> None:
+    """``embed_dim`` / ``depth`` of a ``config.json``'s ``model_args`` against the weights (one ``ValueError`` line):
+    a lying claim (a 65536-wide or 10000-deep model) is refused before anything is built for it."""
+    kernel = state.get("patch_embed.proj.weight")
+    blocks = {int(k.split(".")[1]) for k in state if k.startswith("blocks.") and k.split(".")[1].isdigit()}
+    has = {"embed_dim": kernel.shape[0] if kernel is not None else None, "depth": max(blocks) + 1 if blocks else None}
+    differ = [k for k, v in has.items() if k in model_args and v is not None and model_args[k] != v]
+    if differ:
+        claims = ", ".join(f"{k}={model_args[k]!r} but the weights have {has[k]}" for k in differ)
+        raise ValueError(f"{source}: config.json's model_args claim {claims}; it does not describe these weights")
+
+
 def timm_checkpoint(files: CheckpointFiles, config: dict[str, Any]) -> Checkpoint:
     """The vitzoo checkpoint of a timm folder (``config.json`` + ``model.safetensors``), weights never in timm.
 
@@ -182,6 +244,13 @@ def timm_checkpoint(files: CheckpointFiles, config: dict[str, Any]) -> Checkpoin
     import timm
 
     architecture, model_args, pretrained_cfg = timm_hub_config(config)
+    if not isinstance(architecture, str) or not timm.is_model(architecture.split(".")[0]):
+        raise ValueError(
+            f"{files.description}: config.json names timm architecture {architecture!r}, which timm "
+            f"{timm.__version__} does not have; check the name (timm.list_models) or upgrade timm"
+        )
+    state = files.state_dict()
+    _check_claims(model_args, state, files.description)  # before timm builds a skeleton of the claimed size
     with torch.device("meta"):
         skeleton = timm.create_model(architecture, pretrained=False, **model_args)
     if type(skeleton).__name__ not in TIMM_VIT_CLASSES:
@@ -189,7 +258,6 @@ def timm_checkpoint(files: CheckpointFiles, config: dict[str, Any]) -> Checkpoin
             f"{files.description}: timm architecture {architecture!r} is a {type(skeleton).__name__}; vitzoo "
             f"converts timm's {' and '.join(TIMM_VIT_CLASSES)}"
         )
-    state = files.state_dict()
     cfg = config_from_timm_module(skeleton, state)
     mean, std = pretrained_cfg.get("mean"), pretrained_cfg.get("std")
     if mean is not None and std is not None and len(mean) == len(std) == 3:

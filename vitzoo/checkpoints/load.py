@@ -13,7 +13,7 @@ from torch import nn
 
 from vitzoo.checkpoints.adapters import adapter_for
 from vitzoo.checkpoints.adopt import check_facts
-from vitzoo.checkpoints.checked import check_file_shapes, load_checked
+from vitzoo.checkpoints.checked import check_file_shapes, check_state_shapes, load_checked
 from vitzoo.checkpoints.checkpoint import Checkpoint, strip_wrapper_prefix
 from vitzoo.checkpoints.fit import explain_mismatch
 from vitzoo.checkpoints.inflate import infer_vit_layout
@@ -75,7 +75,9 @@ def _resized(state: dict[str, torch.Tensor], source_cfg: Any, model: nn.Module, 
     if sizes == source_sizes:
         return state
     head = state.get("head.weight")
-    tmp = build_model(dataclasses.replace(source_cfg, num_classes=head.shape[0] if head is not None else 0))
+    tmp_cfg = dataclasses.replace(source_cfg, num_classes=head.shape[0] if head is not None else 0)
+    check_state_shapes(state, tmp_cfg, source=source)  # on "meta", before building the size the config claims
+    tmp = build_model(tmp_cfg)
     load_checked(tmp, state, source=source, source_cfg=source_cfg)
     tmp.resample(**sizes)
     log.info("%s resampled from %s to %s", source, source_sizes, sizes)

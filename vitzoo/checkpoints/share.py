@@ -20,7 +20,7 @@ from typing import Any
 from torch import nn
 
 from vitzoo._version import __version__
-from vitzoo.checkpoints.checked import check_file_shapes
+from vitzoo.checkpoints.checked import check_file_shapes, check_folder_config
 from vitzoo.checkpoints.checkpoint import Checkpoint
 from vitzoo.checkpoints.hub import CheckpointFiles
 from vitzoo.checkpoints.io import (
@@ -31,7 +31,7 @@ from vitzoo.checkpoints.io import (
     read_state_dict,
     save_state_dict,
 )
-from vitzoo.config import from_json, to_json
+from vitzoo.config import to_json
 from vitzoo.durable import write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -176,8 +176,8 @@ def save_pretrained(
 
 def read_vitzoo_folder(files: CheckpointFiles, config: dict[str, Any]) -> Checkpoint:
     """The checkpoint in a folder :func:`save_pretrained` wrote (its tensors checked against its config first)."""
-    cfg = from_json(json.dumps(config["model_config"]))
     weights = files.require(WEIGHTS_FILE)
+    cfg = check_folder_config(config, weights, source=files.description)  # config.json against the file's metadata
     check_file_shapes(weights, cfg)
     arch = config.get("architecture", "")
     license = read_metadata(weights).get(LICENSE_KEY)

@@ -60,6 +60,7 @@ class VisionTransformer(ZooModel):
         self.num_features = dim
         self.num_prefix_tokens = cfg.num_prefix_tokens
         self.global_pool = cfg.global_pool
+        self.pool_include_prefix = cfg.pool_include_prefix  # as timm's: "avg" / "map" also pool the prefix tokens
         self.grad_checkpointing = False
         self.patch_embed = PatchEmbed(
             patch_size=cfg.patch_size, in_chans=cfg.in_chans, embed_dim=dim, bias=not cfg.pre_norm
@@ -149,8 +150,12 @@ class VisionTransformer(ZooModel):
         return self.norm(x)
 
     def pool(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, P + N, D)`` -> ``(B, D)``: class token, mean of the patch tokens, or attention pooling (``map``)."""
-        return self.attn_pool(x) if self.global_pool == "map" else super().pool(x)
+        """``(B, P + N, D)`` -> ``(B, D)``: class token, mean of the patch tokens, or attention pooling (``map``);
+        ``avg`` and ``map`` pool the prefix tokens too with ``pool_include_prefix`` (as timm's)."""
+        if self.global_pool not in ("avg", "map"):
+            return super().pool(x)
+        tokens = x if self.pool_include_prefix else x[:, self.num_prefix_tokens :]  # (B, [P +] N, D)
+        return self.attn_pool(tokens) if self.global_pool == "map" else tokens.mean(dim=1)
 
     def pool_choices(self) -> tuple[str, ...]:
         """``""``, ``avg``, ``token`` with a class token, ``map`` while the attention pool is there (timm's)."""
@@ -233,7 +238,8 @@ class VisionTransformer(ZooModel):
         embed = embed_flops(tokens=n, dim=cfg.embed_dim, pixels_per_token=cfg.in_chans * cfg.patch_size**2)
         heads = 2 if cfg.dist_token else 1
         head = head_flops(num_features=cfg.embed_dim, num_classes=cfg.num_classes).scaled(heads)
-        pool = attention_pool_flops(cfg, tokens=length) if cfg.global_pool == "map" else Flops()
+        pooled = length if cfg.pool_include_prefix else n
+        pool = attention_pool_flops(cfg, tokens=pooled) if cfg.global_pool == "map" else Flops()
         return embed + blocks + pool + head
 
     @classmethod
