@@ -33,8 +33,10 @@ from typing import BinaryIO
 
 import torch
 
+from vitzoo.errors import VitzooError
 
-class DamagedFileError(ValueError):
+
+class DamagedFileError(VitzooError, ValueError):
     """A file that is not a complete file of its format (the message says what is wrong)."""
 
 

@@ -50,6 +50,7 @@ from torch import nn
 
 from vitzoo.checkpoints.io import model_metadata
 from vitzoo.durable import check_zip, save_atomic
+from vitzoo.errors import VitzooError
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ CONFIG_EXTRA_FILE = "vitzoo_config.json"
 _EXTERNAL_DATA_BYTES = 1_800_000_000  # ONNX protobufs cannot exceed 2 GiB: larger weights go to a side file
 
 
-class ExportError(ValueError):
+class ExportError(VitzooError, ValueError):
     """A model that cannot be exported as asked (see the module docstring); the message says why and the fix."""
 
 

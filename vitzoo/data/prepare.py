@@ -26,6 +26,7 @@ from pathlib import Path
 from vitzoo.data.datasets import VIDEO_EXTENSIONS
 from vitzoo.data.frames import FRAME_NAME
 from vitzoo.durable import fsync_directory, temporary_path
+from vitzoo.errors import InputNotFoundError
 from vitzoo.progress import progress_bar
 
 logger = logging.getLogger(__name__)
@@ -193,7 +194,7 @@ def prepare_dataset(root: str | os.PathLike, out: str | os.PathLike, options: Pr
     a previous run finished. ``workers`` processes (0: this one)."""
     root, out = Path(root), Path(out)
     if not root.is_dir():
-        raise FileNotFoundError(f"dataset root {root} is not a directory")
+        raise InputNotFoundError(f"dataset root {root} is not a directory")
     if out.resolve() == root.resolve() or root.resolve() in out.resolve().parents:
         raise ValueError(f"the output folder {out} must be outside the dataset root {root}")
     report = PrepareReport()
