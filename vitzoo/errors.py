@@ -14,6 +14,7 @@ class                                  builtin base                   raised for
 :class:`VitzooError`                   ``Exception``                  base of the family
 :class:`InputNotFoundError`            ``FileNotFoundError``          a file, folder or name that does not exist
 :class:`OutputExistsError`             ``FileExistsError``            an output path that exists and is not overwritten
+:class:`UnknownNameError`              ``KeyError``                   a registered name (model, config class) unknown
 :class:`CheckpointFileError`           ``ValueError``                 a checkpoint that cannot be read or does not fit
 :class:`UnsafeCheckpointError`         ``pickle.UnpicklingError``     a torch pickle that holds code (refused)
 ``schema.ConfigError``                 ``ValueError``, ``TypeError``  a config or option value
@@ -48,6 +49,13 @@ class InputNotFoundError(VitzooError, FileNotFoundError):
 
 class OutputExistsError(VitzooError, FileExistsError):
     """An output path exists already and would be overwritten (the message says what to do instead)."""
+
+
+class UnknownNameError(VitzooError, KeyError):
+    """A name that no registry holds (a model, a config class); the message lists the closest known names."""
+
+    def __str__(self) -> str:  # KeyError would quote its message
+        return str(self.args[0]) if self.args else ""
 
 
 class CheckpointFileError(VitzooError, ValueError):

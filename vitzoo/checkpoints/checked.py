@@ -14,6 +14,7 @@ from torch import nn
 
 from vitzoo.checkpoints.fit import explain_mismatch, key_summary
 from vitzoo.checkpoints.io import read_shapes
+from vitzoo.errors import CheckpointFileError
 from vitzoo.models import build_model
 
 
@@ -38,7 +39,7 @@ def load_checked(
         why = explain_mismatch(state_dict, model.cfg, source_cfg=source_cfg) if hasattr(model, "cfg") else None
         if why is None and unexpected and all(k.startswith("module.") for k in unexpected):
             why = "its keys start with 'module.' (saved from a DistributedDataParallel wrapper): save model.module"
-        raise ValueError(f"cannot load {source}: {why or key_summary(missing, unexpected, misshaped)}")
+        raise CheckpointFileError(f"cannot load {source}: {why or key_summary(missing, unexpected, misshaped)}")
     model.load_state_dict(state_dict, strict=True)
 
 
@@ -62,4 +63,4 @@ def check_file_shapes(path: str | os.PathLike, cfg: Any) -> None:
         )
         why = key_summary(missing, unexpected, misshaped)
     if why is not None:
-        raise ValueError(f"{path}: its tensors do not match the config it claims: {why}")
+        raise CheckpointFileError(f"{path}: its tensors do not match the config it claims: {why}")

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from vitzoo.checkpoints.io import read_state_dict
-from vitzoo.errors import CheckpointFileError, InputNotFoundError, VitzooError
+from vitzoo.errors import CheckpointFileError, InputNotFoundError
 from vitzoo.schema import ConfigError
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ OFFLINE_HOWTO = (
 )
 
 
-class HubFileMissing(VitzooError, FileNotFoundError):
+class HubFileMissing(InputNotFoundError):
     """A Hub file that is neither in the local cache nor downloadable now."""
 
 

@@ -24,7 +24,7 @@ from safetensors.torch import save_file
 
 from vitzoo.config import ViTConfig, to_json
 from vitzoo.durable import check_safetensors, save_atomic
-from vitzoo.errors import CheckpointFileError, InputNotFoundError, UnsafeCheckpointError
+from vitzoo.errors import CheckpointFileError, InputNotFoundError, UnsafeCheckpointError, one_line
 
 log = logging.getLogger(__name__)
 
@@ -149,9 +149,13 @@ def load_pickle(path: str | os.PathLike) -> object:
         with torch.serialization.safe_globals(safe_pickle_globals()):
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "Weights only load failed" not in str(exc):
+        text = str(exc)
+        if "Weights only load failed" not in text or "Unsupported operand" in text:  # not a torch pickle at all
+            operand = re.search(r"Unsupported operand \d+", text)
+            reason = operand.group(0) if operand else one_line(exc)[:200]
             raise CheckpointFileError(
-                f"{path} is not a readable torch checkpoint ({exc}); use the original file"
+                f"{path} is not a readable torch checkpoint (not a pickle: {reason}); download or copy it again, "
+                "or use its .safetensors version"
             ) from None
         found = re.search(r"GLOBAL (\S+)", str(exc)) or re.search(r"global[^\w]+([\w.]+)", str(exc))
         what = f" ({found.group(1)})" if found else ""

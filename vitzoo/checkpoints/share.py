@@ -26,6 +26,7 @@ from vitzoo.checkpoints.hub import CheckpointFiles
 from vitzoo.checkpoints.io import LABELS_KEY, model_metadata, read_state_dict, save_state_dict
 from vitzoo.config import from_json, to_json
 from vitzoo.durable import write_text_atomic
+from vitzoo.errors import CheckpointFileError
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +167,12 @@ def save_pretrained(
 
 def read_vitzoo_folder(files: CheckpointFiles, config: dict[str, Any]) -> Checkpoint:
     """The checkpoint in a folder :func:`save_pretrained` wrote (its tensors checked against its config first)."""
-    cfg = from_json(json.dumps(config["model_config"]))
+    if not isinstance(config.get("model_config"), dict):
+        raise CheckpointFileError(
+            f"{files.description}: config.json has no model_config object (save_pretrained writes one); restore the "
+            "file or load model.safetensors, which carries the config in its metadata"
+        )
+    cfg = from_json(json.dumps(config["model_config"]), source=f"{files.description}/config.json")
     weights = files.require(WEIGHTS_FILE)
     check_file_shapes(weights, cfg)
     arch = config.get("architecture", "")
