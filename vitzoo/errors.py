@@ -14,6 +14,7 @@ class                                  builtin base                   raised for
 :class:`VitzooError`                   ``Exception``                  base of the family
 :class:`InputNotFoundError`            ``FileNotFoundError``          a file, folder or name that does not exist
 :class:`OutputExistsError`             ``FileExistsError``            an output path that exists and is not overwritten
+:class:`OutputPathError`               ``OSError``                    an output folder that cannot be created
 :class:`UnknownNameError`              ``KeyError``                   a registered name (model, config class) unknown
 :class:`CheckpointFileError`           ``ValueError``                 a checkpoint that cannot be read or does not fit
 :class:`UnsafeCheckpointError`         ``pickle.UnpicklingError``     a torch pickle that holds code (refused)
@@ -49,6 +50,10 @@ class InputNotFoundError(VitzooError, FileNotFoundError):
 
 class OutputExistsError(VitzooError, FileExistsError):
     """An output path exists already and would be overwritten (the message says what to do instead)."""
+
+
+class OutputPathError(VitzooError, OSError):
+    """An output folder that cannot be created (a file in the way, no permission, a read-only file system)."""
 
 
 class UnknownNameError(VitzooError, KeyError):

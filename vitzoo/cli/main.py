@@ -159,9 +159,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     """Export a checkpoint (or a freshly built registered model) to the format of --format / the --out suffix."""
     from vitzoo.api import create, load
     from vitzoo.export import export, onnx_max_abs_diff, program_max_abs_diff
+    from vitzoo.schema import check_range
     from vitzoo.train.config import parse_override
 
     out = Path(args.out)
+    check_range("--batch-size", args.batch_size, low=1)
     if args.format is not None and out.suffix != EXPORT_FORMATS[args.format]:
         raise UsageError(
             f"--format {args.format} writes {EXPORT_FORMATS[args.format]} files, but --out is {out.name!r}"
@@ -184,10 +186,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         for text in args.overrides:
             parts, value = parse_override(text)
             options[".".join(parts)] = value
-        try:
-            model = create(args.source, **options)
-        except (TypeError, ValueError) as exc:
-            raise UsageError(str(exc)) from None
+        model = create(args.source, **options)  # a bad field or value: ConfigError, one line
         log.warning("exporting %s with freshly initialised weights (no checkpoint given)", args.source)
     path = export(
         model,
