@@ -24,6 +24,7 @@ from vitzoo.checkpoints.load import check_file_shapes, load_checked, load_pretra
 from vitzoo.checkpoints.share import push_to_hub, save_pretrained
 from vitzoo.checkpoints.source import read_checkpoint
 from vitzoo.config import RENAMED_FIELDS, from_json, replace
+from vitzoo.errors import CheckpointFileError
 from vitzoo.models.features import FeatureBackbone
 from vitzoo.registry import MODELS
 from vitzoo.schema import ConfigError
@@ -113,11 +114,11 @@ def load(path: str | os.PathLike) -> nn.Module:
         return read_checkpoint(path).build().eval()
     meta = read_metadata(path)
     if CONFIG_KEY not in meta:
-        raise ValueError(
+        raise CheckpointFileError(
             f"{path} has no vitzoo config in its metadata; build the model with "
             "vitzoo.create(name, pretrained=path) instead"
         )
-    cfg = from_json(meta[CONFIG_KEY])
+    cfg = from_json(meta[CONFIG_KEY], source=str(path))
     check_file_shapes(path, cfg)
     model = models.build_model(cfg)
     model.arch_name = meta.get(ARCH_KEY, "")

@@ -245,8 +245,23 @@ def to_json(cfg: BaseConfig) -> str:
     return json.dumps({"class": type(cfg).__name__, "fields": dataclasses.asdict(cfg)}, sort_keys=True)
 
 
-def from_json(text: str) -> BaseConfig:
-    """Inverse of :func:`to_json` (fields type-checked; names of older vitzoo versions translated)."""
-    data = json.loads(text)
-    cls = CONFIGS.get(data["class"])
+def from_json(text: str, *, source: str = "the stored config") -> BaseConfig:
+    """Inverse of :func:`to_json` (fields type-checked; names of older vitzoo versions translated).
+
+    Text that is not such a config (bad JSON, no ``class`` / ``fields``, an unknown class) raises
+    :class:`~vitzoo.schema.ConfigError` naming ``source`` (the file it was read from).
+    """
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise schema.ConfigError(f"{source}: the vitzoo config is not valid JSON ({exc}); restore the file") from None
+    if not isinstance(data, dict) or not isinstance(data.get("fields"), dict) or not isinstance(data.get("class"), str):
+        raise schema.ConfigError(
+            f"{source}: the vitzoo config must be a JSON object with 'class' and 'fields' (as vitzoo.save writes it); "
+            "restore the file"
+        )
+    try:
+        cls = CONFIGS.get(data["class"])
+    except KeyError as exc:
+        raise schema.ConfigError(f"{source}: {exc}") from None
     return schema.build(cls, _renamed(data["fields"]), validate=True)

@@ -33,9 +33,24 @@ from typing import BinaryIO
 
 import torch
 
+from vitzoo.errors import OutputPathError, VitzooError
 
-class DamagedFileError(ValueError):
+
+class DamagedFileError(VitzooError, ValueError):
     """A file that is not a complete file of its format (the message says what is wrong)."""
+
+
+def make_directory(path: str | os.PathLike, *, what: str = "output folder") -> Path:
+    """``mkdir -p path``; a folder that cannot be created (a file in the way, no permission, a read-only file
+    system) raises :class:`~vitzoo.errors.OutputPathError` in one line naming it and the fix."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputPathError(
+            exc.errno, f"cannot create the {what} {path}: {exc.strerror or exc}; choose another path"
+        ) from None
+    return path
 
 
 def temporary_path(path: Path) -> Path:
@@ -101,7 +116,7 @@ def write_atomic(
     :class:`DamagedFileError` from ``check``) removes the temporary file and propagates; ``path`` is untouched.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_directory(path.parent)
     tmp = temporary_path(path)
     try:
         with open(tmp, "wb") as f:
@@ -127,7 +142,7 @@ def save_atomic(
     """:func:`write_atomic` for a library that writes only to a path name (an ONNX exporter): ``save(tmp)`` into
     ``.<stem>.tmp<suffix>`` (the suffix kept: such writers choose the format by it), fsync, ``check(tmp)``, rename."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_directory(path.parent)
     tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
     try:
         save(tmp)

@@ -49,7 +49,8 @@ import torch
 from torch import nn
 
 from vitzoo.checkpoints.io import model_metadata
-from vitzoo.durable import check_zip, save_atomic
+from vitzoo.durable import check_zip, make_directory, save_atomic
+from vitzoo.errors import VitzooError
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ CONFIG_EXTRA_FILE = "vitzoo_config.json"
 _EXTERNAL_DATA_BYTES = 1_800_000_000  # ONNX protobufs cannot exceed 2 GiB: larger weights go to a side file
 
 
-class ExportError(ValueError):
+class ExportError(VitzooError, ValueError):
     """A model that cannot be exported as asked (see the module docstring); the message says why and the fix."""
 
 
@@ -167,7 +168,7 @@ def export_onnx(
         )
     check_opset(opset)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_directory(path.parent)
     external = sum(p.numel() * p.element_size() for p in model.parameters()) > _EXTERNAL_DATA_BYTES
     options = dict(batch_size=batch_size, dynamic_batch=dynamic_batch, dynamic_size=dynamic_size, opset=opset)
 
@@ -244,7 +245,7 @@ def _add_onnx_metadata(path: Path, metadata: dict[str, str]) -> None:
 def export_program(model: nn.Module, path: str | os.PathLike, *, batch_size: int = 2, dynamic_batch: bool = True):
     """Write a ``torch.export`` program (``.pt2``, config JSON as an extra file); returns the path."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_directory(path.parent)
     x = example_input(model, batch_size)
     dynamic = _dynamic_shapes(model, batch=dynamic_batch, size=False)
     program = torch.export.export(model, (x,), dynamic_shapes=dynamic)

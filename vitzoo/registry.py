@@ -12,6 +12,7 @@ import fnmatch
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
+from vitzoo.errors import UnknownNameError
 from vitzoo.schema import did_you_mean
 
 T = TypeVar("T")
@@ -22,11 +23,12 @@ class Registry(Generic[T]):
 
     Args:
         kind: what an entry is, for messages (``"model"``: "unknown model 'x'").
-        error: the exception an unknown name raises (``KeyError`` by default).
+        error: the exception an unknown name raises (:class:`~vitzoo.errors.UnknownNameError`, a ``KeyError``, by
+            default).
         prefix: put before the message of that error (e.g. ``"task.name: "``, the recipe key the name came from).
     """
 
-    def __init__(self, kind: str, *, error: type[Exception] = KeyError, prefix: str = "") -> None:
+    def __init__(self, kind: str, *, error: type[Exception] = UnknownNameError, prefix: str = "") -> None:
         self.kind = kind
         self.error = error
         self.prefix = prefix

@@ -29,8 +29,10 @@ from typing import Any
 
 import yaml
 
+from vitzoo.errors import VitzooError
 
-class ConfigError(ValueError, TypeError):
+
+class ConfigError(VitzooError, ValueError, TypeError):
     """A config that does not fit its schema: unknown key, wrong type, bad choice or out-of-range value.
 
     A ``ValueError`` (a bad value) and a ``TypeError`` (a bad keyword), so either ``except`` catches it.

@@ -10,6 +10,7 @@ from safetensors.torch import save_file
 
 import vitzoo
 from vitzoo.checkpoints.io import describe, read_state_dict
+from vitzoo.errors import UnsafeCheckpointError
 
 
 def test_save_writes_arch_and_config(tmp_path):
@@ -87,5 +88,6 @@ def test_legacy_pickle_read_with_weights_only(tmp_path):
     loaded = vitzoo.create("vit_nano_patch8_32", pretrained=tmp_path / "ok.pth")
     torch.testing.assert_close(loaded.pos_embed, model.pos_embed, rtol=0, atol=0)
     torch.save({"model": _Evil()}, tmp_path / "evil.pth")
-    with pytest.raises(Exception, match="[Ww]eights only load failed"):
+    with pytest.raises(UnsafeCheckpointError, match="contains code") as err:
         read_state_dict(tmp_path / "evil.pth")
+    assert "weights_only=False" not in str(err.value) and "\n" not in str(err.value)

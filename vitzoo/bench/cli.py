@@ -10,6 +10,8 @@ from vitzoo.bench.machine import wait_for_quiet
 from vitzoo.bench.presets import SUITES
 from vitzoo.bench.report import markdown_report, write_results
 from vitzoo.bench.suite import SuiteResult, run_suite
+from vitzoo.errors import InputNotFoundError
+from vitzoo.schema import check_range
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,17 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     return parser
 
 
+def check_arguments(args: argparse.Namespace) -> None:
+    """One-line :class:`~vitzoo.schema.ConfigError` for numbers out of range, before anything is measured."""
+    check_range("--min-reps", args.min_reps, low=1)
+    check_range("--max-reps", args.max_reps, low=args.min_reps)
+    check_range("--target-s", args.target_s, low=0, low_open=True)
+    check_range("--threads", args.threads, low=1, optional=True)
+    check_range("--wait-timeout", args.wait_timeout, low=0)
+    if args.report_only is not None and not Path(args.report_only).is_file():
+        raise InputNotFoundError(f"--report-only {args.report_only}: no such file (a <suite>.json a run wrote)")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the chosen suite, write its JSON, markdown and PNG, print the markdown; return the exit code.
 
@@ -53,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return ssl_main(argv[1:])
     args = build_parser().parse_args(argv)
+    check_arguments(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     if args.report_only is not None:
         result = SuiteResult.from_json(Path(args.report_only).read_text())

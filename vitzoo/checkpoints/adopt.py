@@ -24,6 +24,7 @@ from collections.abc import Collection
 from typing import Any
 
 from vitzoo.config import replace
+from vitzoo.errors import CheckpointFileError
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ def check_facts(cfg: Any, source_cfg: Any, *, allowed: Collection[str] = (), sou
     if diffs:
         theirs = ", ".join(f"{k}={b!r}" for k, (_, b) in diffs.items())
         ours = ", ".join(f"{k}={a!r}" for k, (a, _) in diffs.items())
-        raise ValueError(
+        raise CheckpointFileError(
             f"{source} was trained with {theirs} but the model has {ours}; build it with "
             "vitzoo.create(name, pretrained=...), which takes these from the checkpoint, or pass them as overrides"
         )

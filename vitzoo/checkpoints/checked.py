@@ -18,6 +18,7 @@ from torch import nn
 from vitzoo.checkpoints.fit import explain_mismatch, key_summary
 from vitzoo.checkpoints.io import ARCH_KEY, CONFIG_KEY, LABELS_KEY, read_metadata, read_shapes
 from vitzoo.config import BaseConfig, from_json
+from vitzoo.errors import CheckpointFileError
 from vitzoo.models import build_model
 from vitzoo.registry import MODELS
 from vitzoo.schema import did_you_mean
@@ -44,7 +45,7 @@ def load_checked(
         why = explain_mismatch(state_dict, model.cfg, source_cfg=source_cfg) if hasattr(model, "cfg") else None
         if why is None and unexpected and all(k.startswith("module.") for k in unexpected):
             why = "its keys start with 'module.' (saved from a DistributedDataParallel wrapper): save model.module"
-        raise ValueError(f"cannot load {source}: {why or key_summary(missing, unexpected, misshaped)}")
+        raise CheckpointFileError(f"cannot load {source}: {why or key_summary(missing, unexpected, misshaped)}")
     model.load_state_dict(state_dict, strict=True)
 
 
@@ -76,7 +77,7 @@ def check_state_shapes(state: dict[str, torch.Tensor], cfg: Any, *, source: str)
     ``meta`` device, before anything of the config's size is built; see :func:`shape_mismatch`)."""
     why = shape_mismatch({k: tuple(v.shape) for k, v in state.items()}, cfg)
     if why is not None:
-        raise ValueError(f"{source}: its tensors do not match the config it claims: {why}")
+        raise CheckpointFileError(f"{source}: its tensors do not match the config it claims: {why}")
 
 
 def check_file_shapes(path: str | os.PathLike, cfg: Any) -> None:
@@ -86,7 +87,7 @@ def check_file_shapes(path: str | os.PathLike, cfg: Any) -> None:
     """
     why = shape_mismatch(read_shapes(path), cfg)
     if why is not None:
-        raise ValueError(f"{path}: its tensors do not match the config it claims: {why}")
+        raise CheckpointFileError(f"{path}: its tensors do not match the config it claims: {why}")
 
 
 def _fields(cfg: BaseConfig) -> dict[str, Any]:
@@ -98,19 +99,21 @@ def check_folder_config(config: dict[str, Any], weights: str | os.PathLike, *, s
 
     ``model.safetensors`` written by vitzoo holds the model's architecture name and full config in its metadata;
     any field where ``config.json`` says otherwise (a hand-edited ``num_heads`` or ``norm_eps`` keeps every tensor
-    shape but computes something else) raises one ``ValueError`` line naming each field with both values. An
-    ``architecture`` vitzoo has not registered is refused too.
+    shape but computes something else) raises one :class:`~vitzoo.errors.CheckpointFileError` line naming each
+    field with both values. An ``architecture`` vitzoo has not registered is refused too.
     """
     arch = config.get("architecture") or ""
     if not isinstance(arch, str) or (arch and arch not in MODELS):
         hint = did_you_mean(arch, list(MODELS)) if isinstance(arch, str) else ""
-        raise ValueError(
+        raise CheckpointFileError(
             f"{source}: config.json names architecture {arch!r}, which vitzoo does not have{hint}; "
             "restore the config.json save_pretrained wrote (its architecture is the model's registered name)"
         )
     if not isinstance(config.get("model_config"), dict):
-        raise ValueError(f"{source}: config.json has no 'model_config' mapping; restore the one save_pretrained wrote")
-    cfg = from_json(json.dumps(config["model_config"]))
+        raise CheckpointFileError(
+            f"{source}: config.json has no 'model_config' mapping; restore the one save_pretrained wrote"
+        )
+    cfg = from_json(json.dumps(config["model_config"]), source=f"{source}/config.json")
     meta = read_metadata(weights)
     claims, records = {"architecture": arch}, {"architecture": meta.get(ARCH_KEY, "")}
     if CONFIG_KEY in meta:
@@ -123,7 +126,7 @@ def check_folder_config(config: dict[str, Any], weights: str | os.PathLike, *, s
         differ = []  # a weight file without vitzoo metadata records nothing: its tensor shapes are checked instead
     if differ:
         both = ", ".join(f"{k}={claims[k]!r} vs {records[k]!r}" for k in differ)
-        raise ValueError(
+        raise CheckpointFileError(
             f"{source}: config.json disagrees with the config recorded in {os.path.basename(weights)} ({both}, "
             "config.json first); the folder was edited by hand or mixed from two models: restore its config.json"
         )

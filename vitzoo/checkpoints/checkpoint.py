@@ -19,6 +19,7 @@ from vitzoo import models
 from vitzoo.checkpoints.checked import check_state_shapes, load_checked
 from vitzoo.checkpoints.hub import CheckpointFiles
 from vitzoo.config import BaseConfig
+from vitzoo.errors import CheckpointFileError
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ class Checkpoint:
     def build(self) -> nn.Module:
         """The model :attr:`config` describes with these tensors loaded (in train mode, like a fresh model)."""
         if self.config is None:
-            raise ValueError(
+            raise CheckpointFileError(
                 f"{self.source} does not say its architecture (no config); build the model with "
                 "vitzoo.create(name, pretrained=...) instead"
             )
@@ -67,7 +68,7 @@ def folder_layout(config: dict[str, Any]) -> str:
         return "timm"
     if "model_type" in config:
         return "transformers"
-    raise ValueError(
+    raise CheckpointFileError(
         "unrecognised checkpoint folder: its config.json has none of 'library_name': 'vitzoo' (vitzoo), "
         f"'architecture' (timm), 'model_type' (transformers); keys: {sorted(config)[:10]}"
     )
@@ -79,5 +80,7 @@ def layout_config(files: CheckpointFiles, expected: str | None = None) -> dict[s
     if config is None:
         files.require("config.json")  # raises: the Hub file is not cached and cannot be fetched, or there is none
     if expected is not None and (layout := folder_layout(config)) != expected:
-        raise ValueError(f"{files.description} is a {layout} checkpoint, not a {expected} one; use vitzoo.load")
+        raise CheckpointFileError(
+            f"{files.description} is a {layout} checkpoint, not a {expected} one; use vitzoo.load"
+        )
     return config

@@ -47,6 +47,7 @@ from vitzoo.checkpoints.checkpoint import Checkpoint, layout_config
 from vitzoo.checkpoints.hf_rules import HFConfig, Rule, apply_rules, prefixed
 from vitzoo.checkpoints.hub import CheckpointFiles, FolderFiles, checkpoint_files
 from vitzoo.config import BaseConfig
+from vitzoo.errors import CheckpointFileError
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ def _architecture(config: dict[str, Any], name: str | None) -> HFArchitecture:
     if name is None:
         names = config.get("architectures") or []
         if len(names) != 1:
-            raise ValueError(f"config.json lists architectures {names}; expected exactly one")
+            raise CheckpointFileError(f"config.json lists architectures {names}; expected exactly one")
         name = names[0]
     arch = ARCHITECTURES.get(name)
     if arch is None or arch.family is not family:

@@ -30,6 +30,7 @@ from vitzoo.checkpoints.checkpoint import Checkpoint, layout_config
 from vitzoo.checkpoints.hub import CheckpointFiles, checkpoint_files
 from vitzoo.checkpoints.inflate import infer_vit_layout
 from vitzoo.config import ViTConfig, replace
+from vitzoo.errors import CheckpointFileError
 from vitzoo.models.vit import VisionTransformer
 
 log = logging.getLogger(__name__)
@@ -295,7 +296,7 @@ def from_timm(
         state = source.state_dict()
     else:
         if num_heads is None:
-            raise ValueError("num_heads cannot be inferred from a state dict; pass num_heads=")
+            raise CheckpointFileError("num_heads cannot be inferred from a state dict; pass num_heads=")
         cfg = config_from_timm_state_dict(source, num_heads=num_heads)
         state = source
     cfg = replace(cfg, **overrides) if overrides else cfg

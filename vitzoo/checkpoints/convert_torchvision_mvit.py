@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from vitzoo.checkpoints.fit import key_summary
+from vitzoo.errors import CheckpointFileError
 from vitzoo.layers.token_pool import pools
 from vitzoo.models.mvit import MViT
 from vitzoo.models.mvit_config import ONES, BlockSpec, MViTConfig, Triple, block_specs
@@ -224,7 +225,7 @@ def check_keys(model: nn.Module, state: dict[str, torch.Tensor], *, source: str)
     missing, unexpected = sorted(set(target) - set(state)), sorted(set(state) - set(target))
     misshaped = sorted(k for k in set(state) & set(target) if state[k].shape != target[k].shape)
     if missing or unexpected or misshaped:
-        raise ValueError(f"cannot load {source}: {key_summary(missing, unexpected, misshaped)}")
+        raise CheckpointFileError(f"cannot load {source}: {key_summary(missing, unexpected, misshaped)}")
 
 
 def from_torchvision_mvit(model: nn.Module) -> MViT:

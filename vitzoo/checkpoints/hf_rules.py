@@ -14,6 +14,8 @@ from typing import Any
 
 import torch
 
+from vitzoo.errors import CheckpointFileError
+
 # HF ``hidden_act`` -> vitzoo ``act``. gelu_fast / gelu_new / gelu_pytorch_tanh are all the tanh approximation.
 HF_ACTIVATIONS = {
     "gelu": "gelu",
@@ -151,7 +153,7 @@ def apply_rules(rules: list[Rule], hf_state: dict[str, torch.Tensor], *, dropped
     missing = sorted({s for _, srcs, _ in rules for s in srcs} - set(hf_state))
     if missing:
         more = f", ... {len(missing) - 5} more" if len(missing) > 5 else ""
-        raise ValueError(f"the HF state dict lacks tensors the mapping needs: {missing[:5]}{more}")
+        raise CheckpointFileError(f"the HF state dict lacks tensors the mapping needs: {missing[:5]}{more}")
     out, used = {}, set()
     for dst, srcs, combine in rules:  # a rule without sources computes its tensor (VideoMAE's fixed table)
         tensors = [hf_state[s] for s in srcs]

@@ -12,6 +12,7 @@ from typing import Literal
 
 import torch
 
+from vitzoo.errors import CheckpointFileError
 from vitzoo.layers.pos_embed import resample_pos_embed
 
 TubeletInit = Literal["central", "average", "repeat"]
@@ -68,7 +69,7 @@ def infer_vit_layout(state_dict: dict[str, torch.Tensor], grid: tuple[int, int] 
     table must fit a square grid. Raises ``ValueError`` if the positional table fits neither.
     """
     if "pos_embed" not in state_dict:
-        raise ValueError("not a ViT state dict: no 'pos_embed' key")
+        raise CheckpointFileError("not a ViT state dict: no 'pos_embed' key")
     prefix = prefix_token_count(state_dict)
     cls = "cls_token" in state_dict
     length = state_dict["pos_embed"].shape[1]
@@ -83,7 +84,7 @@ def infer_vit_layout(state_dict: dict[str, torch.Tensor], grid: tuple[int, int] 
         if g * g == n:
             return ViTLayout((g, g), prefix, has_prefix, cls)
     shape = f"the {grid[0]}x{grid[1]} grid" if grid is not None else "any square grid"
-    raise ValueError(f"pos_embed of length {length} with {prefix} prefix tokens does not fit {shape}")
+    raise CheckpointFileError(f"pos_embed of length {length} with {prefix} prefix tokens does not fit {shape}")
 
 
 def spatial_pos_embed(

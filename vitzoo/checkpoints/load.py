@@ -19,6 +19,7 @@ from vitzoo.checkpoints.fit import explain_mismatch
 from vitzoo.checkpoints.inflate import infer_vit_layout
 from vitzoo.checkpoints.source import read_checkpoint
 from vitzoo.checkpoints.vit_to_video import vit_to_video
+from vitzoo.errors import CheckpointFileError
 from vitzoo.layers.pos_embed import resample_pos_embed
 from vitzoo.models import VisionTransformer, build_model
 
@@ -119,12 +120,12 @@ def load_pretrained(
         report.log()
     elif isinstance(model, VisionTransformer):
         if not is_image_checkpoint(state):
-            raise ValueError(f"{name} is not an image ViT checkpoint (no 2-D patch_embed.proj.weight)")
+            raise CheckpointFileError(f"{name} is not an image ViT checkpoint (no 2-D patch_embed.proj.weight)")
         state = adapt_vit_pos_embed(state, model, source_grid)
     elif source_cfg is not None and type(source_cfg) is type(model.cfg):
         why = explain_mismatch(state, model.cfg, source_cfg=source_cfg)
         if why is not None:
-            raise ValueError(f"cannot load {name}: {why}")
+            raise CheckpointFileError(f"cannot load {name}: {why}")
         state = _resized(state, source_cfg, model, name)
     target = model.state_dict()
     for head in HEADS:

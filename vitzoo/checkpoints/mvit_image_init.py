@@ -38,6 +38,7 @@ from torch import nn
 from vitzoo.checkpoints.checked import load_checked
 from vitzoo.checkpoints.inflate import inflate_patch_embed
 from vitzoo.checkpoints.vit_to_video import InitReport
+from vitzoo.errors import CheckpointFileError
 from vitzoo.layers.rel_pos import resize_table
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ def mvit_image_to_video(
             report.zeroed.append(key)
         elif src is None:
             if key.startswith("stages."):
-                raise ValueError(f"the image model has no {key!r}: its stages, depths or pooling differ")
+                raise CheckpointFileError(f"the image model has no {key!r}: its stages, depths or pooling differ")
             out[key] = value
             report.new.append(key)
         elif _INFLATED.match(key) and src.ndim == 4:
@@ -90,7 +91,7 @@ def mvit_image_to_video(
             out[key] = value
             report.new.append(key)
         else:
-            raise ValueError(
+            raise CheckpointFileError(
                 f"{key}: the image model has shape {tuple(src.shape)}, the video model {tuple(value.shape)}; "
                 "their widths or heads differ"
             )

@@ -40,6 +40,7 @@ from vitzoo.checkpoints.io import (
 )
 from vitzoo.checkpoints.share import read_vitzoo_folder
 from vitzoo.config import from_json
+from vitzoo.errors import CheckpointFileError, InputNotFoundError, VitzooError, one_line
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +65,22 @@ def read_folder(files: CheckpointFiles) -> Checkpoint:
     log.info("%s: %s layout (config.json names %s)", files.description, layout, what)
     if layout == "vitzoo":
         return read_vitzoo_folder(files, config)
-    if layout == "timm":
-        return timm_checkpoint(files, config)
-    return hf_checkpoint(files, config)
+    convert = timm_checkpoint if layout == "timm" else hf_checkpoint
+    try:
+        return convert(files, config)
+    except VitzooError:
+        raise
+    except NotImplementedError as exc:  # the converter names what it does not implement
+        text = one_line(exc)
+        raise CheckpointFileError(text if files.description in text else f"{files.description}: {text}") from exc
+    except (TypeError, AttributeError, KeyError, ValueError) as exc:
+        # A foreign config.json that the other library or the converter cannot take (an unknown argument, a block
+        # or head of another kind, a missing field): one line naming the file and the original error; -v logs where.
+        log.debug("converting %s failed", files.description, exc_info=True)
+        raise CheckpointFileError(
+            f"{files.description}: vitzoo cannot convert this {layout} checkpoint ({what} in config.json): "
+            f"{type(exc).__name__}: {one_line(exc)}; vitzoo converts the models listed in docs/checkpoints.md"
+        ) from exc
 
 
 def read_file(source: str | os.PathLike) -> Checkpoint:
@@ -74,7 +88,7 @@ def read_file(source: str | os.PathLike) -> Checkpoint:
     path = resolve_weights(source)
     state = strip_wrapper_prefix(read_state_dict(path), str(path))
     meta = read_metadata(path) if path.suffix == ".safetensors" else {}
-    config = from_json(meta[CONFIG_KEY]) if CONFIG_KEY in meta else None
+    config = from_json(meta[CONFIG_KEY], source=str(path)) if CONFIG_KEY in meta else None
     arch = meta.get(ARCH_KEY, "") if config is not None else ""
     log.info("loading %s (%s)", path, f"vitzoo checkpoint of {arch or 'an unnamed model'}" if config else
              "checkpoint without vitzoo metadata")  # fmt: skip
@@ -95,5 +109,5 @@ def read_checkpoint(source: Checkpoint | str | os.PathLike) -> Checkpoint:
 def from_hub(source: str | os.PathLike) -> nn.Module:
     """The model of a checkpoint folder or ``hf-hub:`` name (vitzoo, timm or transformers layout), in train mode."""
     if not (is_hub_name(source) or Path(source).is_dir()):
-        raise ValueError(f"{source!r} is neither 'hf-hub:<org>/<name>' nor a checkpoint folder")
+        raise InputNotFoundError(f"{source!r} is neither 'hf-hub:<org>/<name>' nor a checkpoint folder")
     return read_folder(checkpoint_files(source)).build()

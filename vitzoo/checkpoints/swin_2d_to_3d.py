@@ -32,6 +32,7 @@ from torch import nn
 
 from vitzoo.checkpoints.adapters import adapter
 from vitzoo.checkpoints.inflate import inflate_patch_embed
+from vitzoo.errors import CheckpointFileError
 from vitzoo.models.swin_config import ImageSwinConfig, SwinConfig
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ def image_swin_state(source: nn.Module | dict[str, torch.Tensor]) -> tuple[dict[
         return timm_swin_state(source), "a timm SwinTransformer state dict (layers.*, 2-D patch kernel)"
     if kernel is not None and kernel.ndim == 5 and kernel.shape[2] == 1:
         return dict(source), "a vitzoo one-frame Swin state dict"
-    raise ValueError(
+    raise CheckpointFileError(
         "not an image Swin state dict: expected torchvision's features.0.0.weight, or a 2-D (timm) or one-frame "
         f"(vitzoo) {KERNEL}; got {KERNEL} of shape {None if kernel is None else tuple(kernel.shape)}"
     )
@@ -171,7 +172,9 @@ def video_swin_from_image(
         if diffs:
             theirs = ", ".join(f"{k}={a}" for k, (a, _) in diffs.items())
             ours = ", ".join(f"{k}={b}" for k, (_, b) in diffs.items())
-            raise ValueError(f"cannot initialise from {source}: the image Swin has {theirs} but the model {ours}")
+            raise CheckpointFileError(
+                f"cannot initialise from {source}: the image Swin has {theirs} but the model {ours}"
+            )
         return inflate_swin_state(
             state, cfg, source_window=tuple(source_cfg.window_size[1:]), tubelet_init=tubelet_init
         )

@@ -29,6 +29,7 @@ from vitzoo.checkpoints.inflate import (
     spatial_pos_embed,
     tile_temporal_pos_embed,
 )
+from vitzoo.errors import CheckpointFileError
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ def vit_to_video(
     """
     spec = getattr(getattr(model, "encoder", None), "vit_init", None)
     if spec is None:
-        raise ValueError(
+        raise CheckpointFileError(
             f"{type(model).__name__} cannot be initialised from an image ViT ({source}): only the video encoders "
             "(ViViT, TimeSformer, VTN, frame averaging) take ViT weights"
         )
@@ -101,7 +102,7 @@ def vit_to_video(
     trunk = f"encoder.{spec.trunk}." if spec.trunk else "encoder."
     why = explain_mismatch(vit_state, cfg, source_cfg=source_cfg, compare=VIT_FACTS)
     if why is not None:
-        raise ValueError(f"cannot initialise {type(model).__name__} ({cfg.encoder}) from {source}: {why}")
+        raise CheckpointFileError(f"cannot initialise {type(model).__name__} ({cfg.encoder}) from {source}: {why}")
     layout = infer_vit_layout(vit_state, source_grid)
     log.info(
         "source ViT: %dx%d patch grid, %s class token, positional table %s it",

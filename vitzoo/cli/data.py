@@ -112,7 +112,10 @@ def cmd_data_check(args: argparse.Namespace) -> int:
 
     from vitzoo.data.check import cannot_train, check_split, write_lists, write_report
     from vitzoo.data.recipe import frame_sampler
+    from vitzoo.schema import check_range
 
+    check_range("--workers", args.workers, low=0)
+    check_range("--num-frames", args.num_frames, low=1)
     spec, num_frames = _spec_and_frames(args)
     splits = [args.split] if args.split else ["train", *(["val"] if spec.val is not None else [])]
     sampler = frame_sampler(spec, num_frames, train=False)
@@ -172,6 +175,7 @@ def cmd_data_prepare(args: argparse.Namespace) -> int:
     from vitzoo.schema import ConfigError, check_range
 
     check_range("--short-side", args.short_side, low=2)
+    check_range("--workers", args.workers, low=0)
     check_range("--fps", args.fps, low=0, low_open=True, optional=True)
     if args.layout and not args.rawframes:
         raise ConfigError("--layout is for --rawframes (re-encoded videos keep the layout: point data.root at --out)")

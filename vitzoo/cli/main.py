@@ -24,6 +24,10 @@ Exit status and errors (one line on stderr, no traceback):
 * 1: training started and failed writing a checkpoint (a full disk): the message names the file, the cause
   and the earlier checkpoint left intact, to ``--resume`` from;
 * 130: an interrupted training run (Ctrl-C, SIGTERM), after its checkpoint.
+
+Every such error is a :class:`vitzoo.errors.VitzooError`; an argument argparse refuses is one line and status 2
+too. Any other exception is a bug in vitzoo: its traceback is printed, then one line saying so and where to
+report it, and the status is 1 (see docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ import argparse
 import importlib
 import logging
 import sys
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 
 from vitzoo.cli.data import add_commands as add_data_commands
@@ -39,6 +45,7 @@ from vitzoo.cli.predict import add_command as add_predict_command
 from vitzoo.cli.ssl import add_commands as add_ssl_commands
 from vitzoo.cli.train import EXIT_INTERRUPTED as EXIT_INTERRUPTED  # 130, defined beside cmd_train (returns it)
 from vitzoo.cli.train import add_config_args, cmd_train
+from vitzoo.errors import VitzooError, one_line
 
 log = logging.getLogger("vitzoo.cli")
 
@@ -47,9 +54,16 @@ FORWARDED = {"demo": "vitzoo.demo:main", "bench": "vitzoo.bench.cli:main"}  # co
 EXIT_FAILED, EXIT_USAGE = 1, 2
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line on stderr (status 2) pointing at ``--help``."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {one_line(message)} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``vitzoo`` command."""
-    parser = argparse.ArgumentParser(prog="vitzoo", description="Image and video Vision Transformers.")
+    parser = OneLineParser(prog="vitzoo", description="Image and video Vision Transformers.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -126,7 +140,7 @@ def forward(command: str, argv: list[str]) -> int:
     return int(func(argv) or 0)
 
 
-class UsageError(Exception):
+class UsageError(VitzooError):
     """A mistake in the command line or its files: printed as one line, exit status 2."""
 
 
@@ -145,9 +159,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     """Export a checkpoint (or a freshly built registered model) to the format of --format / the --out suffix."""
     from vitzoo.api import create, load
     from vitzoo.export import export, onnx_max_abs_diff, program_max_abs_diff
+    from vitzoo.schema import check_range
     from vitzoo.train.config import parse_override
 
     out = Path(args.out)
+    check_range("--batch-size", args.batch_size, low=1)
     if args.format is not None and out.suffix != EXPORT_FORMATS[args.format]:
         raise UsageError(
             f"--format {args.format} writes {EXPORT_FORMATS[args.format]} files, but --out is {out.name!r}"
@@ -170,10 +186,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         for text in args.overrides:
             parts, value = parse_override(text)
             options[".".join(parts)] = value
-        try:
-            model = create(args.source, **options)
-        except (TypeError, ValueError) as exc:
-            raise UsageError(str(exc)) from None
+        model = create(args.source, **options)  # a bad field or value: ConfigError, one line
         log.warning("exporting %s with freshly initialised weights (no checkpoint given)", args.source)
     path = export(
         model,
@@ -232,31 +245,47 @@ def _setup_logging(verbose: bool) -> None:
 
 def _error(command: str, exc: BaseException, status: int) -> int:
     """Print ``exc`` as one line and return ``status``."""
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    print(f"vitzoo {command}: error: {text}", file=sys.stderr)
+    print(f"vitzoo {command}: error: {one_line(exc)}", file=sys.stderr)
     return status
+
+
+def _bug(command: str) -> int:
+    """Print the traceback of the exception being handled, then the line saying it is a bug; returns 1."""
+    from vitzoo._version import __version__
+
+    traceback.print_exc()
+    print(
+        f"vitzoo {command}: this is a bug in vitzoo {__version__}, not a mistake in your input: please report it "
+        "on the vitzoo issue tracker with the command line and the traceback above",
+        file=sys.stderr,
+    )
+    return EXIT_FAILED
+
+
+def run_command(command: str, func: Callable[[], int]) -> int:
+    """Run ``func`` as the body of ``vitzoo COMMAND``: its status, or the status of the error it raised.
+
+    A :class:`~vitzoo.errors.VitzooError` (a mistake in the input, or a failed checkpoint write) is printed as one
+    line and returns its ``exit_status`` (2, or 1 for a failed write); any other exception is a bug: its traceback
+    is printed with a last line saying where to report it, and the status is 1.
+    """
+    try:
+        return int(func() or 0)
+    except VitzooError as exc:
+        return _error(command, exc, exc.exit_status)
+    except Exception:
+        return _bug(command)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``vitzoo`` console script; returns the exit status."""
-    from vitzoo.data.errors import DataConfigError
-    from vitzoo.export import ExportError
-    from vitzoo.train.config import ConfigError
-    from vitzoo.train.errors import CheckpointReadError, CheckpointWriteError, RunLockedError
-
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] in FORWARDED:  # their own parsers and logging
-        return forward(argv[0], argv[1:])
+        return run_command(argv[0], lambda: forward(argv[0], argv[1:]))
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose)
     try:
-        return args.func(args)
-    except (UsageError, ConfigError, DataConfigError, FileNotFoundError, FileExistsError) as exc:
-        return _error(args.command, exc, EXIT_USAGE)
-    except (RunLockedError, CheckpointReadError, ExportError) as exc:
-        return _error(args.command, exc, EXIT_USAGE)
-    except CheckpointWriteError as exc:
-        return _error(args.command, exc, EXIT_FAILED)
+        return run_command(args.command, lambda: args.func(args))
     finally:
         from vitzoo.train.distributed import shutdown
 

@@ -13,6 +13,7 @@ import json
 import logging
 from pathlib import Path
 
+from vitzoo.errors import InputNotFoundError, VitzooError, one_line
 from vitzoo.schema import ConfigError
 
 log = logging.getLogger("vitzoo.cli")
@@ -48,6 +49,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from vitzoo.train.distributed import DistInfo, default_device
 
     check_options(topk=args.topk, stride=args.stride, batch_size=args.batch_size)
+    missing = [str(p) for p in args.inputs if not Path(p).exists()]
+    if missing:
+        raise InputNotFoundError(f"no such file or folder: {', '.join(missing)}")
     try:
         device = default_device(DistInfo(), args.device)
     except ConfigError as exc:
@@ -57,8 +61,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise ConfigError(f"--out {out}: its folder {out.parent} does not exist; create it or choose another path")
     try:
         model = open_model(args.checkpoint, labels=args.labels)
-    except (ValueError, OSError, KeyError) as exc:
-        raise ConfigError(f"--checkpoint {args.checkpoint}: {exc}") from None
+    except VitzooError as exc:  # (a damaged, unsafe or unfitting checkpoint; a missing labels file)
+        raise ConfigError(f"--checkpoint {args.checkpoint}: {one_line(exc)}") from None
     records = []
     options = dict(topk=args.topk, stride=args.stride, batch_size=args.batch_size, device=device, amp=args.amp)
     for record in iter_predictions(model, args.inputs, **options):

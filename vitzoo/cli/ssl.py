@@ -21,6 +21,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from vitzoo.cli.train import cmd_train
+from vitzoo.errors import InputNotFoundError
 
 log = logging.getLogger("vitzoo.cli")
 
@@ -87,7 +88,7 @@ def _features(args: argparse.Namespace):
     else:
         path = Path(args.checkpoint) if args.checkpoint else default_checkpoint(run)
         if not path.is_file():
-            raise FileNotFoundError(f"no checkpoint {path}")
+            raise InputNotFoundError(f"no checkpoint {path}")
         model, name = encoder(run, checkpoint=path), path.stem
     return frozen_features(run, model), Path(run.output_dir) / "eval" / name
 

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from vitzoo.errors import VitzooError
 
-class DataConfigError(ValueError):
+
+class DataConfigError(VitzooError, ValueError):
     """A data option (sampler, transform, dataset, loader, reader) that cannot work; the message says why."""
 
 
@@ -24,7 +26,7 @@ class AnnotationError(DataConfigError):
     """An annotation list or class-names file that cannot be used (empty, malformed line, bad label)."""
 
 
-class VideoDecodeError(RuntimeError):
+class VideoDecodeError(VitzooError, RuntimeError):
     """A video file could not be opened or decoded.
 
     Raised for a missing path, an empty file, bytes that are not a video container, a container

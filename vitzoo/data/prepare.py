@@ -24,8 +24,10 @@ from fractions import Fraction
 from pathlib import Path
 
 from vitzoo.data.datasets import VIDEO_EXTENSIONS
+from vitzoo.data.errors import DataConfigError
 from vitzoo.data.frames import FRAME_NAME
-from vitzoo.durable import fsync_directory, temporary_path
+from vitzoo.durable import fsync_directory, make_directory, temporary_path
+from vitzoo.errors import InputNotFoundError
 from vitzoo.progress import progress_bar
 
 logger = logging.getLogger(__name__)
@@ -193,9 +195,10 @@ def prepare_dataset(root: str | os.PathLike, out: str | os.PathLike, options: Pr
     a previous run finished. ``workers`` processes (0: this one)."""
     root, out = Path(root), Path(out)
     if not root.is_dir():
-        raise FileNotFoundError(f"dataset root {root} is not a directory")
+        raise InputNotFoundError(f"dataset root {root} is not a directory")
     if out.resolve() == root.resolve() or root.resolve() in out.resolve().parents:
-        raise ValueError(f"the output folder {out} must be outside the dataset root {root}")
+        raise DataConfigError(f"the output folder {out} must be outside the dataset root {root}")
+    make_directory(out)
     report = PrepareReport()
     jobs = []
     for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")):

@@ -34,6 +34,7 @@ from typing import Any
 
 import vitzoo.ssl  # noqa: F401  (registers the self-supervised tasks the recipes name)
 from vitzoo.demo.run import configs_dir, make_data, train_once
+from vitzoo.errors import InputNotFoundError
 from vitzoo.train.config import RunConfig
 from vitzoo.train.recipe import load_run_config
 
@@ -52,7 +53,7 @@ def ssl_recipe(method: str) -> Path:
     path = configs_dir() / f"{method}_vivit_joint_micro_motion.yaml"
     if not path.is_file():
         known = sorted(p.name.split("_")[0] for p in configs_dir().glob("*_vivit_joint_micro_motion.yaml"))
-        raise FileNotFoundError(f"no recipe {path} for method {method!r}; the demo has recipes for {known}")
+        raise InputNotFoundError(f"no recipe {path} for method {method!r}; the demo has recipes for {known}")
     return path
 
 

@@ -25,6 +25,7 @@ from vitzoo.checkpoints.io import LABELS_KEY, PREPROCESS_KEY, read_metadata, res
 from vitzoo.checkpoints.share import WEIGHTS_FILE
 from vitzoo.data.preprocess import spec_from_settings
 from vitzoo.data.recipe import DataSpec
+from vitzoo.errors import InputNotFoundError
 from vitzoo.schema import ConfigError
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ def read_labels(path: str | os.PathLike) -> list[str]:
     """Class names from a text file, one per line in head order (blank lines and ``#`` comments skipped)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no labels file {path}; give a text file with one class name per line")
+        raise InputNotFoundError(f"no labels file {path}; give a text file with one class name per line")
     lines = [line.strip() for line in path.read_text().splitlines()]
     return [line for line in lines if line and not line.startswith("#")]
 

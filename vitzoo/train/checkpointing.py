@@ -37,6 +37,7 @@ from safetensors.torch import save as serialize_safetensors
 
 from vitzoo.checkpoints.io import read_state_dict
 from vitzoo.durable import DamagedFileError, check_safetensors, check_torch_zip, write_atomic
+from vitzoo.errors import InputNotFoundError
 from vitzoo.train.errors import CheckpointReadError, CheckpointWriteError
 
 log = logging.getLogger(__name__)
@@ -289,7 +290,7 @@ class CheckpointManager:
             raise CheckpointReadError(f"no checkpoint in {self.directory} can be read: {'; '.join(refused)}")
         leftovers = sorted(p.name for p in self.directory.glob("step_*")) if self.directory.is_dir() else []
         found = f" (only incomplete files: {', '.join(leftovers)})" if leftovers else ""
-        raise FileNotFoundError(f"resume: no complete checkpoint in {self.directory}{found}")
+        raise InputNotFoundError(f"resume: no complete checkpoint in {self.directory}{found}")
 
     def newer_than(self, step: int) -> list[Path]:
         """The files of every complete checkpoint after ``step`` (state and weights)."""

@@ -50,6 +50,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 
 from vitzoo.checkpoints.io import model_metadata
+from vitzoo.errors import OutputExistsError
 from vitzoo.progress import progress_bar
 from vitzoo.train.checkpointing import CheckpointManager, capture_rng, seed_everything
 from vitzoo.train.config import ConfigError, TrainConfig, dump_yaml, train_config
@@ -400,7 +401,7 @@ def _train(engine: Engine, *, resume: bool | str | os.PathLike, run_config: Any)
     if resume:
         engine.resume(resume)
     elif engine.ckpt.latest() is not None:
-        raise FileExistsError(
+        raise OutputExistsError(
             f"{out_dir} already holds checkpoints; resume=True (--resume) continues that run, or choose another out_dir"
         )
     engine.open_loggers()

@@ -11,12 +11,14 @@ Configuration mistakes raise :class:`vitzoo.schema.ConfigError` as everywhere el
 
 from __future__ import annotations
 
+from vitzoo.errors import VitzooError
 
-class RunLockedError(RuntimeError):
+
+class RunLockedError(VitzooError, RuntimeError):
     """The run directory is locked by another live process (the message names its pid, host and start time)."""
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(VitzooError, RuntimeError):
     """Base class of the checkpoint errors below."""
 
 
@@ -25,4 +27,9 @@ class CheckpointReadError(CheckpointError):
 
 
 class CheckpointWriteError(CheckpointError):
-    """A checkpoint (or ``best.safetensors``) could not be written; earlier checkpoints are left as they were."""
+    """A checkpoint (or ``best.safetensors``) could not be written; earlier checkpoints are left as they were.
+
+    Exit status 1, not 2: training ran (the input was fine) and the machine failed it (a full disk, an I/O error).
+    """
+
+    exit_status = 1

@@ -28,6 +28,7 @@ import weakref
 from pathlib import Path
 from typing import Any
 
+from vitzoo.durable import make_directory
 from vitzoo.train.errors import RunLockedError
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ class RunLock:
             return
         if self._fd is not None:
             raise RuntimeError(f"{self.path} is already held by this RunLock")
-        self.directory.mkdir(parents=True, exist_ok=True)
+        make_directory(self.directory, what="run directory")
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -23,6 +23,7 @@ from torch import nn
 from vitzoo.checkpoints.io import PREPROCESS_KEY
 from vitzoo.data.preprocess import eval_settings
 from vitzoo.data.recipe import build_datasets, dataset_num_classes, frame_sampler, split_dataset
+from vitzoo.errors import InputNotFoundError
 from vitzoo.schema import apply_overrides, build
 from vitzoo.train.checkpointing import CheckpointManager, check_weights_file, seed_everything
 from vitzoo.train.config import ConfigError, ModelSpec, RunConfig
@@ -58,7 +59,7 @@ def load_run_config(path: str | os.PathLike, overrides: list[str] | tuple[str, .
     (:func:`check_run`)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no config file {path}")
+        raise InputNotFoundError(f"no config file {path}")
     with open(path) as f:
         data = yaml.safe_load(f) or {}
     if not isinstance(data, dict):
@@ -141,7 +142,7 @@ def default_checkpoint(run: RunConfig) -> Path:
         return ckpt.best_path
     latest = ckpt.latest()
     if latest is None:
-        raise FileNotFoundError(f"no checkpoint in {ckpt.directory}; train first or pass --checkpoint")
+        raise InputNotFoundError(f"no checkpoint in {ckpt.directory}; train first or pass --checkpoint")
     return CheckpointManager.weights_path_for(latest)
 
 
