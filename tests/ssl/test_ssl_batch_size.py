@@ -22,7 +22,13 @@ OPTIONS = {
     "simsiam": {**SMALL, "pred_hidden_dim": 8},
     "vicreg": {"expander_dim": 8},
 }
-MINIMUM = {"simclr": "NT-Xent", "supcon": "SupCon loss", "byol": "BatchNorm", "simsiam": "BatchNorm", "vicreg": "VICReg"}
+MINIMUM = {  # what each message names as the reason
+    "simclr": "NT-Xent",
+    "supcon": "SupCon loss",
+    "byol": "BatchNorm",
+    "simsiam": "BatchNorm",
+    "vicreg": "VICReg",
+}
 
 
 def _method(name):
