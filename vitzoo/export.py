@@ -11,7 +11,10 @@
   TorchScript tracer (``exporter="torchscript"``, opset 17) also works for every vitzoo encoder and is
   faster to run, but PyTorch deprecates it. einops' ``rearrange`` traces to plain reshapes/permutes under
   both, and every registered nano model matches PyTorch in onnxruntime to 1e-4 (``tests/export/test_export.py``).
-  The vitzoo config JSON is stored in the model's ``metadata_props``.
+  The vitzoo config JSON is stored in the model's ``metadata_props``, and so are the input sizes the graph may be
+  given (``vitzoo.input_sizes``, :func:`input_size_rule`): :class:`OnnxModel` (onnxruntime) checks every input
+  against them before running, so a dynamic-size graph refuses, in one line, the sizes the PyTorch model refuses
+  instead of computing something for them (or failing deep inside onnxruntime).
 * ``.pt2``: ``torch.export.save`` of the exported program (dynamic batch), the config JSON in its extra files;
   reload with ``torch.export.load(path).module()``.
 
@@ -40,6 +43,7 @@ renamed, so a failed export leaves neither a partial file nor a temporary one.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import warnings
@@ -58,6 +62,7 @@ FORMATS = {".safetensors": "safetensors", ".onnx": "onnx", ".pt2": "torch-export
 EXPORTERS = ("dynamo", "torchscript")
 MIN_OPSET = 14  # scaled_dot_product_attention
 CONFIG_EXTRA_FILE = "vitzoo_config.json"
+SIZES_KEY = "vitzoo.input_sizes"  # ONNX metadata: the input sizes the graph may be given (input_size_rule)
 _EXTERNAL_DATA_BYTES = 1_800_000_000  # ONNX protobufs cannot exceed 2 GiB: larger weights go to a side file
 
 
@@ -106,6 +111,63 @@ def _sizes_for_export(model: nn.Module, dynamic_size: bool):
         yield
     finally:
         model.cfg.dynamic_size = previous
+
+
+def input_size_rule(model: nn.Module, *, dynamic_size: bool) -> dict:
+    """The spatio-temporal input sizes an export of ``model`` takes, as JSON-ready data: ``{"fixed": [...]}``
+    (the model's own sizes) without ``dynamic_size``; else ``{"multiple", "minimum", "min_longer_side"}``: what
+    the model's ``check_input`` accepts, from ``model.input_size_rule()`` where the model has one (MViTv2: a
+    minimal frame size), else multiples of ``model.size_multiple()``."""
+    sizes = list(input_shape(model)[1:])
+    if not dynamic_size:
+        return {"fixed": sizes}
+    rule = getattr(model, "input_size_rule", None)
+    if rule is not None:
+        return dict(rule())
+    multiple = list(model.size_multiple())
+    return {"multiple": multiple, "minimum": multiple, "min_longer_side": multiple[-1]}
+
+
+def check_input_size(rule: dict, shape: tuple[int, ...], *, source: str = "the model") -> None:
+    """``ValueError`` in one line when an input of ``shape`` ``(B, C, [T,] H, W)`` breaks ``rule``
+    (:func:`input_size_rule`), naming the sizes that work."""
+    sizes = tuple(int(s) for s in shape[2:])
+    if "fixed" in rule:
+        if list(sizes) != list(rule["fixed"]):
+            raise ValueError(f"{source} takes inputs of size {tuple(rule['fixed'])} only, got {sizes} (shape {shape})")
+        return
+    multiple, minimum, longer = tuple(rule["multiple"]), tuple(rule["minimum"]), rule["min_longer_side"]
+    bad = len(sizes) != len(multiple) or any(s % m for s, m in zip(sizes, multiple, strict=False))
+    if bad or any(s < m for s, m in zip(sizes, minimum, strict=False)) or max(sizes[-2:]) < longer:
+        raise ValueError(
+            f"{source} takes input sizes in multiples of {multiple}, at least {minimum}, with the longer side of "
+            f"the frame at least {longer}; got {sizes} (shape {tuple(shape)})"
+        )
+
+
+class OnnxModel:
+    """An exported ONNX file run in onnxruntime, with the checks the PyTorch model makes.
+
+    ``OnnxModel(path)(x)`` returns the logits (a numpy array) of ``x`` (a numpy array or tensor), after checking
+    its sizes against the ``vitzoo.input_sizes`` the export recorded (:func:`check_input_size`); a file written
+    before that record existed runs unchecked. ``metadata`` holds the file's metadata (the vitzoo config JSON).
+    """
+
+    def __init__(self, path: str | os.PathLike, *, providers: tuple[str, ...] = ("CPUExecutionProvider",)) -> None:
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        self.session = ort.InferenceSession(str(self.path), providers=list(providers))
+        self.metadata: dict[str, str] = dict(self.session.get_modelmeta().custom_metadata_map)
+        self.rule = json.loads(self.metadata[SIZES_KEY]) if SIZES_KEY in self.metadata else None
+        self.input_name = self.session.get_inputs()[0].name
+
+    def __call__(self, x):
+        """Logits ``(B, num_classes)`` of the batch ``x``."""
+        array = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x
+        if self.rule is not None:
+            check_input_size(self.rule, tuple(array.shape), source=str(self.path))
+        return self.session.run(None, {self.input_name: array})[0]
 
 
 def format_for(path: str | os.PathLike) -> str:
@@ -179,7 +241,8 @@ def export_onnx(
                 f"the {exporter} exporter wrote opset {got}, not the requested {opset}; try another --opset"
                 + (" or --exporter torchscript" if exporter == "dynamo" else "")
             )
-        _add_onnx_metadata(tmp, _config_json(model))
+        sizes = json.dumps(input_size_rule(model, dynamic_size=dynamic_size))
+        _add_onnx_metadata(tmp, {**_config_json(model), SIZES_KEY: sizes})
 
     if not external:  # through a temporary file, checked to read back as ONNX, then renamed
         return save_atomic(path, save, written_opset)
@@ -311,13 +374,11 @@ def onnx_max_abs_diff(
     model: nn.Module, path: str | os.PathLike, *, batch_size: int = 3, seed: int = 1, x: torch.Tensor | None = None
 ) -> float:
     """Largest ``|onnxruntime - PyTorch|`` over the logits of ``x`` (default: a random batch at the model's size)."""
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    onnx_model = OnnxModel(path)
     x = example_input(model, batch_size, seed=seed) if x is None else x
     with torch.no_grad():
         ref = model.eval()(x).float().cpu()
-    out = session.run(None, {session.get_inputs()[0].name: x.cpu().numpy()})[0]
+    out = onnx_model(x)
     return float((torch.from_numpy(out) - ref).abs().max())
 
 

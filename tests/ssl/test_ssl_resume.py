@@ -3,6 +3,8 @@ heads, BYOL's momentum target network and its momentum all travel through the ch
 
 from __future__ import annotations
 
+import json
+
 import torch
 from torch.utils.data import TensorDataset
 
@@ -38,5 +40,16 @@ def test_byol_resumed_run_equals_the_uninterrupted_one(tmp_path):
     assert expected.keys() == got.keys() and any(k.startswith("target") for k in got)
     for key, value in expected.items():
         assert torch.equal(got[key], value), key
+    # what the run logged: every train record (log_every=1) of the resumed run as the uninterrupted one's, momentum
+    # included (it is not a tensor of the state: BYOL.resume_at recomputes it from the resumed step)
+    assert _logged(tmp_path / "split") == _logged(tmp_path / "whole")
     untouched = _task().state_dict()  # negative control: training moved the target network
     assert any(not torch.equal(untouched[k], got[k]) for k in got if k.startswith("target"))
+
+
+def _logged(out) -> list[dict[str, float]]:
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    timing = ("time", "samples_per_s")
+    train = [{k: v for k, v in r.items() if k not in timing} for r in records if r["kind"] == "train"]
+    assert len(train) == 6 and len({r["momentum"] for r in train}) == 5  # steps 1, 2 log the base value
+    return train

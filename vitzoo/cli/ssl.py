@@ -2,14 +2,15 @@
 
 Examples::
 
-    vitzoo pretrain --config configs/simclr_vivit_joint_micro_motion.yaml [--set train.epochs=2] [--resume]
+    vitzoo pretrain --config configs/simclr_vivit_joint_micro_motion.yaml [--set train.epochs=2] [--resume [PATH]]
     torchrun --nproc_per_node=8 -m vitzoo.cli.main pretrain --config configs/simclr_vivit_fact_enc_base_kinetics400.yaml
     vitzoo knn --config configs/simclr_vivit_joint_micro_motion.yaml [--checkpoint runs/.../best.safetensors]
     vitzoo linear-probe --config configs/demo_motion_micro.yaml --random-init      # the random-init baseline
 
 ``knn`` and ``linear-probe`` evaluate a checkpoint's frozen features (a classifier's pooled pre-logit features)
 on any recipe's data: the training split is the memory bank / probe training set, the validation split the
-queries (see :mod:`vitzoo.ssl.evaluate`). Results are printed and written as JSON.
+queries (see :mod:`vitzoo.ssl.evaluate`). Results are printed and written as JSON. Every argument (``--k``,
+``--temperature``, ``--epochs``, ..., ``--out``) is checked before the features are extracted.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from vitzoo.cli.train import cmd_train
+from vitzoo.cli.train import add_resume_arg, cmd_train
 from vitzoo.errors import InputNotFoundError
 
 log = logging.getLogger("vitzoo.cli")
@@ -33,7 +34,7 @@ def add_commands(sub, add_config_args: Callable[[argparse.ArgumentParser], None]
         description=cmd_pretrain.__doc__,
     )  # fmt: skip
     add_config_args(pre)
-    pre.add_argument("--resume", action="store_true", help="continue from the last checkpoint in output_dir")
+    add_resume_arg(pre)
     pre.set_defaults(func=cmd_pretrain)
 
     knn = sub.add_parser("knn", help="kNN accuracy of a checkpoint's frozen features", description=cmd_knn.__doc__)
@@ -77,6 +78,17 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     return cmd_train(args)
 
 
+def _check_args(args: argparse.Namespace, **ranges: dict) -> None:
+    """One line (:class:`~vitzoo.schema.ConfigError`) for an argument out of its range, and for an ``--out`` that is
+    a directory: before any work, so nothing is extracted or left behind."""
+    from vitzoo.schema import check_range
+
+    for name, bounds in ranges.items():
+        check_range(f"--{name.replace('_', '-')}", getattr(args, name), **bounds)
+    if args.out is not None and Path(args.out).is_dir():
+        raise FileExistsError(f"--out {args.out} is a directory; give the path of the JSON report to write")
+
+
 def _features(args: argparse.Namespace):
     """The recipe, the features of the encoder the arguments name, and the default report folder."""
     from vitzoo.ssl.evaluate import encoder, frozen_features
@@ -97,6 +109,7 @@ def cmd_knn(args: argparse.Namespace) -> int:
     """Weighted kNN classification of the validation split by the training split, on frozen features."""
     from vitzoo.ssl.evaluate import knn, write_json
 
+    _check_args(args, k={"low": 1}, temperature={"low": 0, "low_open": True})
     features, folder = _features(args)
     result = knn(features, k=args.k, temperature=args.temperature)
     path = write_json({"command": "knn", "config": args.config, **asdict(result)}, args.out or folder / "knn.json")
@@ -111,6 +124,9 @@ def cmd_linear_probe(args: argparse.Namespace) -> int:
     """A linear classifier trained on the training split's frozen features, scored on the validation split."""
     from vitzoo.ssl.evaluate import probe, write_json
 
+    _check_args(
+        args, epochs={"low": 1}, lr={"low": 0, "low_open": True}, batch_size={"low": 1}, weight_decay={"low": 0}
+    )
     features, folder = _features(args)
     options = dict(epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, weight_decay=args.weight_decay)
     result = probe(features, **options)

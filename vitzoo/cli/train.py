@@ -26,6 +26,19 @@ def add_config_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_resume_arg(parser: argparse.ArgumentParser) -> None:
+    """Add ``--resume [CHECKPOINT]``: continue from the newest readable checkpoint in output_dir, or a chosen one."""
+    parser.add_argument(
+        "--resume",
+        nargs="?",
+        const=True,
+        default=False,
+        metavar="CHECKPOINT",
+        help="continue the run in output_dir: from its newest readable checkpoint, or from CHECKPOINT "
+        "(a step_*.state.pt or step_*.safetensors file)",
+    )
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """Train the recipe's model for its task (default: classification); checkpoints, metrics and plots go to the
     recipe's output_dir."""

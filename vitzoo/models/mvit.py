@@ -9,7 +9,10 @@ stem) or relative (MViTv2: decomposed tables in every attention layer). Both are
 ``dynamic_size=True`` interpolates them at run time for another clip length or frame size exactly as
 :meth:`MViT.resample` does permanently: spatial absolute tables bicubically (timm's resampling), temporal ones and
 the relative tables linearly (torchvision's and timm's). The relative tables' lengths for a new size follow
-torchvision's construction rule (:func:`~vitzoo.models.mvit_config.rel_pos_lengths`).
+torchvision's construction rule (:func:`~vitzoo.models.mvit_config.rel_pos_lengths`), which needs every block's
+grid to keep at least one token: MViTv2 takes a frame whose longer side is at least
+:meth:`MViT.input_size_rule`'s ``min_longer_side`` (8 px for the nano model, 32 px for the small and base ones);
+a smaller one is refused in one line naming the sizes that work.
 
 Parameter names follow timm's MViTv2 (``patch_embed.proj``, ``stages.{s}.blocks.{j}.attn.qkv``, ...);
 ``vitzoo.convert.from_torchvision`` maps torchvision's ``mvit_v1_b`` / ``mvit_v2_s`` exactly.
@@ -114,6 +117,45 @@ class MViT(ZooModel):
     def size_multiple(self) -> Triple:
         return tuple(self.cfg.patch_stride)
 
+    def fits(self, sizes: Triple) -> bool:
+        """Whether a clip of ``sizes`` ``(frames, height, width)`` (multiples of :meth:`size_multiple`) leaves
+        every block a token to pool: always with absolute positions; with relative ones (MViTv2), when every
+        block's relative tables have a length (:func:`~vitzoo.models.mvit_config.rel_pos_lengths`)."""
+        if not self.cfg.rel_pos:
+            return True
+        grid = stem_grid(self.cfg, sizes[0], tuple(sizes[1:]))
+        return all(spatial >= 1 and temporal >= 1 for spatial, temporal in rel_pos_lengths(self.cfg, grid))
+
+    def input_size_rule(self) -> dict[str, list[int] | int]:
+        """The clip sizes ``(frames, height, width)`` this model takes with ``dynamic_size=True``: multiples of
+        ``multiple``, at least ``minimum`` on each axis and ``min_longer_side`` on the longer side of the frame
+        (what export records, so that an exported graph refuses what the model refuses)."""
+        multiple = self.size_multiple()
+        frames, side = multiple[0], multiple[1]
+        while not self.fits((frames, side, side)) and side < 64 * 1024:
+            side += multiple[1]
+        while not self.fits((frames, side, side)) and frames < 64 * 1024:
+            frames += multiple[0]
+        return {"multiple": list(multiple), "minimum": [frames, multiple[1], multiple[2]], "min_longer_side": side}
+
+    def check_input(self, x: torch.Tensor) -> None:
+        """:meth:`ZooModel.check_input`, and one line naming the sizes that work for a clip too small for the
+        relative positions (see the module docstring)."""
+        super().check_input(x)
+        sizes = tuple(x.shape[2:])
+        tracing = torch.compiler.is_compiling() or torch.compiler.is_exporting() or torch.jit.is_tracing()
+        if self.cfg.dynamic_size and not tracing and not self.fits(sizes):
+            raise ValueError(f"input sizes {sizes} are too small for {self.size_rule_text()}")
+
+    def size_rule_text(self) -> str:
+        """``"mvitv2_... : clips of T >= 2 frames, ..."``: :meth:`input_size_rule` in words."""
+        rule = self.input_size_rule()
+        name = getattr(self, "arch_name", "") or type(self).__name__
+        return (
+            f"{name} (relative positions): it takes clips (T, H, W) in multiples of {tuple(rule['multiple'])} with "
+            f"T >= {rule['minimum'][0]} and max(H, W) >= {rule['min_longer_side']} px"
+        )
+
     def resampled_tables(self, grid: Triple) -> dict[str, torch.Tensor]:
         """Every position table (dotted parameter path -> tensor) resampled from :attr:`grid` to ``grid``."""
         if self.cfg.rel_pos:
@@ -149,6 +191,10 @@ class MViT(ZooModel):
         sizes = (num_frames, *pair(img_size))
         if any(s < m or s % m for s, m in zip(sizes, cfg.patch_stride, strict=True)):
             raise ValueError(f"{num_frames} frames at {sizes[1]}x{sizes[2]} px are not multiples of {cfg.patch_stride}")
+        if not self.fits(sizes):
+            raise ValueError(
+                f"{num_frames} frames at {sizes[1]}x{sizes[2]} px are too small for {self.size_rule_text()}"
+            )
         grid = stem_grid(cfg, num_frames, pair(img_size))
         for path, value in self.resampled_tables(grid).items():
             set_parameter(self, path, value.detach().clone())

@@ -106,6 +106,7 @@ class Engine:
         self.val_data = val_data
         self.info: DistInfo = init_distributed(timeout_s=cfg.dist_timeout_s)
         self.device = default_device(self.info, cfg.device)
+        task.check_batch_size(cfg.batch_size, self.info.world_size)  # before any work: one line, not a mid-run error
         seed_everything(cfg.seed + self.info.rank)
         self.task = task.to(self.device)
         self.model = task.model  # what is saved, averaged by the EMA and validated
@@ -182,6 +183,8 @@ class Engine:
                 metadata={**_metadata(self.model, self.task), "vitzoo.epoch": str(self.state.epoch)},
             )
             log.info("checkpoint: %s", self.last_checkpoint)
+        else:  # the file rank 0 writes (every rank reports the same checkpoint)
+            self.last_checkpoint = self.ckpt.paths(self.state.step)[1]
         self.last_saved = (self.state.step, self.state.epoch)
 
     def resume(self, source: bool | str | os.PathLike) -> None:
@@ -395,11 +398,25 @@ def fit_task(
         lock.release()
 
 
+def _unused_start(engine: Engine) -> bool:
+    """True when every checkpoint of ``out_dir`` is at step 0 (a run stopped before its first update, by an
+    earlier version or a signal): nothing was learnt, so a fresh start sets them aside instead of refusing."""
+    found = engine.ckpt.list()
+    if not found or any(step > 0 for step, _ in found):
+        return False
+    if engine.info.is_main:
+        files = [p for _, state in found for p in (state, engine.ckpt.weights_path_for(state))]
+        engine.ckpt.set_aside(files, "a checkpoint before the first update: nothing to resume; starting afresh")
+    return True
+
+
 def _train(engine: Engine, *, resume: bool | str | os.PathLike, run_config: Any) -> FitResult:
     """The part of :func:`fit_task` that runs under the run directory's lock."""
     cfg, out_dir = engine.cfg, engine.out_dir
     if resume:
         engine.resume(resume)
+    elif _unused_start(engine):
+        pass
     elif engine.ckpt.latest() is not None:
         raise OutputExistsError(
             f"{out_dir} already holds checkpoints; resume=True (--resume) continues that run, or choose another out_dir"
@@ -417,7 +434,9 @@ def _train(engine: Engine, *, resume: bool | str | os.PathLike, run_config: Any)
         # Unless the error hit between an optimizer step and the step count (engine.dirty), the weights, optimizer
         # and engine.rng are those of update engine.state.step: save them, without collectives (other ranks may be
         # gone). Not when writing a checkpoint is what failed (a full disk): the last good one stays the latest.
-        if not engine.saved and not engine.dirty and not isinstance(exc, CheckpointWriteError):
+        # Nor before the first update: a step-0 checkpoint holds nothing to resume, and would block a fresh start.
+        saveable = engine.state.step > 0 and not engine.saved and not engine.dirty
+        if saveable and not isinstance(exc, CheckpointWriteError):
             try:
                 engine.save(gather=not engine.info.enabled)
             except Exception as save_error:  # never hide the original error

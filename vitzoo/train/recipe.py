@@ -24,7 +24,7 @@ from vitzoo.checkpoints.io import PREPROCESS_KEY
 from vitzoo.data.preprocess import eval_settings
 from vitzoo.data.recipe import build_datasets, dataset_num_classes, frame_sampler, split_dataset
 from vitzoo.errors import InputNotFoundError
-from vitzoo.schema import apply_overrides, build
+from vitzoo.schema import apply_overrides, build, to_dict
 from vitzoo.train.checkpointing import CheckpointManager, check_weights_file, seed_everything
 from vitzoo.train.config import ConfigError, ModelSpec, RunConfig
 from vitzoo.train.engine import fit_task
@@ -122,6 +122,8 @@ def train_from_config(run: RunConfig, *, resume: bool | str | os.PathLike = Fals
     model = build_model(run.model)
     data = (entry.datasets or task_data)(run, model)
     task = entry.build(run, model, data)
+    options = entry.parse_options(run.task.options)  # with the defaults, so writing a default out is no change
+    task.run_record = {"task": run.task.name, "task.options": to_dict(options) if options is not None else {}}
     if entry.datasets is None:  # the labelled video datasets: record how they are evaluated, for vitzoo predict
         task.checkpoint_metadata[PREPROCESS_KEY] = json.dumps(eval_settings(run.data))
     return fit_task(

@@ -5,8 +5,12 @@ modules, every rank's RNG states, the loader's generator, the position in the ep
 :func:`resume` loads the newest checkpoint that reads back (or the one named) into an
 :class:`~vitzoo.train.engine.Engine` and makes the checkpoint folder agree with it:
 
-* compatibility: another model, task or epoch length raises :class:`ConfigError`; changed options that matter
-  for the result (all but :data:`FREE_ON_RESUME`) are logged as a warning;
+* the run record (:func:`run_record`): what a resume must not change (the task and its options, the model's name
+  and config, so its input shape and class count, the optimiser kind) is stored in every checkpoint; a resume
+  that changes any of it raises :class:`ConfigError` listing every difference; checkpoints written before the
+  record existed resume with a logged note;
+* compatibility: another epoch length raises :class:`ConfigError`; each changed training option is logged on one
+  line (as a warning when it changes the result: all but :data:`FREE_ON_RESUME`);
 * stale best: a ``best.safetensors`` that is damaged, or was chosen after the step resumed from, no longer stands
   for the saved best value: it is set aside and chosen again at the next validation;
 * old states: :func:`upgrade_state` reads state files written before tasks existed.
@@ -20,7 +24,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from vitzoo.checkpoints.io import read_metadata
+from vitzoo.checkpoints.io import ARCH_KEY, CONFIG_KEY, model_metadata, read_metadata
 from vitzoo.checkpoints.load import load_checked
 from vitzoo.durable import DamagedFileError, check_safetensors
 from vitzoo.schema import ConfigError
@@ -77,17 +81,66 @@ def training_state(engine: Any, *, gather: bool = True) -> dict[str, Any]:
         "rng": rng,
         "loader_generator": generator,
         "train_config": json.dumps(engine.cfg.__dict__, default=list),
+        "run_record": json.dumps(run_record(engine)),
     }
 
 
-def changed_options(saved: dict[str, Any], cfg: TrainConfig) -> dict[str, tuple[Any, Any]]:
-    """``{name: (saved value, current value)}`` for the options that differ and matter for the result.
+def _flat(prefix: str, value: Any) -> dict[str, Any]:
+    """``{"a.b": 1}`` for ``prefix="a", value={"b": 1}``: nested mappings as dotted names, values as JSON has them."""
+    if isinstance(value, dict):
+        names = {key: f"{prefix}.{key}" if prefix else key for key in value}
+        return {k: v for key, item in value.items() for k, v in _flat(names[key], item).items()}
+    return {prefix: json.loads(json.dumps(value, default=list))}
+
+
+def run_record(engine: Any) -> dict[str, Any]:
+    """What a resume of ``engine``'s run must not change, as flat ``{name: JSON value}``: the task's
+    :attr:`~vitzoo.train.task.Task.run_record` (its name and options), the model's architecture name and config
+    (its input size, frames and class count among them; the class name for a model without vitzoo config) and the
+    optimiser's kind."""
+    record = _flat("", dict(engine.task.run_record))
+    model = engine.model
+    if hasattr(model, "cfg"):
+        meta = model_metadata(model)
+        record["model.name"] = meta[ARCH_KEY]
+        config = json.loads(meta[CONFIG_KEY])  # {"class": ..., "fields": {...}}
+        record["model.config"] = config.get("class")
+        record.update(_flat("model", config.get("fields", {})))
+    else:
+        record["model"] = type(model).__name__
+    record["optimizer"] = type(engine.optimizer).__name__
+    return record
+
+
+def check_record(engine: Any, path: Path, saved: dict[str, Any]) -> None:
+    """:class:`ConfigError` listing every entry of :func:`run_record` that differs from the checkpoint's (a
+    checkpoint written before the record existed is taken as it is, with a logged note)."""
+    if "run_record" not in saved:
+        log.info("%s predates the run record: the task, model and optimiser are not compared with it", path)
+        return
+    before, now = json.loads(saved["run_record"]), run_record(engine)
+    missing = object()
+    changed = [
+        f"{name} {before.get(name, missing)!r} -> {now.get(name, missing)!r}".replace(repr(missing), "(unset)")
+        for name in sorted(set(before) | set(now))
+        if before.get(name, missing) != now.get(name, missing)
+    ]
+    if changed:
+        raise ConfigError(
+            f"cannot resume from {path}: the run's recipe changed ({'; '.join(changed)}); restore these values, or "
+            "start a new run in another output_dir (for fine-tuning from it: model.pretrained)"
+        )
+
+
+def changed_options(saved: dict[str, Any], cfg: TrainConfig, *, free: bool = False) -> dict[str, tuple[Any, Any]]:
+    """``{name: (saved value, current value)}`` for the options that differ and matter for the result (``free``:
+    those that differ and do not, :data:`FREE_ON_RESUME`).
 
     Only today's options are compared: a saved option that no longer exists (the classification options that
     older ``train_config`` entries hold, now ``task.options``) is not one of them.
     """
     current = json.loads(json.dumps(cfg.__dict__, default=list))
-    return {k: (saved.get(k), v) for k, v in current.items() if k not in FREE_ON_RESUME and saved.get(k, v) != v}
+    return {k: (saved.get(k), v) for k, v in current.items() if (k in FREE_ON_RESUME) == free and saved.get(k, v) != v}
 
 
 def upgrade_state(saved: dict[str, Any]) -> dict[str, Any]:
@@ -119,13 +172,19 @@ def read_checkpoint(engine: Any, source: bool | str | os.PathLike) -> tuple[Path
 
 
 def check_compatible(engine: Any, path: Path, saved: dict[str, Any]) -> None:
-    """Warn about changed options; :class:`ConfigError` when the epoch length differs (other data or batch)."""
-    changed = changed_options(json.loads(saved["train_config"]), engine.cfg)
-    if changed:
+    """:func:`check_record`; log each changed training option on one line (a warning for those that change the
+    result); :class:`ConfigError` when the epoch length differs (other data or batch)."""
+    check_record(engine, path, saved)
+    options = json.loads(saved["train_config"])
+    for name, (before, now) in changed_options(options, engine.cfg, free=True).items():
+        log.info("resuming with train.%s %r (was %r)", name, now, before)
+    for name, (before, now) in changed_options(options, engine.cfg).items():
         log.warning(
-            "resuming with changed options %s: the optimizer and lr schedule continue as saved, so the run will "
-            "not match an uninterrupted one",
-            changed,
+            "resuming with changed option train.%s %r (was %r): the optimizer and lr schedule continue as saved, "
+            "so the run will not match an uninterrupted one",
+            name,
+            now,
+            before,
         )
     if saved["updates_per_epoch"] != engine.updates_per_epoch:
         raise ConfigError(
@@ -177,6 +236,7 @@ def load_position(engine: Any, saved: dict[str, Any]) -> None:
             s.monitor,
         )
     engine.scheduler.step_update(s.step)
+    engine.task.resume_at(s.step, s.total_steps)  # what the task derives from the step (BYOL's momentum)
     engine.rng = capture_rng()
 
 

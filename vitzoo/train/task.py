@@ -9,7 +9,12 @@ checkpoints, resume, logging) is the same for every task:
 * it calls ``task(batch)`` for each micro-batch (``forward`` is ``training_step``, so DDP can wrap the task),
   the batch already on the device, under bf16 autocast when ``train.amp`` is ``bf16`` (compute losses on
   ``.float()`` outputs); every parameter that requires grad must get a gradient at every step (DDP);
-* it calls :meth:`Task.on_update` after every optimizer update (momentum targets, schedules);
+* it calls :meth:`Task.check_batch_size` before the first step (a loss that needs negatives, BatchNorm heads);
+* it calls :meth:`Task.on_update` after every optimizer update (momentum targets, schedules), and
+  :meth:`Task.resume_at` after a resume: whatever a task logs must come back from the checkpoint, either as a
+  tensor of :meth:`Task.extra_state_dict` or recomputed from the step there;
+* it records :attr:`Task.run_record` (with the model's config and the optimiser) in every checkpoint, and refuses
+  a resume that changes any of it;
 * it saves ``task.model`` as the checkpoint's weights (``vitzoo.load`` rebuilds it) and the rest of
   ``task.state_dict()`` (heads, target networks, their buffers) with the training state, and resumes both;
 * it calls :meth:`Task.validate` every ``eval_every`` epochs and keeps the best weights by ``task.monitor``.
@@ -78,6 +83,8 @@ class Task(nn.Module):
         super().__init__()
         self.model = model
         self.checkpoint_metadata: dict[str, str] = {}  # written into every weight file the engine saves
+        # what a resume must not change about the task (name, options; JSON values): the recipe loader fills it
+        self.run_record: dict[str, Any] = {"task": type(self).__name__}
 
     def forward(self, batch: Any) -> StepOutput:
         """The training step (``forward`` so that ``DistributedDataParallel`` can wrap the task)."""
@@ -89,6 +96,14 @@ class Task(nn.Module):
 
     def on_update(self, step: int, total_steps: int) -> None:
         """Called after optimizer update ``step`` (1-based) of ``total_steps``; default: nothing."""
+
+    def check_batch_size(self, batch_size: int, world_size: int) -> None:
+        """Raise :class:`vitzoo.schema.ConfigError` (one line: the task, the batch, the minimum) when a batch of
+        ``batch_size`` samples per process on ``world_size`` processes cannot train this task; default: any."""
+
+    def resume_at(self, step: int, total_steps: int) -> None:
+        """Called after a resume at update ``step`` of ``total_steps``: restore what the task derives from the
+        update count (a schedule's current value) as :meth:`on_update` left it; default: nothing."""
 
     def validate(self, data: Any, ctx: ValidationContext) -> dict[str, float]:
         """Evaluate ``ctx.model`` on ``data``; the result must contain :attr:`monitor`."""

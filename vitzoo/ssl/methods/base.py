@@ -12,12 +12,14 @@ peak memory (the transient buffers of a pass are those of ``B`` samples, not ``B
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 import torch
 from einops import rearrange
 from torch import nn
 
+from vitzoo.schema import ConfigError
 from vitzoo.ssl.knn import evaluate_knn
 from vitzoo.ssl.methods.config import MethodConfig
 from vitzoo.ssl.metrics import embedding_std
@@ -66,6 +68,9 @@ class SSLMethod(Task):
     higher_is_better = True
     config_class: type[MethodConfig] = MethodConfig
     min_views: int = 2  # views per sample the method needs
+    min_batch: int = 1  # samples per batch the loss needs (contrastive: 2), over all processes when it gathers them
+    min_local_batch: int = 1  # samples per process the loss needs (VICReg's variance: 2)
+    batch_reason: str = ""  # why, for the error message
 
     def __init__(
         self,
@@ -85,6 +90,29 @@ class SSLMethod(Task):
             self.min_views = min_views
         self.knn_k = cfg.knn_k if knn_k is None else knn_k
         self.knn_temperature = cfg.knn_temperature if knn_temperature is None else knn_temperature
+        self.run_record.update({f"task.options.{k}": v for k, v in asdict(cfg).items()})
+
+    def check_batch_size(self, batch_size: int, world_size: int) -> None:
+        """:class:`~vitzoo.schema.ConfigError` when ``batch_size`` samples per process (on ``world_size`` processes)
+        are too few for the loss (:attr:`min_batch`, :attr:`min_local_batch`) or for BatchNorm layers (2 per
+        process: they normalise over the batch)."""
+        name = type(self).__name__
+        gathers = bool(getattr(self.cfg, "gather_distributed", False)) and world_size > 1
+        total = batch_size * world_size if gathers else batch_size
+        if total < self.min_batch:
+            where = f"over {world_size} processes" if gathers else "per process"
+            raise ConfigError(
+                f"{name} cannot train with train.batch_size={batch_size}: {self.batch_reason} needs at least "
+                f"{self.min_batch} samples per batch {where}; set train.batch_size >= {self.min_batch}"
+            )
+        local, why = self.min_local_batch, self.batch_reason
+        if has_batch_norm(self) and local < 2:
+            local, why = 2, "its BatchNorm layers (they normalise over the batch)"
+        if batch_size < local:
+            raise ConfigError(
+                f"{name} cannot train with train.batch_size={batch_size}: {why} needs at least {local} samples "
+                f"per process; set train.batch_size >= {local}"
+            )
 
     def split(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Unpack a batch and check that its views are ``(B, V, C, [T,] H, W)`` with ``V >= min_views``."""

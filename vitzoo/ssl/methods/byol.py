@@ -90,3 +90,10 @@ class BYOL(SSLMethod):
         self.momentum = cosine_momentum(step, total_steps, base=cfg.base_momentum, final=cfg.final_momentum)
         ema_update(self.target_model, self.model, self.momentum)
         ema_update(self.target_projector, self.projector, self.momentum)
+
+    def resume_at(self, step: int, total_steps: int) -> None:
+        """The momentum of update ``step``, which the next step logs (as the uninterrupted run does)."""
+        cfg = self.cfg
+        if step >= 1:
+            step = min(step, total_steps)  # a run resumed with fewer epochs than it has already done
+            self.momentum = cosine_momentum(step, total_steps, base=cfg.base_momentum, final=cfg.final_momentum)

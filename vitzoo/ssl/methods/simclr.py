@@ -44,6 +44,8 @@ class SimCLR(SSLMethod):
     """SimCLR over any backbone (``model(x) -> (B, D)``); ``training_step((views, labels))``, labels unused."""
 
     config_class = SimCLRConfig
+    min_batch = 2
+    batch_reason = "NT-Xent (its negatives are the other samples)"
 
     def __init__(self, model: nn.Module, cfg: SimCLRConfig | None = None) -> None:
         super().__init__(model, cfg)

@@ -28,6 +28,8 @@ class SupCon(SSLMethod):
     """SupCon over any backbone; ``training_step((views, labels))`` needs integer labels ``(B,)``."""
 
     config_class = SupConConfig
+    min_batch = 2
+    batch_reason = "the SupCon loss (its negatives are the other samples)"
     min_views = 1  # the other samples of a class are positives too
 
     def __init__(self, model: nn.Module, cfg: SupConConfig | None = None) -> None:

@@ -52,6 +52,8 @@ class VICReg(SSLMethod):
     """VICReg over any backbone; ``training_step((views, labels))``, labels unused."""
 
     config_class = VICRegConfig
+    min_local_batch = 2
+    batch_reason = "VICReg's variance and covariance terms (taken over the batch)"
 
     def __init__(self, model: nn.Module, cfg: VICRegConfig | None = None) -> None:
         super().__init__(model, cfg)
