@@ -40,7 +40,7 @@ from vitzoo.train.recipe import load_run_config
 log = logging.getLogger(__name__)
 
 MODEL = "vivit_joint_micro_4x2"
-METHODS = ("simclr", "vicreg")
+METHODS = ("simclr", "vicreg", "videomae")
 SUPERVISED = "vivit_joint_micro_4x2_motion"  # weights/ name: fine-tuned with every label (make demo ARGS=--ship)
 FINETUNE_RECIPE = "demo_motion_micro.yaml"
 LABELLED_LIST = "train_labelled.txt"
