@@ -47,13 +47,12 @@ def reconstruction_rows(task, clips: torch.Tensor, mask: torch.Tensor) -> torch.
             rebuilt = task.mae.reconstruct(clips, mask).float()
     finally:
         task.mae.train(was_training)
-    video = clips.ndim == 5
-    if not video:  # (B, C, H, W) -> (B, C, 1, H, W)
+    if clips.ndim == 4:  # images (B, C, H, W) -> (B, C, 1, H, W)
         clips, rebuilt = clips[:, :, None], rebuilt[:, :, None]
     original = (clips.float() * std + mean).clamp(0, 1)
     hidden = pixel_mask(mask, token_grid(model), patch_shape(model))  # (B, 1, T, H, W)
     masked = torch.where(hidden, torch.full_like(original, 0.5), original)
-    rebuilt = torch.where(hidden, rebuilt.clamp(0, 1), original)
+    rebuilt = torch.where(hidden, (rebuilt * std + mean).clamp(0, 1), original)  # the visible patches as they were
     return torch.stack([original, masked, rebuilt], dim=1)  # (B, 3, C, T, H, W)
 
 
