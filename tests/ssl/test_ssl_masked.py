@@ -177,7 +177,8 @@ def test_pretrain_writes_a_picture_and_an_encoder_that_fine_tunes(motion, tmp_pa
     assert yaml.safe_load((out / "config.yaml").read_text())["task"]["name"] == "videomae"
     tuned = tmp_path / "tuned"
     sets = [
-        f"model.name={VIDEO}", "model.options.depth=1", f"model.pretrained={best}", f"data.root={motion}",
+        f"model.name={VIDEO}", "model.options.depth=1", "model.options.global_pool=avg", "model.options.fc_norm=false",
+        f"model.pretrained={best}", f"data.root={motion}",
         "data.frame_interval=1", "train.batch_size=4", "train.max_steps=1", "train.num_workers=0",
         "train.progress=false", "train.plot=false", "train.eval_every=100", "data.eval_clips=1", "data.eval_crops=1",
         f"output_dir={tuned}",
@@ -186,5 +187,30 @@ def test_pretrain_writes_a_picture_and_an_encoder_that_fine_tunes(motion, tmp_pa
     (weights,) = (tuned / "checkpoints").glob("step_*.safetensors")
     classifier = vitzoo.load(weights)
     assert classifier.cfg.num_classes == 4
-    start = vitzoo.create(VIDEO, num_classes=4, depth=1, pretrained=str(best)).state_dict()  # what train starts from
+    options = dict(depth=1, global_pool="avg", fc_norm=False)  # the recipe's architecture
+    start = vitzoo.create(VIDEO, num_classes=4, pretrained=str(best), **options).state_dict()  # what train starts from
     assert all(torch.equal(v, start[k]) for k, v in encoder.state_dict().items())
+
+
+@pytest.mark.slow
+def test_two_process_ddp_trains_encoder_and_decoder_in_step(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tests.helpers import REPO_ROOT
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO_ROOT)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    done = subprocess.run(
+        [*cmd, "-m", "tests.ssl.masked_ddp_worker", str(tmp_path)], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    assert [r["updates"] for r in ranks] == [2, 2]  # 8 clips, 2 per process per step
+    start = _task(VIDEO, "videomae").state_dict()
+    for key, value in ranks[0]["state_dict"].items():
+        assert torch.equal(value, ranks[1]["state_dict"][key]), key  # DDP kept the ranks identical
+    moved = [k for k, v in ranks[0]["state_dict"].items() if not torch.equal(v, start[k])]
+    assert any(k.startswith("model.") for k in moved) and any(k.startswith("mae.decoder.") for k in moved)
+    assert (tmp_path / "checkpoints").is_dir()
