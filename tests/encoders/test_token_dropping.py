@@ -104,9 +104,33 @@ def test_bad_masks_are_refused_in_one_line():
         model.forward_visible(x, torch.zeros(2, 32))
 
 
-@pytest.mark.parametrize("name", ["timesformer_nano_patch8_32", "vivit_fact_sa_nano_8x2", "vtn_nano_patch8_32"])
+@pytest.mark.parametrize("name", ["vivit_fact_enc_nano_8x2", "vtn_nano_patch8_32"])
+def test_factorised_encoder_drops_the_masked_positions_of_every_frame_under_tube_masking(name):
+    model = vitzoo.create(name, num_classes=0).eval()
+    t, h, w = model.cfg.grid_thw
+    x = torch.randn(2, *model.input_shape)
+    mask = draw_masks(TubeMask((t, h, w), 0.5), range(2), seed=0)
+    enc = model.encoder
+    with torch.no_grad():
+        full = model.forward_visible(x, torch.zeros(2, t * h * w, dtype=torch.bool))
+        torch.testing.assert_close(full, model.forward_features(x), rtol=0, atol=TOL)
+        ours = model.forward_visible(x, mask)
+        # reference: each frame's visible tokens by boolean indexing, then the spatial and temporal stages
+        frames = rearrange(model.patch_embed(x), "b t h w d -> (b t) (h w) d")
+        sp, p = enc.spatial, enc.spatial.num_prefix_tokens
+        keep = ~mask.reshape(2, t, h * w).reshape(2 * t, h * w)
+        tokens = (frames + sp.pos_embed[:, p:])[keep].reshape(2 * t, -1, frames.shape[-1])
+        tokens = torch.cat([(sp.cls_token + sp.pos_embed[:, :p]).expand(2 * t, -1, -1), tokens], dim=1)
+        summary = sp.pool(sp.norm(sp.blocks(tokens)), model.cfg.global_pool).reshape(2, t, -1)
+        torch.testing.assert_close(ours, enc.temporal(summary), rtol=0, atol=TOL)
+        with pytest.raises(ValueError, match="only under tube masking"):
+            model.forward_visible(x, draw_masks(RandomMask((t, h, w), 0.5), range(2), seed=0))
+
+
+@pytest.mark.parametrize("name", ["timesformer_nano_patch8_32", "vivit_fact_sa_nano_8x2", "frame_avg_nano_patch8_32"])
 def test_other_encoders_refuse_naming_the_joint_encoder(name):
     model = vitzoo.create(name, num_classes=0)
     x = torch.randn(1, *model.input_shape)
+    length = torch.Size(model.cfg.grid_thw).numel()
     with pytest.raises(NotImplementedError, match="cannot run on the visible tokens only.*encoder='joint'"):
-        model.forward_visible(x, torch.zeros(1, 32, dtype=torch.bool))
+        model.forward_visible(x, torch.zeros(1, length, dtype=torch.bool))

@@ -46,6 +46,20 @@ def test_loss_is_mse_over_the_masked_tokens_of_videomaes_target(norm_pix):
     assert grads["encoder.patch_embed.proj.weight"].abs().sum() > 0
 
 
+def test_every_trainable_parameter_gets_a_gradient():
+    """VideoMAE's encoder layout (mean pooling, fc_norm): the unused fc_norm is frozen, so DDP needs no
+    find_unused_parameters; the fixed position table stays frozen."""
+    encoder = vitzoo.create("vivit_joint_nano_8x2", num_classes=0, class_token=False, global_pool="avg",
+                            fc_norm=True, pos_embed="sincos")  # fmt: skip
+    mae = build_masked_autoencoder(encoder, decoder_depth=1)
+    clips = torch.randn(2, *encoder.input_shape)
+    mae.loss(clips, draw_masks(mae.mask_generator("tube", 0.5), range(2), seed=0)).backward()
+    trainable = {n: p for n, p in mae.named_parameters() if p.requires_grad}
+    assert not [n for n, p in trainable.items() if p.grad is None]
+    frozen = sorted(n for n, p in mae.named_parameters() if not p.requires_grad)
+    assert frozen == ["encoder.encoder.transformer.pos_embed", "encoder.fc_norm.bias", "encoder.fc_norm.weight"]
+
+
 def test_decoder_mask_reconstructs_the_tokens_it_leaves_visible():
     mae = _video_mae()
     clips = torch.randn(2, *mae.encoder.input_shape)

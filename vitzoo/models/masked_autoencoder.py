@@ -25,6 +25,8 @@ from vitzoo.layers.visible import gather_tokens, split_mask
 from vitzoo.models.mae_decoder import DecoderConfig, MAEDecoder
 from vitzoo.models.mae_target import patch_stats, pixel_patches, reconstruction_target, unpatchify
 
+# encoder parameters after the token features (pooling norm, heads): not used by the pre-training loss
+UNUSED_IN_PRETRAINING = ("fc_norm.", "head.", "head_dist.", "attn_pool.")
 # encoders whose forward_visible keeps one token per visible grid cell (what the decoder reconstructs from)
 TOKEN_ENCODERS = ("joint",)
 
@@ -45,6 +47,8 @@ class MaskedAutoencoder(nn.Module):
     ``mean`` / ``std``: the normalisation the inputs come in (the target un-normalises with them); ``patch``: the
     pixels of one token, ``(tubelet, p, p)`` for clips, ``(p, p)`` for images. ``decoder_mask_generator`` is the
     decoder-mask generator a task draws from (VideoMAE V2's running cell), or None (reconstruct every masked token).
+    The encoder's parameters the loss never reaches (its ``fc_norm`` and heads) are frozen (``requires_grad=False``),
+    so every trainable parameter gets a gradient (DDP without ``find_unused_parameters``).
     """
 
     def __init__(
@@ -65,6 +69,9 @@ class MaskedAutoencoder(nn.Module):
         self.decoder_mask_generator = decoder_mask_generator
         self.modality = encoder.modality
         self.patch = token_patch(encoder)
+        for name, param in encoder.named_parameters():  # never reached by the loss: frozen, so DDP needs no
+            if name.startswith(UNUSED_IN_PRETRAINING):  # find_unused_parameters and the optimiser skips them
+                param.requires_grad_(False)
 
     # ----------------------------------------------------------------------------------- grid
     @property
