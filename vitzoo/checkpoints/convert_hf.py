@@ -12,7 +12,7 @@ object's class) and said in a log line, never by sniffing its keys:
 ``TimesformerModel`` / ``...ForVideo...``  ``divided`` encoder (TimeSformer) [and its linear head]
 ``VideoMAEModel``                          ``joint`` encoder, no class token, fixed sinusoid table, q/v biases
 ``VideoMAEForVideoClassification``         the same, mean pooling, ``fc_norm`` and linear head
-``VideoMAEForPreTraining``                 its encoder (the decoder and mask token are dropped)
+``VideoMAEForPreTraining``                 a ``MaskedAutoencoder``: the encoder and the pre-training decoder
 =========================================  ============================================================
 
 The vitzoo config is read off the HF config (see :mod:`~vitzoo.checkpoints.hf_video` and
@@ -41,7 +41,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from vitzoo.checkpoints import hf_image, hf_video
+from vitzoo.checkpoints import hf_image, hf_video, hf_videomae_pretraining
 from vitzoo.checkpoints.checked import shape_mismatch
 from vitzoo.checkpoints.checkpoint import Checkpoint, layout_config
 from vitzoo.checkpoints.hf_rules import HFConfig, Rule, apply_rules, prefixed
@@ -76,6 +76,7 @@ class HFArchitecture:
     backbone: str  # prefix of the backbone's keys ("" for the bare backbone)
     head: tuple[tuple[str, str], ...] = ()  # (vitzoo module, HF module): classifier side, no backbone prefix
     dropped: tuple[tuple[str, str], ...] = ()  # (HF key prefix, why)
+    task: Any = None  # keys beside the backbone and how they extend its checkpoint (hf_videomae_pretraining.HFTask)
 
 
 VIT = HFFamily("vit", "ViT -> vitzoo ViT", hf_image.VIT_DEFAULTS, hf_image.vit_config, hf_image.vit_rules)
@@ -113,15 +114,7 @@ ARCHITECTURES: dict[str, HFArchitecture] = {
     "TimesformerForVideoClassification": HFArchitecture(TIMESFORMER, "timesformer.", _CLASSIFIER),
     "VideoMAEModel": HFArchitecture(VIDEOMAE, ""),
     "VideoMAEForVideoClassification": HFArchitecture(VIDEOMAE, "videomae.", (*_CLASSIFIER, ("fc_norm", "fc_norm"))),
-    "VideoMAEForPreTraining": HFArchitecture(
-        VIDEOMAE,
-        "videomae.",
-        dropped=(
-            ("decoder.", "the pre-training decoder"),
-            ("encoder_to_decoder.", "the pre-training decoder"),
-            ("mask_token", MASK_TOKEN),
-        ),
-    ),  # fmt: skip
+    "VideoMAEForPreTraining": HFArchitecture(VIDEOMAE, "videomae.", task=hf_videomae_pretraining.VIDEOMAE_PRETRAINING),
 }
 
 
@@ -223,17 +216,19 @@ def hf_checkpoint(files: CheckpointFiles, config: dict[str, Any], *, architectur
         if keys:
             log.warning("%s: dropped %s (%s): %s", files.description, prefix.rstrip("."), why, ", ".join(keys))
             dropped.update(keys)
-    why = shape_mismatch(_mapped_shapes(rules, state, dropped), cfg)  # on "meta": nothing of the claimed size
+    owned = {k for k in state if arch.task is not None and k.startswith(arch.task.prefixes)}  # the task's (decoder)
+    why = shape_mismatch(_mapped_shapes(rules, state, dropped | owned), cfg)  # on "meta": nothing of the claimed size
     if why is not None:
-        raise ValueError(f"transformers {files.description}: its tensors do not match its config.json: {why}")
-    vitzoo_state = apply_rules(rules, state, dropped=dropped)
+        raise CheckpointFileError(f"transformers {files.description}: its tensors do not match its config.json: {why}")
+    vitzoo_state = apply_rules(rules, state, dropped=dropped | owned)
     geometry = getattr(cfg, "grid_thw", None) or cfg.grid_hw
     log.info(
         "recognised transformers %s: %s; %s px, token grid %s, dim %d, depth %d, %d heads, %s, %d classes",
         architecture or config.get("architectures", ["?"])[0], family.description, "x".join(map(str, cfg.img_hw)),
         "x".join(map(str, geometry)), cfg.embed_dim, cfg.depth, cfg.num_heads, cfg.act, cfg.num_classes,
     )  # fmt: skip
-    return Checkpoint(state=vitzoo_state, config=cfg, source=f"transformers {files.description}")
+    ckpt = Checkpoint(state=vitzoo_state, config=cfg, source=f"transformers {files.description}")
+    return ckpt if arch.task is None else arch.task.extend(ckpt, {k: state[k] for k in owned}, config)
 
 
 def _hf_class_name(model: nn.Module) -> str:

@@ -30,7 +30,8 @@ log = logging.getLogger("vitzoo.cli")
 def add_commands(sub, add_config_args: Callable[[argparse.ArgumentParser], None]) -> None:
     """Add ``pretrain``, ``knn`` and ``linear-probe`` to the ``vitzoo`` sub-command parsers ``sub``."""
     pre = sub.add_parser(
-        "pretrain", help="self-supervised pre-training for a recipe (simclr, supcon, byol, simsiam, vicreg)",
+        "pretrain",
+        help="self-supervised pre-training for a recipe (simclr, supcon, byol, simsiam, vicreg, videomae, mae)",
         description=cmd_pretrain.__doc__,
     )  # fmt: skip
     add_config_args(pre)

@@ -3,15 +3,16 @@
 1. Write the motion videos (a disk moving left, right, up or down on a torus; :func:`vitzoo.data.make_motion_dataset`)
    at 48 frames, so that two clips of one video can be far apart in time and share the motion but not the disk's
    position. Pre-training reads no labels; only the evaluations do.
-2. Pre-train the micro ViViT (``vivit_joint_micro_4x2`` by default) WITHOUT labels with SimCLR and VICReg (a method
-   without negatives) through their recipes (``configs/<method>_vivit_joint_micro_motion.yaml``, the path of
-   ``vitzoo pretrain``).
+2. Pre-train the micro ViViT (``vivit_joint_micro_4x2`` by default) WITHOUT labels with SimCLR, VICReg (a method
+   without negatives) and VideoMAE (masked autoencoding) through their recipes
+   (``configs/<method>_vivit_joint_micro_motion.yaml``, the path of ``vitzoo pretrain``).
 3. Evaluate frozen features, kNN (k = 20) and a linear probe on the 480 training / 160 held-out videos, for each
    self-supervised encoder, the same encoder at random initialisation, and the supervised one (the fine-tuned
    weights shipped in ``weights/``, trained with every label).
 4. Fine-tune with 10% of the labels (a class-balanced subset of the training list) from each self-supervised
    checkpoint and from scratch, at equal steps, for several training seeds, through the classification recipe
-   ``configs/demo_motion_micro.yaml`` (``model.pretrained: <run>/checkpoints/best.safetensors``).
+   ``configs/demo_motion_micro.yaml`` (``model.pretrained: <run>/checkpoints/best.safetensors``, with the
+   ``model.options`` of the method's recipe, e.g. VideoMAE's mean pooling).
 5. Print and write ``results.md`` / ``results.json``, with wall and CPU times and the load average: the machine
    may be shared, which inflates wall times.
 
@@ -41,7 +42,7 @@ from vitzoo.train.recipe import load_run_config
 log = logging.getLogger(__name__)
 
 MODEL = "vivit_joint_micro_4x2"
-METHODS = ("simclr", "vicreg")
+METHODS = ("simclr", "vicreg", "videomae")
 SUPERVISED = "vivit_joint_micro_4x2_motion"  # weights/ name: fine-tuned with every label (make demo ARGS=--ship)
 FINETUNE_RECIPE = "demo_motion_micro.yaml"
 LABELLED_LIST = "train_labelled.txt"
@@ -147,16 +148,30 @@ class FinetuneResult:
     seconds: float
 
 
+def recipe_model_options(method: str) -> list[str]:
+    """``--set`` overrides of the ``model.options`` in ``method``'s recipe (fine-tuning builds the architecture that
+    was pre-trained, e.g. VideoMAE's mean pooling)."""
+    options = load_run_config(ssl_recipe(method)).model.options
+    return [f"model.options.{key}={json.dumps(value)}" for key, value in options.items()]
+
+
 def finetune(
-    init: str, checkpoint: Path | None, *, seed: int, out: Path, model: str, overrides: Sequence[str]
+    init: str,
+    checkpoint: Path | None,
+    *,
+    seed: int,
+    out: Path,
+    model: str,
+    overrides: Sequence[str],
+    model_options: Sequence[str] = (),
 ) -> FinetuneResult:
-    """Fine-tune ``model`` from ``checkpoint`` (None: scratch) on the labelled subset, in
-    ``out/finetune/<init>_seed<seed>``; reuse a finished run."""
+    """Fine-tune ``model`` (with ``model_options`` overrides) from ``checkpoint`` (None: scratch) on the labelled
+    subset, in ``out/finetune/<init>_seed<seed>``; reuse a finished run."""
     run_dir = out / "finetune" / f"{init}_seed{seed}"
     sets = [
-        f"model.name={model}", f"model.pretrained={checkpoint or 'null'}", f"data.root={out / 'data'}",
-        f"data.train={LABELLED_LIST}", "data.eval_clips=1", "data.eval_crops=1", f"train.seed={seed}",
-        f"output_dir={run_dir}", *overrides,
+        f"model.name={model}", *model_options, f"model.pretrained={checkpoint or 'null'}",
+        f"data.root={out / 'data'}", f"data.train={LABELLED_LIST}", "data.eval_clips=1", "data.eval_crops=1",
+        f"train.seed={seed}", f"output_dir={run_dir}", *overrides,
     ]  # fmt: skip
     recipe = load_run_config(configs_dir() / FINETUNE_RECIPE, sets)
     record = train_once(recipe, run_dir / "done.json", what=f"fine-tuning {run_dir.name}")
@@ -251,10 +266,13 @@ def main(argv: list[str] | None = None) -> int:
 
     def finetune_all() -> list[FinetuneResult]:
         return [
-            finetune(init, path, seed=seed, out=out, model=args.model, overrides=fine_sets)
+            finetune(
+                init, path, seed=seed, out=out, model=args.model, overrides=fine_sets,
+                model_options=recipe_model_options(init) if path is not None else (),
+            )
             for init, path in inits.items()
             for seed in args.seeds
-        ]
+        ]  # fmt: skip
 
     tuned, clocks["fine-tuning"] = Clock.measure(finetune_all)
 

@@ -106,6 +106,14 @@ class VideoEncoder(nn.Module):
         """Token grid ``(B, T, h, w, D)`` -> final tokens ``(B, P + L, D)``."""
         raise NotImplementedError
 
+    def forward_visible(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Token dropping: encode only the tokens ``mask`` ``(B, T*h*w)`` leaves visible (``True`` = masked).
+        Encoders that cannot run on a subset of tokens refuse."""
+        raise NotImplementedError(
+            f"the {self.cfg.encoder!r} encoder cannot run on the visible tokens only (token dropping); use "
+            "encoder='joint' (VideoMAE / MAE-ST), or 'fact_enc' under tube masking"
+        )
+
     # ----------------------------------------------------------------------------------- position tables
     def resampled_tables(self, grid: Grid) -> dict[str, torch.Tensor]:
         """Every position table (dotted parameter path -> tensor) resampled from :attr:`grid` to ``grid``."""

@@ -10,6 +10,7 @@ tubelets; see ``vitzoo/models/video_zoo.py``. The final tokens are the temporal 
 from __future__ import annotations
 
 import torch
+from einops import rearrange
 
 from vitzoo.config import VideoConfig, replace
 from vitzoo.encoders.base import Grid, ViTInit, token_taps
@@ -17,6 +18,7 @@ from vitzoo.encoders.per_frame import PerFrameEncoder
 from vitzoo.encoders.token_transformer import TokenTransformer
 from vitzoo.flops import Flops, block_flops
 from vitzoo.layers.pos_embed import resample_temporal_pos_embed
+from vitzoo.layers.visible import split_mask
 from vitzoo.registry import ENCODERS
 
 
@@ -41,6 +43,25 @@ class FactorisedEncoder(PerFrameEncoder):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         tables = self.tables(tuple(x.shape[1:4]))
         frames = self.forward_spatial(x, tables)  # (B, T, D)
+        return self.temporal(frames, tables.get("temporal.pos_embed"))  # (B, P + T, D)
+
+    def forward_visible(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Token dropping under tube masking (the same positions masked in every time slice): the spatial stage runs
+        per frame on the kept positions only, the temporal stage as usual: ``(B, T, h, w, D)`` -> ``(B, P + T, D)``."""
+        t, h, w = grid = tuple(x.shape[1:4])
+        split_mask(mask, t * h * w)  # shape and equal counts
+        per_slice = mask.reshape(mask.shape[0], t, h * w)  # (B, T, h*w)
+        if not torch.equal(per_slice, per_slice[:, :1].expand_as(per_slice)):
+            raise ValueError(
+                "the factorised encoder drops tokens only under tube masking (the same positions in every time "
+                "slice; vitzoo.data.masking.TubeMask); use encoder='joint' for other masks"
+            )
+        tables = self.tables(grid)
+        visible, _ = split_mask(per_slice[:, 0], h * w)  # (B, hw_v): the positions kept in every slice
+        visible = visible.repeat_interleave(t, dim=0)  # (B*T, hw_v), frames sample-major as below
+        frames = rearrange(x, "b t h w d -> (b t) (h w) d")  # (B*T, h*w, D)
+        frames = self.spatial.forward_visible(frames, visible, tables.get("spatial.pos_embed"))  # (B*T, P + hw_v, D)
+        frames = rearrange(self.spatial.pool(frames, self.cfg.global_pool), "(b t) d -> b t d", t=t)  # (B, T, D)
         return self.temporal(frames, tables.get("temporal.pos_embed"))  # (B, P + T, D)
 
     def resampled_tables(self, grid: Grid) -> dict[str, torch.Tensor]:

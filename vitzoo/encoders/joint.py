@@ -12,6 +12,7 @@ from vitzoo.encoders.base import Grid, VideoEncoder, ViTInit, token_taps
 from vitzoo.encoders.token_transformer import TokenTransformer
 from vitzoo.flops import Flops, block_flops
 from vitzoo.layers.pos_embed import resample_spacetime_pos_embed
+from vitzoo.layers.visible import split_mask
 from vitzoo.registry import ENCODERS
 
 
@@ -48,6 +49,14 @@ class JointEncoder(VideoEncoder):
         pos_embed = self.tables(tuple(x.shape[1:4])).get("transformer.pos_embed")
         x = rearrange(x, "b t h w d -> b (t h w) d")  # (B, T*h*w, D)
         return self.transformer(x, pos_embed)  # (B, P + T*h*w, D)
+
+    def forward_visible(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Token dropping (VideoMAE, MAE-ST): encode only the tokens ``mask`` ``(B, T*h*w)`` leaves visible
+        (``True`` = masked), with their positions: ``(B, T, h, w, D)`` -> ``(B, P + L_v, D)``, grid order kept."""
+        pos_embed = self.tables(tuple(x.shape[1:4])).get("transformer.pos_embed")
+        x = rearrange(x, "b t h w d -> b (t h w) d")  # (B, T*h*w, D)
+        visible, _ = split_mask(mask, x.shape[1])  # (B, L_v)
+        return self.transformer.forward_visible(x, visible, pos_embed)  # (B, P + L_v, D)
 
     def resampled_tables(self, grid: Grid) -> dict[str, torch.Tensor]:
         tr = self.transformer

@@ -10,6 +10,7 @@ from vitzoo.layers import make_blocks, run_blocks
 from vitzoo.layers.block import collect_blocks
 from vitzoo.layers.init import init_vit_weights
 from vitzoo.layers.pos_embed import learned_embedding, sincos_table
+from vitzoo.layers.visible import gather_tokens
 
 
 class TokenTransformer(nn.Module):
@@ -59,6 +60,29 @@ class TokenTransformer(nn.Module):
         if self.fixed_pos_embed:  # a fixed table: never trained, even after resample() made it a fresh Parameter
             pos_embed = pos_embed.detach()
         return self.norm_pre(self.pos_drop(x + pos_embed))
+
+    def embed_visible(
+        self, x: torch.Tensor, visible: torch.Tensor, pos_embed: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """:meth:`embed` keeping only the tokens at ``visible`` ``(B, L_v)`` grid indices: ``(B, L, D)`` ->
+        ``(B, P + L_v, D)``. Positions are added first, then the visible tokens gathered in one index op."""
+        pos_embed = self.pos_embed if pos_embed is None else pos_embed
+        if self.fixed_pos_embed:
+            pos_embed = pos_embed.detach()
+        p = self.num_prefix_tokens
+        x = gather_tokens(x + pos_embed[:, p:], visible)  # (B, L_v, D)
+        if self.cls_token is not None:
+            cls = (self.cls_token + pos_embed[:, :p]).expand(x.shape[0], -1, -1)  # (B, 1, D)
+            x = torch.cat([cls, x], dim=1)  # (B, 1 + L_v, D)
+        return self.norm_pre(self.pos_drop(x))
+
+    def forward_visible(
+        self, x: torch.Tensor, visible: torch.Tensor, pos_embed: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """:meth:`forward` on the tokens at ``visible`` ``(B, L_v)`` only: ``(B, L, D)`` -> ``(B, P + L_v, D)``."""
+        x = self.embed_visible(x, visible, pos_embed)
+        x = run_blocks(self.blocks, x, checkpointing=self.grad_checkpointing and self.training)
+        return self.norm(x)
 
     def forward(self, x: torch.Tensor, pos_embed: torch.Tensor | None = None) -> torch.Tensor:
         x = self.embed(x, pos_embed)

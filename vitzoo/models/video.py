@@ -62,6 +62,13 @@ class VideoTransformer(ZooModel):
         self.check_input(x)
         return self.encoder(self.patch_embed(x))  # (B, T', h, w, D) -> (B, P + L, D)
 
+    def forward_visible(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Clips ``(B, C, T, H, W)`` and a mask ``(B, L)`` over the token grid (``True`` = masked, the same count per
+        sample) -> the encoder's final tokens on the visible part, ``(B, P + L_v, D)`` (token dropping; see
+        :mod:`vitzoo.data.masking`)."""
+        self.check_input(x)
+        return self.encoder.forward_visible(self.patch_embed(x), mask)  # (B, T', h, w, D) -> (B, P + L_v, D)
+
     def group_matcher(self, coarse: bool = False) -> dict:
         """timm's layer groups: the tubelet stem with the first stack's tables, then each block of the encoder's
         stacks in the order they run (see :mod:`vitzoo.layers.groups`); norms and head last."""

@@ -22,6 +22,7 @@ from vitzoo.layers.groups import stack_matcher
 from vitzoo.layers.init import init_vit_weights
 from vitzoo.layers.mlp import make_activation
 from vitzoo.layers.pos_embed import learned_embedding, resample_pos_embed
+from vitzoo.layers.visible import gather_tokens, split_mask
 from vitzoo.models.base import NO_WEIGHT_DECAY, Tap, ZooModel
 from vitzoo.registry import family
 
@@ -146,6 +147,26 @@ class VisionTransformer(ZooModel):
         """All tokens after the final norm, ``(B, P + N, D)``."""
         self.check_input(x)
         x = self.embed(x)
+        x = run_blocks(self.blocks, x, checkpointing=self.grad_checkpointing and self.training)
+        return self.norm(x)
+
+    def forward_visible(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Token dropping (MAE): images ``(B, C, H, W)`` and a mask ``(B, h*w)`` over the patch grid (``True`` =
+        masked, the same count per sample) -> the final tokens of the prefix and the visible patches,
+        ``(B, P + N_v, D)``, grid order kept. Positions are added before the visible patches are gathered."""
+        self.check_input(x)
+        grid = self.patch_embed.grid(x.shape[-2], x.shape[-1])
+        x = self.patch_embed(x)  # (B, N, D)
+        pos_embed = self._pos_embed_for(grid)
+        p = 0 if self.cfg.no_embed_class else self.num_prefix_tokens  # prefix entries in the table
+        visible, _ = split_mask(mask, x.shape[1])  # (B, N_v)
+        x = gather_tokens(x + pos_embed[:, p:], visible)  # (B, N_v, D)
+        prefix = [t for t in (self.cls_token, self.dist_token, self.reg_token) if t is not None]
+        if prefix:
+            prefix = torch.cat(prefix, dim=1)  # (1, P, D)
+            prefix = prefix + pos_embed[:, :p] if p else prefix
+            x = torch.cat([prefix.expand(x.shape[0], -1, -1), x], dim=1)  # (B, P + N_v, D)
+        x = self.norm_pre(self.pos_drop(x))
         x = run_blocks(self.blocks, x, checkpointing=self.grad_checkpointing and self.training)
         return self.norm(x)
 

@@ -1,4 +1,5 @@
-"""The self-supervised methods as recipe tasks: ``task: {name: simclr | supcon | byol | simsiam | vicreg}``.
+"""The self-supervised methods as recipe tasks: ``task: {name: simclr | supcon | byol | simsiam | vicreg | videomae |
+mae}``.
 
 Each method of :data:`vitzoo.ssl.methods.METHODS` is registered with the task registry of
 :mod:`vitzoo.train.tasks` under its name, with
@@ -11,6 +12,9 @@ So ``vitzoo pretrain --config configs/simclr_vivit_joint_micro_motion.yaml`` (or
 same recipe) trains through the same engine as classification: ``--set``, ``--resume``, ``torchrun``, metrics,
 plots and checkpoints alike. The best checkpoint is the one with the highest kNN top-1; every epoch logs the
 epoch means of the method's collapse indicators (``feature_std``, ``embedding_std``).
+
+The masked autoencoders (``videomae``, ``mae``) take other options and datasets: one augmented clip and its masks
+per sample instead of views (:mod:`vitzoo.ssl.masked_data`).
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from torch import nn
 
 from vitzoo.schema import ConfigError
 from vitzoo.ssl.data import ssl_datasets
-from vitzoo.ssl.methods import METHODS, SSLMethod
+from vitzoo.ssl.masked_data import MAEOptions, VideoMAEOptions, masked_datasets
+from vitzoo.ssl.methods import MASKED, METHODS, SSLMethod
 from vitzoo.ssl.options import num_views_needed, task_options
 from vitzoo.train.config import RunConfig
 from vitzoo.train.tasks.registry import TaskBuilder, TaskData, get_task, register_task
@@ -38,7 +43,8 @@ def _builder(name: str) -> TaskBuilder:
             )
         options = get_task(name).parse_options(run.task.options)
         task = method_cls(model, options)
-        num_views_needed(task.min_views, options.views)
+        if name not in MASKED:
+            num_views_needed(task.min_views, options.views)
         return task
 
     build.__name__ = f"build_{name}"
@@ -46,5 +52,9 @@ def _builder(name: str) -> TaskBuilder:
     return build
 
 
+MASKED_OPTIONS = {"videomae": VideoMAEOptions, "mae": MAEOptions}
 for _name in METHODS:
-    register_task(_name, options=task_options(METHODS[_name][1]), datasets=ssl_datasets)(_builder(_name))
+    if _name in MASKED:
+        register_task(_name, options=MASKED_OPTIONS[_name], datasets=masked_datasets)(_builder(_name))
+    else:
+        register_task(_name, options=task_options(METHODS[_name][1]), datasets=ssl_datasets)(_builder(_name))

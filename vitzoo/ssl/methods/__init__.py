@@ -17,6 +17,7 @@ from vitzoo.schema import ConfigError, build
 from vitzoo.ssl.methods.base import SSLMethod, feature_dim, unpack
 from vitzoo.ssl.methods.byol import BYOL, BYOLConfig
 from vitzoo.ssl.methods.config import MethodConfig
+from vitzoo.ssl.methods.masked import MAEConfig, MaskedModeling, VideoMAEConfig
 from vitzoo.ssl.methods.simclr import SimCLR, SimCLRConfig
 from vitzoo.ssl.methods.simsiam import SimSiam, SimSiamConfig
 from vitzoo.ssl.methods.supcon import SupCon, SupConConfig
@@ -28,6 +29,9 @@ METHODS.add("supcon", (SupCon, SupConConfig))
 METHODS.add("byol", (BYOL, BYOLConfig))
 METHODS.add("simsiam", (SimSiam, SimSiamConfig))
 METHODS.add("vicreg", (VICReg, VICRegConfig))
+METHODS.add("videomae", (MaskedModeling, VideoMAEConfig))
+METHODS.add("mae", (MaskedModeling, MAEConfig))
+MASKED = ("videomae", "mae")  # one augmented clip and its masks per sample, not views (vitzoo.ssl.masked_data)
 
 
 def method_config(name: str, options: Mapping[str, Any] | None = None, *, prefix: str = "") -> MethodConfig:
@@ -46,7 +50,10 @@ def build_method(name: str, model: nn.Module, **options: Any) -> SSLMethod:
 
 __all__ = [
     "BYOL",
+    "MASKED",
     "METHODS",
+    "MAEConfig",
+    "MaskedModeling",
     "BYOLConfig",
     "MethodConfig",
     "SSLMethod",
@@ -58,6 +65,7 @@ __all__ = [
     "SupConConfig",
     "VICReg",
     "VICRegConfig",
+    "VideoMAEConfig",
     "build_method",
     "feature_dim",
     "method_config",
