@@ -96,10 +96,10 @@ def bipartite_soft_matching(keys: torch.Tensor, r: int, num_prefix_tokens: int =
 
 def merge_wavg(merge: Merge, x: torch.Tensor, size: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
     """Merge ``x (B, L, C)`` as a size-weighted average; ``size (B, L, 1)`` (None: all 1) -> the merged sizes."""
-    size = torch.ones_like(x[..., :1]) if size is None else size
-    x = merge(x * size)
-    size = merge(size)
-    return x / size, size
+    weighted = torch.cat([x, torch.ones_like(x[..., :1])] if size is None else [x * size, size], dim=-1)
+    merged = merge(weighted)  # (B, L - r, C + 1): one matching pass carries the sums and the sizes
+    size = merged[..., -1:]
+    return merged[..., :-1] / size, size
 
 
 def proportional_attention_mask(size: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
