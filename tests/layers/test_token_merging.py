@@ -14,6 +14,7 @@ import torch
 from timm.models.vision_transformer import VisionTransformer as TimmViT
 
 import vitzoo
+import vitzoo.convert
 from vitzoo.layers.token_merging import bipartite_soft_matching, merge_schedule, merge_wavg
 
 DIM, DEPTH, HEADS = 32, 3, 2
@@ -149,3 +150,12 @@ def test_schedule_rules():
     assert merge_schedule([1], 3) == (1, 0, 0)
     with pytest.raises(ValueError, match="lists 4 blocks"):
         merge_schedule([1, 1, 1, 1], 3)
+
+
+def test_from_timm_passes_token_merging_through():
+    ours, theirs = twins()
+    converted = vitzoo.convert.from_timm(theirs, token_merging=[3, 2, 4]).eval()
+    ours.set_token_merging([3, 2, 4])
+    images = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert converted.merging and torch.equal(converted(images), ours(images))
