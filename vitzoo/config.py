@@ -14,7 +14,7 @@ import dataclasses
 import json
 import typing
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from vitzoo import schema
 from vitzoo.registry import CONFIGS, ENCODERS
@@ -54,6 +54,11 @@ class BaseConfig:
     dynamic_size: bool = False
     mean: tuple[float, float, float] = IMAGENET_INCEPTION_MEAN
     std: tuple[float, float, float] = IMAGENET_INCEPTION_STD
+    # token merging (ToMe): tokens merged per block, an int or a per-block list (0: off); see docs/performance.md
+    token_merging: int | tuple[int, ...] = 0
+    token_merging_prop_attn: bool = True  # proportional attention while merging (ToMe: off for MAE-pretrained)
+    # why this family cannot merge tokens (None: it can); video encoders declare theirs (``merging_refusal``)
+    token_merging_refusal: ClassVar[str | None] = None
 
     @property
     def img_hw(self) -> tuple[int, int]:
@@ -72,12 +77,30 @@ class BaseConfig:
                 f"img_size={self.img_size}, in_chans={self.in_chans}, num_classes={self.num_classes}: "
                 "sizes and channels must be >= 1, num_classes >= 0"
             )
+        self.validate_token_merging()
+
+    def validate_token_merging(self) -> None:
+        """Refuse a negative or too long ``token_merging`` schedule, or merging where the family cannot merge."""
+        r = self.token_merging
+        values = (r,) if isinstance(r, int) else r
+        if any(v < 0 for v in values):
+            raise schema.ConfigError(f"token_merging={r!r}: tokens merged per block must be >= 0")
+        depth = getattr(self, "depth", None)
+        if depth is not None and not isinstance(r, int) and len(r) > depth:
+            raise schema.ConfigError(f"token_merging={list(r)} lists {len(r)} blocks; the model has depth={depth}")
+        if any(values) and self.token_merging_refusal is not None:
+            raise schema.ConfigError(f"token_merging={r!r}: {self.token_merging_refusal}; use token_merging=0")
 
 
 @dataclass
 class StagedConfig(BaseConfig):
     """A hierarchical family's config (MViT, Video Swin): stages of ``depths[i]`` blocks of width ``widths[i]``,
     both fields of the subclass; the facts derived from that layout."""
+
+    token_merging_refusal: ClassVar[str | None] = (
+        "a hierarchical model pools / merges its token grid between stages and its attention needs that grid "
+        "(pooled queries, windows), so ToMe's unordered merged tokens do not apply"
+    )
 
     @property
     def embed_dim(self) -> int:
@@ -163,6 +186,11 @@ class ViTConfig(BaseConfig, TransformerConfig):
             raise schema.ConfigError(
                 "dist_token=True (DeiT distilled) needs class_token=True, global_pool='token' and no fc_norm"
             )
+        if self.global_pool == "map" and self.token_merging != 0:
+            raise schema.ConfigError(
+                f"token_merging={self.token_merging!r} with global_pool='map': the attention pool would see merged "
+                "tokens without their sizes; use global_pool='token' or 'avg', or token_merging=0"
+            )
 
 
 @CONFIGS.register("VideoConfig")
@@ -221,6 +249,14 @@ class VideoConfig(ViTConfig):
                 raise schema.ConfigError(
                     f"pos_embed={self.pos_embed!r}: the {self.encoder!r} encoder implements {supported}"
                 )
+
+    @property
+    def token_merging_refusal(self) -> str | None:
+        """Why the configured encoder cannot merge tokens (None: it can), as the encoder declares."""
+        if self.encoder not in ENCODERS:
+            return None
+        reason = getattr(ENCODERS.get(self.encoder), "merging_refusal", None)
+        return None if reason is None else f"the {self.encoder!r} encoder {reason}"
 
 
 def _renamed(fields: dict[str, Any]) -> dict[str, Any]:

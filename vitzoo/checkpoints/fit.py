@@ -33,6 +33,8 @@ COMPATIBLE_FIELDS = frozenset(
         "proj_drop_rate",
         "pos_drop_rate",
         "temporal_init",
+        "token_merging",
+        "token_merging_prop_attn",
     }
 )
 _BLOCK = re.compile(r"^(.*?blocks)\.(\d+)\.")

@@ -23,6 +23,7 @@ from torch import nn
 
 from vitzoo.config import VideoConfig
 from vitzoo.flops import Flops
+from vitzoo.layers.token_merging import is_merging
 from vitzoo.schema import ConfigError
 
 Grid = tuple[int, int, int]  # (T, h, w) tokens
@@ -58,14 +59,18 @@ def grid_map(tokens: torch.Tensor, grid: Grid) -> torch.Tensor:
 
 
 def token_taps(
-    kept: list[torch.Tensor], grid: Grid, num_prefix_tokens: int, norm: nn.Module | None
+    kept: list[torch.Tensor], grid: Grid | None, num_prefix_tokens: int, norm: nn.Module | None
 ) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
-    """Block outputs ``(B, P + T*h*w, D)`` -> ``(map (B, T, h, w, D), prefix (B, P, D) or None)``, normed if asked."""
+    """Block outputs ``(B, P + T*h*w, D)`` -> ``(map (B, T, h, w, D), prefix (B, P, D) or None)``, normed if asked.
+
+    ``grid=None`` (merged tokens, no grid): the map is the flat tokens ``(B, L', D)``.
+    """
     p = num_prefix_tokens
     taps = []
     for tokens in kept:
         tokens = norm(tokens) if norm is not None else tokens
-        taps.append((grid_map(tokens[:, p:], grid), tokens[:, :p] if p else None))
+        tap = tokens[:, p:] if grid is None else grid_map(tokens[:, p:], grid)
+        taps.append((tap, tokens[:, :p] if p else None))
     return taps
 
 
@@ -84,6 +89,13 @@ class VideoEncoder(nn.Module):
     pre_norm: ClassVar[bool] = False  # has a LayerNorm before its blocks when cfg.pre_norm (CLIP style)
     # submodules holding a ``blocks`` stack, in the order they run ("" is the encoder itself): the layer groups
     stack_modules: ClassVar[tuple[str, ...]] = ("",)
+    # token merging (ToMe): the TokenTransformer that merges, or why the encoder cannot merge
+    merging_stack: ClassVar[str | None] = None
+    merging_refusal: ClassVar[str | None] = (
+        "regroups its tokens into the (T, N) grid in every block (attention across time at each location, or "
+        "space and time apart), which merged tokens no longer form (merging the same positions in every frame "
+        "is not implemented); the joint, fact_enc and vtn encoders merge"
+    )
 
     def __init__(self, cfg: VideoConfig) -> None:
         super().__init__()
@@ -113,6 +125,24 @@ class VideoEncoder(nn.Module):
             f"the {self.cfg.encoder!r} encoder cannot run on the visible tokens only (token dropping); use "
             "encoder='joint' (VideoMAE / MAE-ST), or 'fact_enc' under tube masking"
         )
+
+    def set_token_merging(self, r: int | tuple[int, ...], prop_attn: bool = True) -> None:
+        """Merge ``r`` tokens per block (ToMe) in the stack :attr:`merging_stack` names (0: off)."""
+        if self.merging_stack is None:
+            if is_merging(r):
+                raise ValueError(f"token_merging={r!r}: the {self.cfg.encoder!r} encoder {self.merging_refusal}")
+            return
+        self.get_submodule(self.merging_stack).set_token_merging(r, prop_attn)
+
+    @property
+    def merging(self) -> bool:
+        """Whether token merging is on (the final tokens are then no grid)."""
+        return self.merging_stack is not None and self.get_submodule(self.merging_stack).merging is not None
+
+    @property
+    def token_sizes(self) -> torch.Tensor | None:
+        """Patches per final token ``(B, P + L', 1)`` of the last forward when the final tokens were merged."""
+        return None
 
     # ----------------------------------------------------------------------------------- position tables
     def resampled_tables(self, grid: Grid) -> dict[str, torch.Tensor]:

@@ -28,6 +28,8 @@ class JointEncoder(VideoEncoder):
 
     vit_init = ViTInit(trunk="transformer", pos_embed="tile")
     stack_modules = ("transformer",)
+    merging_stack = "transformer"  # token merging over the whole space-time sequence
+    merging_refusal = None
     pos_embed_types: ClassVar[tuple[str, ...]] = ("learned", "sincos")
     # VideoConfig fields of the other encoders, never read here (so a checkpoint differing in them still fits)
     unused_fields: ClassVar[tuple[str, ...]] = ("temporal_depth", "temporal_num_heads", "temporal_init")
@@ -74,7 +76,12 @@ class JointEncoder(VideoEncoder):
         pos_embed = self.tables(grid).get("transformer.pos_embed")
         tr = self.transformer
         final, kept = tr.forward_taps(rearrange(x, "b t h w d -> b (t h w) d"), pos_embed, take, stop_at=stop_at)
-        return final, token_taps(kept, grid, tr.num_prefix_tokens, tr.norm if norm else None)
+        tap_grid = None if tr.merging is not None else grid  # merged tokens form no grid
+        return final, token_taps(kept, tap_grid, tr.num_prefix_tokens, tr.norm if norm else None)
+
+    @property
+    def token_sizes(self) -> torch.Tensor | None:
+        return self.transformer.token_sizes if self.transformer.merging is not None else None
 
     @staticmethod
     def flops(cfg: VideoConfig) -> Flops:

@@ -17,6 +17,8 @@ class PerFrameEncoder(VideoEncoder):
 
     pre_norm = True  # its TokenTransformer trunk has norm_pre
     stack_modules = ("spatial",)
+    merging_stack = "spatial"  # token merging within each frame; the frame summaries are not merged
+    merging_refusal = None
 
     def __init__(self, cfg: VideoConfig) -> None:
         super().__init__(cfg)
@@ -54,7 +56,10 @@ class PerFrameEncoder(VideoEncoder):
         taps = []
         for tokens in kept:  # (B*T, P + h*w, D)
             tokens = sp.norm(tokens) if norm else tokens
-            grid_map = rearrange(tokens[:, p:], "(b t) (h w) d -> b t h w d", t=t, h=h, w=w)
+            if sp.merging is not None:  # merged tokens form no grid: the frames' tokens in a row
+                grid_map = rearrange(tokens[:, p:], "(b t) l d -> b (t l) d", t=t)  # (B, T*L', D)
+            else:
+                grid_map = rearrange(tokens[:, p:], "(b t) (h w) d -> b t h w d", t=t, h=h, w=w)
             taps.append((grid_map, rearrange(tokens[:, :p], "(b t) p d -> b (t p) d", t=t) if p else None))
         summary = rearrange(sp.pool(final, self.cfg.global_pool), "(b t) d -> b t d", t=t)  # (B, T, D)
         return summary, taps

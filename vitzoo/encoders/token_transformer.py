@@ -10,6 +10,7 @@ from vitzoo.layers import make_blocks, run_blocks
 from vitzoo.layers.block import collect_blocks
 from vitzoo.layers.init import init_vit_weights
 from vitzoo.layers.pos_embed import learned_embedding, sincos_table
+from vitzoo.layers.token_merging import Merging, is_merging, merge_schedule, run_merging, weighted_mean
 from vitzoo.layers.visible import gather_tokens
 
 
@@ -38,6 +39,8 @@ class TokenTransformer(nn.Module):
         dim = cfg.embed_dim
         self.num_prefix_tokens = int(class_token)
         self.grad_checkpointing = False
+        self.merging: Merging | None = None  # token merging (ToMe), off
+        self.token_sizes: torch.Tensor | None = None  # (B, P + L', 1) patches per token of the last merged forward
         self.fixed_pos_embed = pos_embed_type == "sincos"
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim)) if class_token else None
         self.pos_embed = learned_embedding(1, self.num_prefix_tokens + num_tokens, dim)
@@ -84,15 +87,34 @@ class TokenTransformer(nn.Module):
         x = run_blocks(self.blocks, x, checkpointing=self.grad_checkpointing and self.training)
         return self.norm(x)
 
+    def set_token_merging(self, r: int | tuple[int, ...], prop_attn: bool = True) -> None:
+        """Merge ``r`` tokens per block (an int or a per-block list; 0: off) with ToMe; prefix tokens never merge."""
+        schedule = merge_schedule(r, len(self.blocks))
+        self.merging = Merging(schedule, prop_attn, self.num_prefix_tokens) if is_merging(schedule) else None
+        self.token_sizes = None
+
     def forward(self, x: torch.Tensor, pos_embed: torch.Tensor | None = None) -> torch.Tensor:
+        """``(B, L, D)`` -> ``(B, P + L, D)``; with token merging ``(B, P + L', D)``, ``L' < L`` merged tokens in
+        no grid order (their sizes in :attr:`token_sizes`)."""
         x = self.embed(x, pos_embed)
-        x = run_blocks(self.blocks, x, checkpointing=self.grad_checkpointing and self.training)
+        checkpointing = self.grad_checkpointing and self.training
+        if self.merging is None:
+            x = run_blocks(self.blocks, x, checkpointing=checkpointing)
+        else:
+            x, self.token_sizes, _ = run_merging(self.blocks, x, self.merging, checkpointing=checkpointing)
         return self.norm(x)
 
     def forward_taps(
         self, x: torch.Tensor, pos_embed: torch.Tensor | None, take: set[int], *, stop_at: int | None
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Normed final tokens and the raw outputs of the blocks in ``take`` (see ``collect_blocks``)."""
+        """Normed final tokens and the raw outputs of the blocks in ``take`` (see ``collect_blocks``; merged
+        tokens with token merging on)."""
+        if self.merging is not None:
+            x, self.token_sizes, kept = run_merging(
+                self.blocks, self.embed(x, pos_embed), self.merging, take=take, stop_at=stop_at,
+                checkpointing=self.grad_checkpointing and self.training,
+            )  # fmt: skip
+            return self.norm(x), kept
         x, kept = collect_blocks(
             self.blocks, self.embed(x, pos_embed), take, stop_at=stop_at,
             checkpointing=self.grad_checkpointing and self.training,
@@ -100,5 +122,9 @@ class TokenTransformer(nn.Module):
         return self.norm(x), kept
 
     def pool(self, x: torch.Tensor, global_pool: str) -> torch.Tensor:
-        """``(B, P + L, D)`` -> ``(B, D)`` by class token (``"token"``) or mean of the other tokens (``"avg"``)."""
-        return x[:, 0] if global_pool == "token" else x[:, self.num_prefix_tokens :].mean(dim=1)
+        """``(B, P + L, D)`` -> ``(B, D)`` by class token (``"token"``) or mean of the other tokens (``"avg"``; over
+        the patches they stand for after token merging, as ToMe's MAE pooling)."""
+        if global_pool == "token":
+            return x[:, 0]
+        p, sizes = self.num_prefix_tokens, self.token_sizes if self.merging is not None else None
+        return weighted_mean(x[:, p:], None if sizes is None else sizes[:, p:])

@@ -11,6 +11,7 @@ from vitzoo.config import TransformerConfig
 from vitzoo.layers.attention import Attention
 from vitzoo.layers.init import init_vit_weights
 from vitzoo.layers.mlp import Mlp
+from vitzoo.layers.token_merging import Merging, bipartite_soft_matching, merge_wavg, proportional_attention_mask
 
 
 def layer_scale(dim: int, init_values: float | None) -> nn.Module:
@@ -42,6 +43,22 @@ class Block(nn.Module):
     def forward(self, x: torch.Tensor, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
         x = x + self.drop_path1(self.ls1(self.attn(self.norm1(x), attn_mask)))
         return x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
+
+    def forward_merging(
+        self, x: torch.Tensor, size: torch.Tensor | None, r: int, merging: Merging
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The block with token merging (ToMe) between attention and MLP: ``(B, L, D)`` -> ``(B, L - r, D)``.
+
+        ``size (B, L, 1)`` counts the input patches each token stands for (None: all 1); with
+        ``merging.prop_attn`` its log is added to the attention logits. Returns the tokens and their new sizes.
+        """
+        q, k, v = self.attn.project_qkv(self.norm1(x))  # (B, H, L, d) each
+        mask = proportional_attention_mask(size, q.dtype) if merging.prop_attn else None
+        x = x + self.drop_path1(self.ls1(self.attn.project_out(self.attn.attend(q, k, v, mask))))
+        merge = bipartite_soft_matching(k.mean(dim=1), r, merging.num_prefix_tokens) if r > 0 else None
+        if merge is not None:
+            x, size = merge_wavg(merge, x, size)  # (B, L - r, D), (B, L - r, 1)
+        return x + self.drop_path2(self.ls2(self.mlp(self.norm2(x)))), size
 
 
 def make_attention(cfg: TransformerConfig, cls: type[Attention] = Attention) -> Attention:

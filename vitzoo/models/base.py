@@ -32,9 +32,10 @@ from einops import rearrange
 from timm.models._features import feature_take_indices
 from torch import nn
 
-from vitzoo.config import BaseConfig
+from vitzoo.config import BaseConfig, replace
 from vitzoo.flops import Flops
 from vitzoo.layers.init import init_vit_weights
+from vitzoo.layers.token_merging import weighted_mean
 from vitzoo.schema import check_choice
 
 # A feature tap: one block's (or stage's) output as a channels-last grid (B, [T,] h, w, D) and its prefix tokens.
@@ -184,7 +185,8 @@ class ZooModel(nn.Module):
             return x
         if self.global_pool == "token":
             return x[:, 0]
-        return x[:, self.num_prefix_tokens :].mean(dim=1)
+        p, sizes = self.num_prefix_tokens, self.token_sizes  # merged tokens: weighted by their sizes (ToMe's MAE)
+        return weighted_mean(x[:, p:], None if sizes is None else sizes[:, p:])
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """Pool, (fc-)norm, dropout and classify the output of :meth:`forward_features`."""
@@ -215,6 +217,32 @@ class ZooModel(nn.Module):
             # own pooling may read (per-frame summaries), keeps its value
         self.cfg.num_classes = num_classes
         self.head = linear_head(self.num_features, num_classes)
+
+    # ----------------------------------------------------------------------------------- token merging
+    def set_token_merging(self, r: int | Sequence[int], prop_attn: bool = True) -> None:
+        """Switch token merging (ToMe) on a built model: ``r`` tokens merged per block, an int or a per-block list
+        (0: off), with proportional attention (``prop_attn``; ToMe turns it off for MAE-pretrained models).
+
+        Sets the config's ``token_merging`` / ``token_merging_prop_attn`` (so ``vitzoo.save`` keeps them). A
+        family that cannot merge raises ``ConfigError`` in one line saying why. See docs/performance.md.
+        """
+        new = replace(self.cfg, token_merging=r if isinstance(r, int) else tuple(r), token_merging_prop_attn=prop_attn)
+        self.cfg.token_merging, self.cfg.token_merging_prop_attn = new.token_merging, new.token_merging_prop_attn
+        self.apply_token_merging()
+
+    def apply_token_merging(self) -> None:
+        """Make the blocks merge as the config's ``token_merging`` says (families that merge override this)."""
+
+    @property
+    def merging(self) -> bool:
+        """Whether token merging is on (the tokens then form no grid: see :meth:`forward_features`)."""
+        return False
+
+    @property
+    def token_sizes(self) -> torch.Tensor | None:
+        """Input patches per token ``(B, P + L', 1)`` of the last :meth:`forward_features`, when its tokens were
+        merged (None otherwise); ``avg`` pooling weights the tokens by them."""
+        return None
 
     # ----------------------------------------------------------------------------------- training helpers
     def set_grad_checkpointing(self, enable: bool = True) -> None:
@@ -298,7 +326,8 @@ class ZooModel(nn.Module):
             norm: apply the model's final norm to every map.
             stop_early: stop after the last block asked for (the returned features are then those at that point).
             output_fmt: ``NCHW`` (default) / ``NHWC`` for images, ``NCTHW`` (default) / ``NTHWC`` for videos,
-                ``NLC`` (flat tokens) for either.
+                ``NLC`` (flat tokens) for either. While token merging is on only ``NLC`` is accepted (each block's
+                merged tokens ``(B, L_i, D)``; per-frame merging puts the frames' tokens in a row).
             intermediates_only: return only the list of maps.
 
         Returns:
@@ -306,6 +335,11 @@ class ZooModel(nn.Module):
         """
         fmts = OUTPUT_FORMATS[self.modality]
         fmt = check_choice("output_fmt", output_fmt or fmts[0], fmts)
+        if self.merging and fmt != "NLC":
+            raise ValueError(
+                f"output_fmt={fmt!r}: token merging is on, so the tokens form no grid; use output_fmt='NLC' "
+                "or model.set_token_merging(0)"
+            )
         take, max_index = self.take_indices(indices)
         self.check_input(x)
         final, taps = self.forward_taps(x, set(take), norm=norm, stop_at=max_index if stop_early else None)

@@ -40,6 +40,7 @@ class VideoTransformer(ZooModel):
         self.fc_norm = nn.LayerNorm(self.num_features, eps=fc_eps) if cfg.use_fc_norm else nn.Identity()
         self.head_drop = nn.Dropout(cfg.drop_rate)
         self.head = linear_head(self.num_features, cfg.num_classes)
+        self.apply_token_merging()
 
     def size_multiple(self) -> tuple[int, int, int]:
         c = self.cfg
@@ -58,7 +59,13 @@ class VideoTransformer(ZooModel):
         cfg.num_frames, cfg.img_size = num_frames, img_size
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """Clips ``(B, C, T, H, W)`` -> the encoder's final tokens ``(B, P + L, D)``."""
+        """Clips ``(B, C, T, H, W)`` -> the encoder's final tokens ``(B, P + L, D)``.
+
+        With token merging on (``token_merging`` / :meth:`set_token_merging`), the joint encoder returns
+        ``(B, P + L', D)``: the prefix tokens, then ``L'`` merged tokens that form no grid (unmerged ones in their
+        order, then those merged into), each standing for :attr:`token_sizes` tubelets. The factorised encoder and
+        VTN merge within each frame of the spatial stage only, so their final (temporal) tokens are unchanged.
+        """
         self.check_input(x)
         return self.encoder(self.patch_embed(x))  # (B, T', h, w, D) -> (B, P + L, D)
 
@@ -68,6 +75,17 @@ class VideoTransformer(ZooModel):
         :mod:`vitzoo.data.masking`)."""
         self.check_input(x)
         return self.encoder.forward_visible(self.patch_embed(x), mask)  # (B, T', h, w, D) -> (B, P + L_v, D)
+
+    def apply_token_merging(self) -> None:
+        self.encoder.set_token_merging(self.cfg.token_merging, self.cfg.token_merging_prop_attn)
+
+    @property
+    def merging(self) -> bool:
+        return self.encoder.merging
+
+    @property
+    def token_sizes(self) -> torch.Tensor | None:
+        return self.encoder.token_sizes
 
     def group_matcher(self, coarse: bool = False) -> dict:
         """timm's layer groups: the tubelet stem with the first stack's tables, then each block of the encoder's

@@ -22,6 +22,7 @@ from vitzoo.layers.groups import stack_matcher
 from vitzoo.layers.init import init_vit_weights
 from vitzoo.layers.mlp import make_activation
 from vitzoo.layers.pos_embed import learned_embedding, resample_pos_embed
+from vitzoo.layers.token_merging import Merging, is_merging, merge_schedule, run_merging
 from vitzoo.layers.visible import gather_tokens, split_mask
 from vitzoo.models.base import NO_WEIGHT_DECAY, Tap, ZooModel
 from vitzoo.registry import family
@@ -87,6 +88,9 @@ class VisionTransformer(ZooModel):
         for token in (self.cls_token, self.dist_token, self.reg_token):
             if token is not None:
                 nn.init.normal_(token, std=1e-6)
+        self._merging: Merging | None = None  # token merging (ToMe), from cfg.token_merging
+        self._token_sizes: torch.Tensor | None = None
+        self.apply_token_merging()
 
     @staticmethod
     def _attention_pool(cfg: ViTConfig) -> nn.Module:
@@ -144,10 +148,19 @@ class VisionTransformer(ZooModel):
         return self.norm_pre(self.pos_drop(x))
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """All tokens after the final norm, ``(B, P + N, D)``."""
+        """All tokens after the final norm, ``(B, P + N, D)``.
+
+        With token merging on (``token_merging`` / :meth:`set_token_merging`): ``(B, P + N', D)``, the prefix tokens
+        then ``N'`` merged tokens that form no grid (unmerged ones in their order, then those merged into), each
+        standing for :attr:`token_sizes` patches.
+        """
         self.check_input(x)
         x = self.embed(x)
-        x = run_blocks(self.blocks, x, checkpointing=self.grad_checkpointing and self.training)
+        checkpointing = self.grad_checkpointing and self.training
+        if self._merging is None:
+            x = run_blocks(self.blocks, x, checkpointing=checkpointing)
+        else:
+            x, self._token_sizes, _ = run_merging(self.blocks, x, self._merging, checkpointing=checkpointing)
         return self.norm(x)
 
     def forward_visible(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -169,6 +182,20 @@ class VisionTransformer(ZooModel):
         x = self.norm_pre(self.pos_drop(x))
         x = run_blocks(self.blocks, x, checkpointing=self.grad_checkpointing and self.training)
         return self.norm(x)
+
+    def apply_token_merging(self) -> None:
+        schedule = merge_schedule(self.cfg.token_merging, len(self.blocks))
+        on = is_merging(schedule)
+        self._merging = Merging(schedule, self.cfg.token_merging_prop_attn, self.num_prefix_tokens) if on else None
+        self._token_sizes = None
+
+    @property
+    def merging(self) -> bool:
+        return self._merging is not None
+
+    @property
+    def token_sizes(self) -> torch.Tensor | None:
+        return self._token_sizes if self._merging is not None else None
 
     def pool(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, P + N, D)`` -> ``(B, D)``: class token, mean of the patch tokens, or attention pooling (``map``);
@@ -221,14 +248,21 @@ class VisionTransformer(ZooModel):
         self, x: torch.Tensor, take: set[int], *, norm: bool, stop_at: int | None
     ) -> tuple[torch.Tensor, list[Tap]]:
         h, w = self.patch_embed.grid(x.shape[-2], x.shape[-1])
-        x, kept = collect_blocks(
-            self.blocks, self.embed(x), take, stop_at=stop_at, checkpointing=self.grad_checkpointing and self.training
-        )
+        checkpointing = self.grad_checkpointing and self.training
+        if self._merging is None:
+            x, kept = collect_blocks(self.blocks, self.embed(x), take, stop_at=stop_at, checkpointing=checkpointing)
+        else:
+            x, self._token_sizes, kept = run_merging(
+                self.blocks, self.embed(x), self._merging, take=take, stop_at=stop_at, checkpointing=checkpointing
+            )
         p = self.num_prefix_tokens
         taps = []
         for tokens in kept:
             tokens = self.norm(tokens) if norm else tokens
-            grid = rearrange(tokens[:, p:], "b (h w) d -> b h w d", h=h, w=w)  # (B, h, w, D)
+            if self._merging is None:
+                grid = rearrange(tokens[:, p:], "b (h w) d -> b h w d", h=h, w=w)  # (B, h, w, D)
+            else:
+                grid = tokens[:, p:]  # (B, N_i, D): merged tokens form no grid
             taps.append((grid, tokens[:, :p] if p else None))
         return self.norm(x), taps
 
