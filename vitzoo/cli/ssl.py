@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from vitzoo.cli.train import cmd_train
+from vitzoo.cli.train import add_compile_arg, cmd_train
 
 log = logging.getLogger("vitzoo.cli")
 
@@ -32,6 +32,7 @@ def add_commands(sub, add_config_args: Callable[[argparse.ArgumentParser], None]
         description=cmd_pretrain.__doc__,
     )  # fmt: skip
     add_config_args(pre)
+    add_compile_arg(pre)
     pre.add_argument("--resume", action="store_true", help="continue from the last checkpoint in output_dir")
     pre.set_defaults(func=cmd_pretrain)
 
