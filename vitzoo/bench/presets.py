@@ -137,14 +137,15 @@ def merging_schedule(name: str, *, num_frames: int | None = None) -> int | None:
     return num_tokens(cfg) // (2 * cfg.depth)
 
 
-def compile_suite() -> list[Comparison]:
+def compile_suite(sizes: tuple[str, ...] = ("micro", "base")) -> list[Comparison]:
     """What ``torch.compile`` (inductor) buys: each case eager and compiled, interleaved, fp32 and bf16 autocast,
     inference and a training step, at micro size (the demo's 256-token clips, batch 8) and at base size (ViViT-B
     joint, 8 x 224, batch 1); in the same comparisons, inference with token merging too when this checkout has it
     (the joint models, half the tokens merged by the last block). vitzoo only, no references; memory is not measured
     for compiled cases."""
     suite = []
-    for size, names in COMPILE_MODELS.items():
+    for size in sizes:
+        names = COMPILE_MODELS[size]
         frames = 8 if size == "base" else None
         for name in names:
             r = merging_schedule(name, num_frames=frames)
@@ -169,4 +170,6 @@ SUITES: dict[str, Callable[[], list[Comparison]]] = {
     "mvit": mvit_suite,
     "swin": swin_suite,
     "compile": compile_suite,
+    "compile-micro": lambda: compile_suite(("micro",)),
+    "compile-base": lambda: compile_suite(("base",)),
 }
