@@ -277,4 +277,25 @@ def test_every_suite_names_registered_models_and_has_references(suite):
     for comparison in comparisons:
         ours, *refs = comparison.cases
         assert ours.impl == "vitzoo" and ours.model in vitzoo.list_models()
-        assert all(case.impl != "vitzoo" for case in refs)
+        assert all(case.impl != "vitzoo" or case.compile or case.overrides for case in refs)  # references or twins
+
+
+def test_compiled_twins_are_timed_against_their_eager_case(tmp_path, monkeypatch):
+    """``vitzoo bench --compile``: a compiled twin of the vitzoo case joins each comparison; its row carries the
+    paired eager / compiled ratio, and the references' speed-ups stay against the eager vitzoo case."""
+    import vitzoo.bench.cases
+    from vitzoo.bench.suite import with_compiled
+
+    monkeypatch.setattr(vitzoo.bench.cases.torch, "compile", lambda model: model)  # the wiring, not inductor
+    comparison = with_compiled(compare("vit_nano_patch8_32", group="image", batch=2))
+    assert [(c.impl, c.compile) for c in comparison.cases] == [("vitzoo", False), ("timm", False), ("vitzoo", True)]
+    assert with_compiled(comparison) == comparison
+    result = run_suite(
+        [comparison], memory=False, target_s=0.0, min_reps=2, max_reps=2, peak_sizes=(64,), progress=False
+    )
+    ours, timm, twin = result.rows
+    assert ours.compile_speedup is None and timm.compile_speedup is None and twin.speedup is None
+    assert timm.speedup is not None and twin.variant == "fp32+compile"
+    assert twin.compile_speedup_min <= twin.compile_speedup <= twin.compile_speedup_max
+    assert "compile speed-up" in markdown_report(result)
+    assert SuiteResult.from_json(result.to_json()) == result

@@ -1,4 +1,4 @@
-"""Command line of the benchmarks: ``python -m vitzoo.bench [--suite full] [--out benchmarks/results]``."""
+"""Command line of the benchmarks: ``python -m vitzoo.bench [--suite full] [--compile] [--out benchmarks/results]``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 from vitzoo.bench.machine import wait_for_quiet
 from vitzoo.bench.presets import SUITES
 from vitzoo.bench.report import markdown_report, write_results
-from vitzoo.bench.suite import SuiteResult, run_suite
+from vitzoo.bench.suite import SuiteResult, run_suite, with_compiled
 from vitzoo.errors import InputNotFoundError
 from vitzoo.schema import check_range
 
@@ -21,6 +21,12 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser = parser or argparse.ArgumentParser(prog="vitzoo bench", description=__doc__)
     parser.add_argument("--suite", choices=sorted(SUITES), default="full", help="which suite to run (default: full)")
     parser.add_argument("--out", default="benchmarks/results", help="directory for <suite>.json/.md/.png")
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="also time a torch.compile twin of each comparison's vitzoo case, interleaved with it "
+        "(its row's compile speed-up: eager time / compiled time)",
+    )
     parser.add_argument("--no-memory", action="store_true", help="skip the per-case memory subprocesses")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     parser.add_argument("--target-s", type=float, default=8.0, help="timed seconds aimed at per comparison")
@@ -75,8 +81,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.wait_quiet is not None:
         wait_for_quiet(threshold=args.wait_quiet, timeout_s=args.wait_timeout)
+    comparisons = SUITES[args.suite]()
+    if args.compile:
+        comparisons = [with_compiled(c) for c in comparisons]
     result = run_suite(
-        SUITES[args.suite](),
+        comparisons,
         name=args.suite,
         memory=not args.no_memory,
         threads=args.threads,

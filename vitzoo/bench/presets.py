@@ -1,6 +1,7 @@
 """Named suites: ``full`` (the README table, base-size models), ``quick`` (nano models of every family, seconds),
 ``recheck`` (the full suite's slowest vitzoo rows, timed longer), ``mvit`` (MViTv1-B and MViTv2-S against
-torchvision's ``MViT``) and ``swin`` (Video Swin-T against torchvision's ``SwinTransformer3d``).
+torchvision's ``MViT``), ``swin`` (Video Swin-T against torchvision's ``SwinTransformer3d``) and ``compile`` (vitzoo
+eager against ``torch.compile``, micro and base ViViT).
 
 The full suite is sized for a 2-core CPU (~20 minutes): batch 1 for video inference, 784-token clips
 (8 ViViT frames) for training steps, ``torch.compile`` on two configs only. TimeSformer rows appear
@@ -11,10 +12,12 @@ inference at batch 1 and 4 and a training step, with peak memory for every case.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import fields, replace
 
-from vitzoo.api import list_models
+from vitzoo.api import list_models, model_config
 from vitzoo.bench.cases import MODES
-from vitzoo.bench.suite import Comparison, compare
+from vitzoo.bench.flops import num_tokens
+from vitzoo.bench.suite import Comparison, compare, with_compiled
 
 VIVIT_ENCODERS = ("joint", "fact_enc", "fact_sa", "fact_dot")
 # Frames per model family such that the sweep covers 784, 1568 and 3136 patch tokens at 224 px:
@@ -121,10 +124,52 @@ def swin_suite() -> list[Comparison]:
     return hierarchical_comparisons("video_swin_tiny_4x2", family="Video Swin", frames=16, train_frames=8)
 
 
+COMPILE_MODELS = {"micro": ("vivit_joint_micro_4x2", "vivit_fact_enc_micro_4x2"), "base": ("vivit_joint_base_16x2",)}
+COMPILE_BATCH = {"micro": 8, "base": 1}
+
+
+def merging_schedule(name: str, *, num_frames: int | None = None) -> int | None:
+    """Tokens merged per block that merge half of a joint ViViT's clip tokens by its last block (None: no
+    ``token_merging`` in this checkout, or not a joint model)."""
+    cfg = model_config(name, **({"num_frames": num_frames} if num_frames else {}))
+    if "token_merging" not in {f.name for f in fields(cfg)} or "_joint_" not in name:
+        return None
+    return num_tokens(cfg) // (2 * cfg.depth)
+
+
+def compile_suite(sizes: tuple[str, ...] = ("micro", "base")) -> list[Comparison]:
+    """What ``torch.compile`` (inductor) buys: each case eager and compiled, interleaved, fp32 and bf16 autocast,
+    inference and a training step, at micro size (the demo's 256-token clips, batch 8) and at base size (ViViT-B
+    joint, 8 x 224, batch 1); in the same comparisons, inference with token merging too when this checkout has it
+    (the joint models, half the tokens merged by the last block). vitzoo only, no references; memory is not measured
+    for compiled cases."""
+    suite = []
+    for size in sizes:
+        names = COMPILE_MODELS[size]
+        frames = 8 if size == "base" else None
+        for name in names:
+            r = merging_schedule(name, num_frames=frames)
+            for mode in MODES:
+                for precision in PRECISION_LABELS:
+                    group = f"torch.compile: {size}, {mode}"
+                    kw = dict(group=group, impls=(), batch=COMPILE_BATCH[size], mode=mode, precision=precision)
+                    comparison = with_compiled(compare(name, num_frames=frames, **kw))
+                    if r and mode == "infer":  # merged and merged + compiled, interleaved with the two above
+                        merged = with_compiled(
+                            compare(name, num_frames=frames, overrides=(("token_merging", r),), **kw)
+                        )
+                        comparison = replace(comparison, cases=comparison.cases + merged.cases)
+                    suite.append(comparison)
+    return suite
+
+
 SUITES: dict[str, Callable[[], list[Comparison]]] = {
     "full": full_suite,
     "quick": quick_suite,
     "recheck": recheck_suite,
     "mvit": mvit_suite,
     "swin": swin_suite,
+    "compile": compile_suite,
+    "compile-micro": lambda: compile_suite(("micro",)),
+    "compile-base": lambda: compile_suite(("base",)),
 }

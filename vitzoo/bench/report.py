@@ -9,7 +9,7 @@ from vitzoo.bench.suite import Row, SuiteResult
 
 COLUMNS = (
     "model", "library", "mode", "variant", "batch", "frames", "tokens", "GFLOP", "median s (min-max)",
-    "items/s", "GFLOP/s", "% peak", "tensor MiB", "RSS MiB", "vitzoo speed-up", "vitzoo mem ratio",
+    "items/s", "GFLOP/s", "% peak", "tensor MiB", "RSS MiB", "vitzoo speed-up", "vitzoo mem ratio", "compile speed-up",
 )  # fmt: skip
 
 
@@ -45,6 +45,8 @@ def _cells(row: Row) -> list[str]:
         _mib(row.mem_rss_mib),
         _num(row.speedup, ".2f") + (f" ({row.speedup_min:.2f}-{row.speedup_max:.2f})" if row.speedup else ""),
         _num(row.mem_ratio, ".2f"),
+        _num(row.compile_speedup, ".2f")
+        + (f" ({row.compile_speedup_min:.2f}-{row.compile_speedup_max:.2f})" if row.compile_speedup else ""),
     ]
 
 
@@ -94,7 +96,10 @@ def markdown_report(result: SuiteResult) -> str:
         "step; `RSS MiB`: resident-set growth in that step (both in a fresh process); "
         "`vitzoo speed-up`: reference time / vitzoo time at the same config, median (and range) over the "
         "interleaved repetitions (>1: vitzoo faster); "
-        "`vitzoo mem ratio`: vitzoo tensor MiB / reference tensor MiB (<1: vitzoo smaller)."
+        "`vitzoo mem ratio`: vitzoo tensor MiB / reference tensor MiB (<1: vitzoo smaller); "
+        "`compile speed-up` (`+compile` rows with an eager twin in the comparison): eager time / compiled time, "
+        "median (and range) over the interleaved repetitions (>1: compiled faster; compilation itself, in the first "
+        "call, is not counted)."
     )
     return f"## Benchmark `{result.name}`\n\n{header(result)}\n\n{legend}\n\n{markdown_table(result.rows)}"
 

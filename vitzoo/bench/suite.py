@@ -14,7 +14,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import torch
@@ -42,15 +42,26 @@ def compare(model: str, *, group: str, impls: tuple[str, ...] | None = None, **c
     """vitzoo's ``model`` against ``impls`` (default: every reference of its architecture).
 
     The references' required overrides (e.g. ``qkv_bias=False`` for vit-pytorch) are applied to all
-    cases, so every implementation builds the same config. ``case_fields`` are :class:`Case` fields.
+    cases, so every implementation builds the same config. ``case_fields`` are :class:`Case` fields (their
+    ``overrides``, e.g. ``(("token_merging", 8),)``, are applied to every case too).
     """
     refs = references_for(model_config(model)) if impls is None else impls
-    overrides: dict[str, Any] = {}
+    overrides: dict[str, Any] = dict(case_fields.pop("overrides", ()))
     for name in refs:
         overrides.update(implementation(name).overrides)
     frozen = tuple(sorted(overrides.items()))
     cases = tuple(Case(model, impl=name, overrides=frozen, **case_fields) for name in ("vitzoo", *refs))
     return Comparison(group=group, cases=cases)
+
+
+def with_compiled(comparison: Comparison) -> Comparison:
+    """``comparison`` plus a ``torch.compile`` twin of its vitzoo case, timed interleaved with it (unchanged when
+    that case is compiled already): the twin's row carries ``compile_speedup`` (eager time / compiled time)."""
+    ours = comparison.cases[0]
+    if ours.compile:
+        return comparison
+    twin = replace(ours, compile=True)
+    return comparison if twin in comparison.cases else replace(comparison, cases=(*comparison.cases, twin))
 
 
 @dataclass
@@ -84,6 +95,9 @@ class Row:
     speedup_max: float | None = None
     mem_ratio: float | None = None  # reference rows: vitzoo tensor peak / this reference's
     error: str | None = None
+    compile_speedup: float | None = None  # compiled rows: median over repetitions of the eager twin's time / this
+    compile_speedup_min: float | None = None
+    compile_speedup_max: float | None = None
 
 
 @dataclass
@@ -172,8 +186,16 @@ def run_comparison(
         _timing_row(comparison.group, s, t, peaks[s.case.precision]) for s, t in zip(subjects, timings, strict=True)
     ]
     for row, timing in zip(rows[1:], timings[1:], strict=True):
+        if row.impl == "vitzoo":  # a compiled twin, not a reference
+            continue
         speedup = paired_speedup(timings[0], timing)
         row.speedup, row.speedup_min, row.speedup_max = speedup.median, speedup.min, speedup.max
+    for i, case in enumerate(comparison.cases):
+        eager = replace(case, compile=False)
+        if case.compile and eager in comparison.cases:
+            speedup = paired_speedup(timings[i], timings[comparison.cases.index(eager)])
+            rows[i].compile_speedup = speedup.median
+            rows[i].compile_speedup_min, rows[i].compile_speedup_max = speedup.min, speedup.max
     del subjects, timings
     gc.collect()
     if memory:

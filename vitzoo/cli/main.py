@@ -8,6 +8,7 @@ Examples::
     vitzoo train --config configs/vivit_fact_enc_nano_motion.yaml --resume runs/.../checkpoints/step_00000040.state.pt
     torchrun --nproc_per_node=4 -m vitzoo.cli.main train --config configs/vivit_fact_enc_base_kinetics400.yaml
     vitzoo eval --config configs/vivit_fact_enc_nano_motion.yaml [--checkpoint runs/.../best.safetensors]
+    vitzoo train --config configs/vivit_fact_enc_nano_motion.yaml --compile       # torch.compile the model
     vitzoo export runs/.../best.safetensors --format onnx --out model.onnx --check
     vitzoo models 'vivit_*'
     vitzoo predict --checkpoint weights/vivit_joint_micro_4x2_motion.safetensors videos/ --out predictions.jsonl
@@ -44,7 +45,7 @@ from vitzoo.cli.data import add_commands as add_data_commands
 from vitzoo.cli.predict import add_command as add_predict_command
 from vitzoo.cli.ssl import add_commands as add_ssl_commands
 from vitzoo.cli.train import EXIT_INTERRUPTED as EXIT_INTERRUPTED  # 130, defined beside cmd_train (returns it)
-from vitzoo.cli.train import add_config_args, cmd_train
+from vitzoo.cli.train import add_compile_arg, add_config_args, cmd_train
 from vitzoo.errors import VitzooError, one_line
 
 log = logging.getLogger("vitzoo.cli")
@@ -69,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train a model for a recipe's task", description=cmd_train.__doc__)
     add_config_args(train)
+    add_compile_arg(train)
     train.add_argument(
         "--resume",
         nargs="?",
@@ -82,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("eval", help="evaluate a checkpoint on a recipe's validation set", description=cmd_eval.__doc__)
     add_config_args(ev)
+    add_compile_arg(ev)
     ev.add_argument("--checkpoint", help="weights file (default: <output_dir>/checkpoints/best.safetensors)")
     ev.add_argument("--out", help="report folder (default: <output_dir>/eval/<checkpoint name>)")
     ev.set_defaults(func=cmd_eval)

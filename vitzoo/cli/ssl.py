@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from vitzoo.cli.train import add_resume_arg, cmd_train
+from vitzoo.cli.train import add_compile_arg, add_resume_arg, cmd_train
 from vitzoo.errors import InputNotFoundError
 
 log = logging.getLogger("vitzoo.cli")
@@ -36,6 +36,7 @@ def add_commands(sub, add_config_args: Callable[[argparse.ArgumentParser], None]
     )  # fmt: skip
     add_config_args(pre)
     add_resume_arg(pre)
+    add_compile_arg(pre)
     pre.set_defaults(func=cmd_pretrain)
 
     knn = sub.add_parser("knn", help="kNN accuracy of a checkpoint's frozen features", description=cmd_knn.__doc__)

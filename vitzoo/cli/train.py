@@ -39,6 +39,17 @@ def add_resume_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_compile_arg(parser: argparse.ArgumentParser) -> None:
+    """Add ``--compile``: the same as ``--set train.compile=true`` (``torch.compile`` the model in place)."""
+    parser.add_argument(
+        "--compile",
+        dest="overrides",
+        action="append_const",
+        const="train.compile=true",
+        help="torch.compile the model (the same as --set train.compile=true; checkpoints are unchanged)",
+    )
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """Train the recipe's model for its task (default: classification); checkpoints, metrics and plots go to the
     recipe's output_dir."""

@@ -81,6 +81,7 @@ class TrainConfig:
     clip_grad: float | None = 1.0  # max global gradient norm; None disables clipping
     amp: AmpMode = "none"  # "bf16": bfloat16 autocast on CPU or CUDA; "none": float32
     grad_checkpointing: bool = False  # recompute block activations in backward (model.set_grad_checkpointing)
+    compile: bool = False  # torch.compile the model in place (model.compile()) for training and evaluation
     ema_decay: float | None = None  # keep an EMA of the weights (timm ModelEmaV3); evaluated and saved as best
     seed: int = 0
     max_steps: int | None = None  # stop (with a checkpoint) after this many updates; the schedule still spans epochs

@@ -136,6 +136,8 @@ class Engine:
             log.info("%d batches per epoch not used (not a multiple of accum_steps)", batches % cfg.accum_steps)
         self.scheduler, total = build_scheduler(self.optimizer, cfg, updates_per_epoch=self.updates_per_epoch)
         self.ema = ModelEmaV3(self.model, decay=cfg.ema_decay) if cfg.ema_decay is not None else None
+        if cfg.compile:  # in place: the state dict keeps its names; before the DDP wrap, as torch advises
+            self.model.compile()
         self.wrapped: nn.Module = self.task  # the task (forward = training step), or DDP around it
         if self.info.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None

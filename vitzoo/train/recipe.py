@@ -197,7 +197,8 @@ def evaluate_from_config(
 ) -> EvalResult:
     """Evaluate a checkpoint (default: :func:`default_checkpoint`) on the recipe's validation set.
 
-    The model is rebuilt from the checkpoint's own metadata (``vitzoo.load``); results go to ``out_dir``
+    The model is rebuilt from the checkpoint's own metadata (``vitzoo.load``) and compiled when ``train.compile``
+    is set (``vitzoo eval --compile``); results go to ``out_dir``
     (default ``<output_dir>/eval/<checkpoint name>``). Refused with one line: a damaged file (naming a readable
     checkpoint to use instead), a checkpoint of another model than the recipe's (:func:`check_architecture`), a
     class count that does not fit the validation set.
@@ -223,8 +224,11 @@ def evaluate_from_config(
     _, val_set = build_datasets(run.data, model)
     check_classes(val_set, model.cfg.num_classes, "validation", fix=f"{path} was trained for another class list")
     out_dir = Path(out_dir) if out_dir is not None else Path(run.output_dir) / "eval" / path.stem
+    model.to(device)
+    if run.train.compile:
+        model.compile()  # in place (torch.compile of the forward): the same module, its outputs to a tolerance
     result = evaluate(
-        model.to(device),
+        model,
         val_set,
         batch_size=run.train.eval_batch_size or run.train.batch_size,
         num_workers=run.train.num_workers,
