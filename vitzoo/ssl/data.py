@@ -12,8 +12,9 @@ Video models (clips ``(C, T, H, W)``), from the recipe's ``data`` section (``lis
 
 Image models (``(C, H, W)``) need ``data.layout: folders`` (``root/<split>/<class>/<image>``, read by
 ``torchvision.datasets.ImageFolder``): :class:`~vitzoo.ssl.views.ImageViews` for training, resize and centre
-crop for kNN. Horizontal flips follow ``data.hflip`` in both cases. Labels are read (the layouts need them) but
-only SupCon and the kNN validation use them.
+crop for kNN; an undecodable image follows ``data.on_error`` as a video does. Horizontal flips follow
+``data.hflip`` in both cases. Labels are read (the layouts need them) but only SupCon and the kNN validation
+use them.
 """
 
 from __future__ import annotations
@@ -136,8 +137,9 @@ def _image_eval_transform(model: nn.Module) -> v2.Compose:
 
 
 def _image_folder(spec: DataSpec, split: str, transform: Callable) -> Dataset:
-    """``root/<split>/<class>/<image>`` read by ``torchvision.datasets.ImageFolder``."""
-    from torchvision.datasets import ImageFolder
+    """``root/<split>/<class>/<image>`` read by ``torchvision.datasets.ImageFolder``, undecodable images handled
+    as ``data.on_error`` says (:class:`~vitzoo.ssl.image_folder.ImageFolderDataset`)."""
+    from vitzoo.ssl.image_folder import ImageFolderDataset
 
     if spec.layout != "folders":
         raise ConfigError(
@@ -146,4 +148,4 @@ def _image_folder(spec: DataSpec, split: str, transform: Callable) -> Dataset:
     folder = Path(spec.root) / split
     if not folder.is_dir():
         raise ConfigError(f"data: image folder {folder} does not exist (data.root / data.train or data.val)")
-    return ImageFolder(str(folder), transform=transform)
+    return ImageFolderDataset(folder, transform=transform, on_error=spec.on_error)

@@ -400,9 +400,10 @@ def fit_task(
         lock.release()
 
 
-def _unused_start(engine: Engine) -> bool:
-    """True when every checkpoint of ``out_dir`` is at step 0 (a run stopped before its first update, by an
-    earlier version or a signal): nothing was learnt, so a fresh start sets them aside instead of refusing."""
+def _step_zero_only(engine: Engine) -> bool:
+    """True when ``out_dir`` holds checkpoints and all of them are at step 0 (a run stopped before its first
+    update, by an earlier version or a signal): nothing was learnt, so a fresh start sets them aside (main rank)
+    instead of refusing."""
     found = engine.ckpt.list()
     if not found or any(step > 0 for step, _ in found):
         return False
@@ -417,9 +418,7 @@ def _train(engine: Engine, *, resume: bool | str | os.PathLike, run_config: Any)
     cfg, out_dir = engine.cfg, engine.out_dir
     if resume:
         engine.resume(resume)
-    elif _unused_start(engine):
-        pass
-    elif engine.ckpt.latest() is not None:
+    elif engine.ckpt.latest() is not None and not _step_zero_only(engine):
         raise OutputExistsError(
             f"{out_dir} already holds checkpoints; resume=True (--resume) continues that run, or choose another out_dir"
         )

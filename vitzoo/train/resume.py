@@ -98,7 +98,7 @@ def run_record(engine: Any) -> dict[str, Any]:
     :attr:`~vitzoo.train.task.Task.run_record` (its name and options), the model's architecture name and config
     (its input size, frames and class count among them; the class name for a model without vitzoo config) and the
     optimiser's kind."""
-    record = _flat("", dict(engine.task.run_record))
+    record = _flat("", dict(getattr(engine.task, "run_record", {"task": type(engine.task).__name__})))
     model = engine.model
     if hasattr(model, "cfg"):
         meta = model_metadata(model)
@@ -119,11 +119,14 @@ def check_record(engine: Any, path: Path, saved: dict[str, Any]) -> None:
         log.info("%s predates the run record: the task, model and optimiser are not compared with it", path)
         return
     before, now = json.loads(saved["run_record"]), run_record(engine)
-    missing = object()
+
+    def shown(record: dict[str, Any], name: str) -> str:
+        return repr(record[name]) if name in record else "(unset)"
+
     changed = [
-        f"{name} {before.get(name, missing)!r} -> {now.get(name, missing)!r}".replace(repr(missing), "(unset)")
+        f"{name} {shown(before, name)} -> {shown(now, name)}"
         for name in sorted(set(before) | set(now))
-        if before.get(name, missing) != now.get(name, missing)
+        if name not in before or name not in now or before[name] != now[name]
     ]
     if changed:
         raise ConfigError(
