@@ -52,6 +52,7 @@ def fx(tmp_path_factory):
     files.mkdir()
     other = vitzoo.save(vitzoo.create("swin_nano_patch4_window4_32"), files / "swin.safetensors")  # another model
     image = vitzoo.save(vitzoo.create("vit_nano_patch8_32", num_classes=4), files / "vit.safetensors")
+    clip_model = vitzoo.save(vitzoo.create("vivit_fact_enc_nano_8x2", num_classes=4), files / "vivit.safetensors")
     data = image.read_bytes()
     (files / "truncated.safetensors").write_bytes(data[: len(data) // 2])
     (files / "text.safetensors").write_text("these are not weights\n")
@@ -71,6 +72,7 @@ def fx(tmp_path_factory):
         "files": files,
         "other": other,
         "image": image,
+        "clip_model": clip_model,
         "video": video,
         "existing_run": run.parent,
         "existing_dir": root / "existing_dir",
@@ -171,10 +173,12 @@ def _rows() -> list[Row]:
     # predict
     rows += _checkpoint_rows("predict", lambda p: ["predict", "--checkpoint", p, "{video}"])
     rows += [
-        Row("predict", "unreadable-video", ("predict", "--checkpoint", "{image}", "{files}/broken.mp4"), "be read"),
-        Row("predict", "bad-number", ("predict", "--checkpoint", "{image}", "--topk", "0", "{video}"), "topk"),
-        Row("predict", "missing-input", ("predict", "--checkpoint", "{image}", "{files}/nothing.mp4"), "nothing.mp4"),
-        Row("predict", "unwritable-output", ("predict", "--checkpoint", "{image}", "{video}", "--out",
+        Row("predict", "unreadable-video", ("predict", "--checkpoint", "{clip_model}", "{files}/broken.mp4"),
+            "broken.mp4 could not be read: cannot decode"),
+        Row("predict", "bad-number", ("predict", "--checkpoint", "{clip_model}", "--topk", "0", "{video}"), "topk"),
+        Row("predict", "missing-input", ("predict", "--checkpoint", "{clip_model}", "{files}/nothing.mp4"),
+            "nothing.mp4 could not be read"),
+        Row("predict", "unwritable-output", ("predict", "--checkpoint", "{clip_model}", "{video}", "--out",
                                              "{blocker}/p.jsonl"), "blocker"),
     ]  # fmt: skip
     # data check / prepare
