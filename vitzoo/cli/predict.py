@@ -13,7 +13,7 @@ import json
 import logging
 from pathlib import Path
 
-from vitzoo.errors import InputNotFoundError, VitzooError, one_line
+from vitzoo.errors import VitzooError, one_line
 from vitzoo.schema import ConfigError
 
 log = logging.getLogger("vitzoo.cli")
@@ -49,9 +49,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from vitzoo.train.distributed import DistInfo, default_device
 
     check_options(topk=args.topk, stride=args.stride, batch_size=args.batch_size)
-    missing = [str(p) for p in args.inputs if not Path(p).exists()]
-    if missing:
-        raise InputNotFoundError(f"no such file or folder: {', '.join(missing)}")
     try:
         device = default_device(DistInfo(), args.device)
     except ConfigError as exc:
@@ -73,6 +70,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if out is not None:
         write_text_atomic(out, "".join(json.dumps(r.to_dict()) + "\n" for r in records))
         log.info("wrote %d records to %s", len(records), out)
+    if len(records) == 1 and records[0].error is not None:
+        raise ConfigError(f"{records[0].path} could not be read: {one_line(records[0].error)}")
     if all(r.error is not None for r in records):
         raise ConfigError(f"none of the {len(records)} inputs could be read (see the lines above)")
     return 0

@@ -31,6 +31,7 @@ import yaml
 from vitzoo.checkpoints.inflate import TubeletInit
 from vitzoo.data.recipe import DataSpec
 from vitzoo.durable import write_text_atomic
+from vitzoo.errors import UnknownNameError
 from vitzoo.schema import ConfigError, apply_overrides, build, check_range, coerce, parse_override, to_dict
 
 AmpMode = Literal["none", "bf16"]
@@ -165,9 +166,9 @@ class ModelSpec:
             raise ConfigError("set the class count with model.num_classes, not model.options.num_classes")
         try:
             model_config(self.name, num_classes=num_classes, **self.options)
-        except KeyError as exc:  # unknown name; the registry's message lists close ones
-            raise ConfigError(f"model.name: {exc.args[0]}") from None
-        except (TypeError, ValueError) as exc:
+        except UnknownNameError as exc:  # unknown name; the registry's message lists close ones
+            raise ConfigError(f"model.name: {exc}") from None
+        except ConfigError as exc:  # an option the config does not take, or a bad value
             raise ConfigError(f"model.options: {exc}") from None
 
 
