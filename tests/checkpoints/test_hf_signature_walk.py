@@ -22,11 +22,12 @@ transformers = pytest.importorskip("transformers")
 TOL = 1e-5
 EXACT, REFUSED = "exact", "refused"
 SMALL = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, num_labels=3)
+TINY_VIDEO = dict(SMALL, image_size=16, patch_size=8)
 BASE = {  # family -> (config class, classifier class, tiny config)
     "vit": ("ViTConfig", "ViTForImageClassification", dict(SMALL, image_size=16, patch_size=8)),
-    "vivit": ("VivitConfig", "VivitForVideoClassification", dict(SMALL, image_size=16, num_frames=4, tubelet_size=[2, 8, 8])),
-    "timesformer": ("TimesformerConfig", "TimesformerForVideoClassification", dict(SMALL, image_size=16, patch_size=8, num_frames=2)),
-    "videomae": ("VideoMAEConfig", "VideoMAEForVideoClassification", dict(SMALL, image_size=16, patch_size=8, num_frames=4)),
+    "vivit": ("VivitConfig", "VivitForVideoClassification", dict(TINY_VIDEO, num_frames=4, tubelet_size=[2, 8, 8])),
+    "timesformer": ("TimesformerConfig", "TimesformerForVideoClassification", dict(TINY_VIDEO, num_frames=2)),
+    "videomae": ("VideoMAEConfig", "VideoMAEForVideoClassification", dict(TINY_VIDEO, num_frames=4)),
 }  # fmt: skip
 
 # rows every family takes: PretrainedConfig's fields (metadata, output format, loss) and the shared trunk
