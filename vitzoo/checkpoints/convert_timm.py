@@ -250,15 +250,21 @@ def timm_checkpoint(files: CheckpointFiles, config: dict[str, Any]) -> Checkpoin
             f"{files.description}: config.json names timm architecture {architecture!r}, which timm "
             f"{timm.__version__} does not have; check the name (timm.list_models) or upgrade timm"
         )
-    state = files.state_dict()
-    _check_claims(model_args, state, files.description)  # before timm builds a skeleton of the claimed size
-    with torch.device("meta"):
-        skeleton = timm.create_model(architecture, pretrained=False, **model_args)
+    state = None
+    if {"embed_dim", "depth"} & model_args.keys():  # before timm builds a skeleton of the claimed size
+        state = files.state_dict()
+        _check_claims(model_args, state, files.description)
+    with torch.device("meta"):  # no memory; weight_init="skip": initialising a meta skeleton only costs time
+        try:
+            skeleton = timm.create_model(architecture, pretrained=False, **{"weight_init": "skip", **model_args})
+        except TypeError:  # not a VisionTransformer (its constructor has no weight_init): refused below by class
+            skeleton = timm.create_model(architecture, pretrained=False, **model_args)
     if type(skeleton).__name__ not in TIMM_VIT_CLASSES:
         raise NotImplementedError(
             f"{files.description}: timm architecture {architecture!r} is a {type(skeleton).__name__}; vitzoo "
             f"converts timm's {' and '.join(TIMM_VIT_CLASSES)}"
         )
+    state = files.state_dict() if state is None else state
     cfg = config_from_timm_module(skeleton, state)
     mean, std = pretrained_cfg.get("mean"), pretrained_cfg.get("std")
     if mean is not None and std is not None and len(mean) == len(std) == 3:

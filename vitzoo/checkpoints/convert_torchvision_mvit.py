@@ -58,6 +58,15 @@ def _unsupported(model: nn.Module) -> list[str]:
         found.append(f"LayerNorms with different eps {sorted(eps)}")
     if model.conv_proj.bias is None:
         found.append("a patch embedding without bias")
+    conv, tokens = model.conv_proj, (model.pos_encoding.temporal_size, *model.pos_encoding.spatial_size)
+    shapes = zip(tokens, conv.kernel_size, conv.stride, conv.padding, strict=True)
+    grid = [(n * s + 2 * p - k) // s + 1 for n, k, s, p in shapes]  # conv output for the tables' input size
+    if grid != list(tokens):
+        found.append(
+            f"patch_embed_kernel={tuple(conv.kernel_size)}, patch_embed_stride={tuple(conv.stride)}, "
+            f"patch_embed_padding={tuple(conv.padding)}: a {'x'.join(map(str, grid))} token grid where the position "
+            f"tables are {'x'.join(map(str, tokens))}"
+        )
     for b in blocks:
         acts = [type(m).__name__ for m in b.mlp if not isinstance(m, nn.Linear | nn.Dropout)]
         if acts != ["GELU"] or b.mlp[1].approximate != "none":
@@ -157,7 +166,7 @@ def config_from_torchvision(model: nn.Module) -> MViTConfig:
             raise NotImplementedError(
                 f"torchvision MViT block {i} has {', '.join(f'{k}={a}' for k, (a, _) in diff.items())} where the "
                 f"stage-wise layout gives {', '.join(f'{k}={b}' for k, (_, b) in diff.items())}: not a layout vitzoo "
-                "expresses"
+                "expresses (see its block_setting and proj_after_attn)"
             )
     return cfg
 

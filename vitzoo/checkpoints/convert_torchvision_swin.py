@@ -42,16 +42,21 @@ def _unsupported(model: nn.Module, image: bool) -> list[str]:
     stages, merges = _stages(model.features, image)
     blocks = [blk for stage in stages for blk in stage]
     window = list(blocks[0].attn.window_size)
+    norms = [m for b in blocks for m in (b.norm1, b.norm2)] + [getattr(m, "norm", None) for m in merges]
+    norms.append(model.norm)
+    odd_norm = next((m for m in norms if type(m) is not nn.LayerNorm), None)
+    embed = getattr(model, "patch_embed", None)
     found = {
-        f"block {type(blocks[0]).__name__} (only SwinTransformerBlock, Swin V1)": any(
+        f"block={type(blocks[0]).__name__} (only SwinTransformerBlock, Swin V1)": any(
             type(b).__name__ != "SwinTransformerBlock" for b in blocks
         ),
-        "a downsample layer other than PatchMerging (e.g. PatchMergingV2)": any(
+        f"downsample_layer={type(merges[0]).__name__ if merges else ''} (only PatchMerging)": any(
             type(m).__name__ != "PatchMerging" for m in merges
         ),
-        "a norm_layer other than LayerNorm": any(
-            type(m).__name__.startswith(("BatchNorm", "GroupNorm", "InstanceNorm")) for m in model.modules()
-        ),
+        f"norm_layer={type(odd_norm).__name__} (vitzoo uses LayerNorm)": odd_norm is not None,
+        f"patch_embed={type(embed).__name__} (only torchvision's PatchEmbed3d)": not image
+        and f"{type(embed).__module__}.{type(embed).__qualname__}"
+        != "torchvision.models.video.swin_transformer.PatchEmbed3d",
         "blocks with different window sizes": any(list(b.attn.window_size) != window for b in blocks),
         "a shift pattern other than 0, window // 2 alternating": any(
             list(b.attn.shift_size) != [0 if j % 2 == 0 else w // 2 for w in window]
