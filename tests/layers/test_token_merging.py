@@ -90,7 +90,9 @@ def twins(**options):
 
 @pytest.mark.parametrize("prop_attn", [True, False])
 @pytest.mark.parametrize(
-    "options", [{}, {"class_token": False}, {"reg_tokens": 2}], ids=["cls", "no-cls", "cls+registers"]
+    "options",
+    [{}, {"class_token": False}, pytest.param({"reg_tokens": 2}, marks=pytest.mark.slow)],
+    ids=["cls", "no-cls", "cls+registers"],
 )
 def test_vit_with_merging_equals_the_reference_on_timms_vit(options, prop_attn):
     ours, theirs = twins(**options)
