@@ -56,6 +56,6 @@ def test_demo_end_to_end_tiny(tmp_path, capsys):
     assert "pretrained: null" in (out / "finetune" / "scratch_seed0" / "config.yaml").read_text()
     videomae = yaml.safe_load((out / "finetune" / "videomae_seed0" / "config.yaml").read_text())["model"]
     assert videomae["options"]["global_pool"] == "avg" and videomae["options"]["fc_norm"] is False  # as pre-trained
-    assert (out / "runs" / "videomae" / "eval" / "step_00000001" / "reconstruction.png").is_file()
+    assert len(list((out / "runs" / "videomae" / "eval").glob("step_*/reconstruction.png"))) == 1
     assert main(argv) == 0  # a second run reuses every finished run
     assert json.loads((out / "results.json").read_text())["finetune"] == results["finetune"]
