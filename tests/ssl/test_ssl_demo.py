@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
 import vitzoo
 from vitzoo.demo.ssl import Clock, FinetuneResult, FrozenResult, finetune_table, frozen_table, labelled_subset, main
@@ -44,14 +45,17 @@ def test_demo_end_to_end_tiny(tmp_path, capsys):
     assert "| vicreg (self-supervised) |" in printed and "| random initialisation |" in printed
     results = json.loads((out / "results.json").read_text())
     assert [r["encoder"] for r in results["frozen"]] == [
-        "simclr (self-supervised)", "vicreg (self-supervised)", "random initialisation",
+        "simclr (self-supervised)", "vicreg (self-supervised)", "videomae (self-supervised)", "random initialisation",
         "supervised (every label, shipped weights)",
     ]  # fmt: skip
     inits = [(r["init"], r["seed"]) for r in results["finetune"]]
-    assert inits == [(i, s) for i in ("simclr", "vicreg", "scratch") for s in (0, 1)]
+    assert inits == [(i, s) for i in ("simclr", "vicreg", "videomae", "scratch") for s in (0, 1)]
     assert all(r["steps"] == 2 for r in results["finetune"])  # 4 labelled videos, batch 4, 2 epochs
     config = (out / "finetune" / "simclr_seed1" / "config.yaml").read_text()
     assert "runs/simclr/checkpoints/best.safetensors" in config and "seed: 1" in config
     assert "pretrained: null" in (out / "finetune" / "scratch_seed0" / "config.yaml").read_text()
+    videomae = yaml.safe_load((out / "finetune" / "videomae_seed0" / "config.yaml").read_text())["model"]
+    assert videomae["options"]["global_pool"] == "avg" and videomae["options"]["fc_norm"] is False  # as pre-trained
+    assert len(list((out / "runs" / "videomae" / "eval").glob("step_*/reconstruction.png"))) == 1
     assert main(argv) == 0  # a second run reuses every finished run
     assert json.loads((out / "results.json").read_text())["finetune"] == results["finetune"]
