@@ -5,9 +5,6 @@ subprocess, marked slow, to see the real streams) and asserts what docs/reliabil
 one error line on stderr that names the problem (``vitzoo COMMAND: error: ...``), no traceback, no file left
 behind, and a refusal before any expensive work (a generous time box). The subcommands are read from the CLI's
 parser: a new subcommand fails :func:`test_every_subcommand_has_rows` until it gets rows here.
-
-Rows that other branches of issue 25 fix are ``xfail(strict=False)`` with the branch named; the lead flips them
-after merging.
 """
 
 from __future__ import annotations
@@ -96,7 +93,6 @@ CKPT = {  # a bad checkpoint, and the words its error line must contain
     "pickled-code": ("{files}/code.pth", "code.pth"),  # "contains code" where a pickle is read, else "not safetensors"
     "bad-hub-name": ("hf-hub:bad name/x y", "bad name/x y"),
 }
-RUNTRUST = pytest.mark.xfail(strict=False, reason="fixed on branch runtrust")
 
 
 @dataclass(frozen=True)
@@ -156,10 +152,9 @@ def _rows() -> list[Row]:
     for cmd, number in (("knn", ("--k", "0")), ("linear-probe", ("--epochs", "0"))):
         rows += _checkpoint_rows(cmd, lambda p, cmd=cmd: [cmd, *_recipe("{simclr}", "{out}"), "--checkpoint", p])
         rows += [  # (no unfitting row: knn and linear-probe evaluate the checkpoint's own model, whatever it is)
-            Row(cmd, "bad-number", (cmd, *_recipe("{simclr}", "{out}"), "--random-init", *number), number[0][2:],
-                RUNTRUST),
+            Row(cmd, "bad-number", (cmd, *_recipe("{simclr}", "{out}"), "--random-init", *number), number[0][2:]),
             Row(cmd, "existing-output", (cmd, *_recipe("{simclr}", "{out}"), "--random-init", "--out",
-                                         "{existing_dir}"), "existing_dir", RUNTRUST),
+                                         "{existing_dir}"), "existing_dir"),
         ]  # fmt: skip
     # export
     rows += _checkpoint_rows("export", lambda p: ["export", p, "--out", "{out}.safetensors"])

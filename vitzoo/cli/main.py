@@ -45,7 +45,7 @@ from vitzoo.cli.data import add_commands as add_data_commands
 from vitzoo.cli.predict import add_command as add_predict_command
 from vitzoo.cli.ssl import add_commands as add_ssl_commands
 from vitzoo.cli.train import EXIT_INTERRUPTED as EXIT_INTERRUPTED  # 130, defined beside cmd_train (returns it)
-from vitzoo.cli.train import add_compile_arg, add_config_args, cmd_train
+from vitzoo.cli.train import add_compile_arg, add_config_args, add_resume_arg, cmd_train
 from vitzoo.errors import VitzooError, one_line
 
 log = logging.getLogger("vitzoo.cli")
@@ -71,15 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a model for a recipe's task", description=cmd_train.__doc__)
     add_config_args(train)
     add_compile_arg(train)
-    train.add_argument(
-        "--resume",
-        nargs="?",
-        const=True,
-        default=False,
-        metavar="CHECKPOINT",
-        help="continue the run in output_dir: from its newest readable checkpoint, or from CHECKPOINT "
-        "(a step_*.state.pt or step_*.safetensors file)",
-    )
+    add_resume_arg(train)
     train.set_defaults(func=cmd_train)
 
     ev = sub.add_parser("eval", help="evaluate a checkpoint on a recipe's validation set", description=cmd_eval.__doc__)

@@ -22,7 +22,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from vitzoo.cli.train import add_compile_arg, add_resume_arg, cmd_train
-from vitzoo.errors import InputNotFoundError
+from vitzoo.errors import InputNotFoundError, OutputExistsError
 
 log = logging.getLogger("vitzoo.cli")
 
@@ -88,7 +88,7 @@ def _check_args(args: argparse.Namespace, **ranges: dict) -> None:
     for name, bounds in ranges.items():
         check_range(f"--{name.replace('_', '-')}", getattr(args, name), **bounds)
     if args.out is not None and Path(args.out).is_dir():
-        raise FileExistsError(f"--out {args.out} is a directory; give the path of the JSON report to write")
+        raise OutputExistsError(f"--out {args.out} is a directory; give the path of the JSON report to write")
 
 
 def _features(args: argparse.Namespace):
