@@ -27,6 +27,7 @@ from typing import Any
 from vitzoo.checkpoints.io import ARCH_KEY, CONFIG_KEY, model_metadata, read_metadata
 from vitzoo.checkpoints.load import load_checked
 from vitzoo.durable import DamagedFileError, check_safetensors
+from vitzoo.errors import VitzooError
 from vitzoo.schema import ConfigError
 from vitzoo.train.checkpointing import BEST_NAME, capture_rng, restore_rng, seed_everything
 from vitzoo.train.config import TrainConfig
@@ -205,7 +206,7 @@ def load_modules(engine: Any, path: Path, weights: dict, saved: dict[str, Any]) 
         else:
             model.load_state_dict(weights, strict=True)
         engine.task.load_extra_state_dict(saved["task"])
-    except (ValueError, RuntimeError) as exc:  # another model or task than the one that wrote the checkpoint
+    except (VitzooError, RuntimeError) as exc:  # another model or task (torch's load_state_dict raises RuntimeError)
         raise ConfigError(f"cannot resume from {path}: {str(exc).splitlines()[0]}") from exc
     engine.optimizer.load_state_dict(saved["optimizer"])
     engine.scheduler.load_state_dict(saved["scheduler"])
