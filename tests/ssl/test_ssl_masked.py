@@ -214,3 +214,33 @@ def test_two_process_ddp_trains_encoder_and_decoder_in_step(tmp_path):
     moved = [k for k, v in ranks[0]["state_dict"].items() if not torch.equal(v, start[k])]
     assert any(k.startswith("model.") for k in moved) and any(k.startswith("mae.decoder.") for k in moved)
     assert (tmp_path / "checkpoints").is_dir()
+
+
+@pytest.mark.slow
+def test_an_image_recipe_pretrains_mae_on_an_image_folder(tmp_path):
+    from PIL import Image
+
+    from vitzoo.train import load_run_config
+    from vitzoo.train.recipe import train_from_config
+
+    g = torch.Generator().manual_seed(0)
+    for split, count in (("train", 4), ("val", 2)):
+        for cls in ("a", "b"):
+            folder = tmp_path / "images" / split / cls
+            folder.mkdir(parents=True)
+            for i in range(count):
+                pixels = torch.randint(0, 256, (40, 48, 3), generator=g, dtype=torch.uint8).numpy()
+                Image.fromarray(pixels).save(folder / f"{i}.png")
+    recipe = {
+        "model": {"name": IMAGE, "num_classes": 0, "options": {"depth": 1}},
+        "data": {"root": str(tmp_path / "images"), "layout": "folders", "train": "train", "val": "val"},
+        "task": {"name": "mae", "options": {"decoder_depth": 1, "knn_k": 3, "picture_clips": 2}},
+        "train": {"epochs": 1, "batch_size": 4, "progress": False, "plot": False, "num_workers": 0},
+        "output_dir": str(tmp_path / "run"),
+    }
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    result = train_from_config(load_run_config(path))
+    assert result.step == 2 and result.validations[0]["num_samples"] == 4
+    assert (tmp_path / "run" / "eval" / "step_00000002" / "reconstruction.png").read_bytes().startswith(b"\x89PNG")
+    assert vitzoo.load(tmp_path / "run" / "checkpoints" / "best.safetensors").cfg.num_classes == 0

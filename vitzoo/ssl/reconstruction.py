@@ -35,8 +35,6 @@ def pixel_mask(mask: torch.Tensor, grid: tuple[int, int, int], patch: tuple[int,
 def reconstruction_rows(task, clips: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """``(B, 3, C, T, H, W)`` pixels in [0, 1]: original, masked input, reconstruction of each clip (images: ``T =
     1``). ``task`` is a :class:`~vitzoo.ssl.methods.masked.MaskedModeling`; ``clips`` are normalised inputs."""
-    from vitzoo.ssl.methods.masked import patch_shape, token_grid
-
     model = task.model
     mean = torch.tensor(model.cfg.mean, device=clips.device).view(1, -1, 1, 1, 1)
     std = torch.tensor(model.cfg.std, device=clips.device).view(1, -1, 1, 1, 1)
@@ -50,7 +48,10 @@ def reconstruction_rows(task, clips: torch.Tensor, mask: torch.Tensor) -> torch.
     if clips.ndim == 4:  # images (B, C, H, W) -> (B, C, 1, H, W)
         clips, rebuilt = clips[:, :, None], rebuilt[:, :, None]
     original = (clips.float() * std + mean).clamp(0, 1)
-    hidden = pixel_mask(mask, token_grid(model), patch_shape(model))  # (B, 1, T, H, W)
+    grid, patch = tuple(task.mae.grid), tuple(task.mae.patch)  # images: (h, w), (p, p)
+    if len(grid) == 2:
+        grid, patch = (1, *grid), (1, *patch)
+    hidden = pixel_mask(mask, grid, patch)  # (B, 1, T, H, W)
     masked = torch.where(hidden, torch.full_like(original, 0.5), original)
     rebuilt = torch.where(hidden, (rebuilt * std + mean).clamp(0, 1), original)  # the visible patches as they were
     return torch.stack([original, masked, rebuilt], dim=1)  # (B, 3, C, T, H, W)

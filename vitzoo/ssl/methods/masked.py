@@ -96,13 +96,6 @@ def token_grid(model: nn.Module) -> tuple[int, int, int]:
     return (1, *cfg.grid_hw)
 
 
-def patch_shape(model: nn.Module) -> tuple[int, int, int]:
-    """Frames, rows and columns of pixels behind one token: ``(tubelet, patch, patch)`` (``(1, p, p)`` for images)."""
-    cfg = model.cfg
-    tubelet = cfg.tubelet_size if getattr(model, "modality", "image") == "video" else 1
-    return (tubelet, cfg.patch_size, cfg.patch_size)
-
-
 def mask_generators(cfg: MaskedConfig, model: nn.Module) -> tuple[Callable, Callable | None]:
     """The encoder's and the decoder's mask generators (``torch.Generator -> (L,) bool``, True = masked) for
     ``model``'s token grid; the second is None when every masked token is reconstructed."""
