@@ -28,8 +28,9 @@ def _edit(folder, change):
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("num_heads", None), ("norm_eps", 1e-5), ("act", "gelu_tanh"), ("qk_norm", True), ("global_pool", "avg")],
-)
+    [("num_heads", None), ("norm_eps", 1e-5), pytest.param("act", "gelu_tanh", marks=pytest.mark.slow),
+     pytest.param("qk_norm", True, marks=pytest.mark.slow), pytest.param("global_pool", "avg", marks=pytest.mark.slow)],
+)  # fmt: skip
 def test_edited_config_json_is_refused_naming_the_field_and_both_values(folder, field, value):
     recorded = vitzoo.load(folder).cfg
     old = getattr(recorded, field)
@@ -43,6 +44,7 @@ def test_edited_config_json_is_refused_naming_the_field_and_both_values(folder, 
         vitzoo.create("vit_nano_patch8_32", pretrained=folder)
 
 
+@pytest.mark.slow
 def test_the_edit_would_have_changed_the_network(folder):
     """The negative control: the edited config builds a model that loads these tensors and computes otherwise."""
     good = vitzoo.load(folder)

@@ -105,7 +105,7 @@ ROWS: dict[str, list[tuple[dict, str]]] = {
     "dtype": [({"dtype": torch.float64}, EXACT)],
 }
 # a fast subset for the default suite: the pooling options of issue 25 and one refusal of each kind
-DEFAULT_SUITE = {"global_pool", "pool_include_prefix", "class_token", "reg_tokens", "act_layer", "block_fn"}
+DEFAULT_SUITE = {"global_pool", "pool_include_prefix", "block_fn"}
 CASES = [
     pytest.param(param, kwargs, expected, id=f"{param}-{i}", marks=() if param in DEFAULT_SUITE else pytest.mark.slow)
     for param, rows in ROWS.items()
