@@ -18,6 +18,7 @@ class                                  builtin base                   raised for
 :class:`UnknownNameError`              ``KeyError``                   a registered name (model, config class) unknown
 :class:`CheckpointFileError`           ``ValueError``                 a checkpoint that cannot be read or does not fit
 :class:`UnsafeCheckpointError`         ``pickle.UnpicklingError``     a torch pickle that holds code (refused)
+:class:`UnsupportedFeatureError`       ``NotImplementedError``        a checkpoint or option vitzoo does not implement
 ``schema.ConfigError``                 ``ValueError``, ``TypeError``  a config or option value
 ``data.errors.DataConfigError``        ``ValueError``                 a data option, annotation file or dataset folder
 ``data.errors.VideoDecodeError``       ``RuntimeError``               a video that cannot be decoded
@@ -70,6 +71,11 @@ class CheckpointFileError(VitzooError, ValueError):
 
 class UnsafeCheckpointError(CheckpointFileError, pickle.UnpicklingError):
     """A torch pickle that holds code (objects other than tensors and plain data): refused, never executed."""
+
+
+class UnsupportedFeatureError(VitzooError, NotImplementedError):
+    """A checkpoint, converted model or option that uses something vitzoo does not implement (a converter names the
+    argument or tensor); nothing was converted."""
 
 
 def one_line(exc: BaseException) -> str:

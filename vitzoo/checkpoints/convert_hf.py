@@ -47,7 +47,7 @@ from vitzoo.checkpoints.checkpoint import Checkpoint, layout_config
 from vitzoo.checkpoints.hf_rules import HFConfig, Rule, apply_rules, prefixed
 from vitzoo.checkpoints.hub import CheckpointFiles, FolderFiles, checkpoint_files
 from vitzoo.config import BaseConfig
-from vitzoo.errors import CheckpointFileError
+from vitzoo.errors import CheckpointFileError, UnsupportedFeatureError
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ def _architecture(config: dict[str, Any], name: str | None) -> HFArchitecture:
     model_type = config.get("model_type")
     family = FAMILIES.get(model_type)
     if family is None:
-        raise NotImplementedError(
+        raise UnsupportedFeatureError(
             f"transformers model_type={model_type!r}: vitzoo converts {', '.join(sorted(FAMILIES))}"
         )
     if name is None:
@@ -133,7 +133,7 @@ def _architecture(config: dict[str, Any], name: str | None) -> HFArchitecture:
     arch = ARCHITECTURES.get(name)
     if arch is None or arch.family is not family:
         known = [n for n, a in ARCHITECTURES.items() if a.family is family]
-        raise NotImplementedError(f"transformers {name}: of this family vitzoo converts {', '.join(known)}")
+        raise UnsupportedFeatureError(f"transformers {name}: of this family vitzoo converts {', '.join(known)}")
     return arch
 
 
@@ -183,7 +183,9 @@ def _check_claims(hf_cfg: HFConfig, state: dict[str, torch.Tensor], source: str)
     differ = [k for k, v in has.items() if v is not None and hf_cfg.get(k) != v]
     if differ:
         claims = ", ".join(f"{k}={hf_cfg.get(k)!r} but the weights have {has[k]}" for k in differ)
-        raise ValueError(f"transformers {source}: config.json claims {claims}; it does not describe these weights")
+        raise CheckpointFileError(
+            f"transformers {source}: config.json claims {claims}; it does not describe these weights"
+        )
 
 
 def _mapped_shapes(rules: list[Rule], state: dict[str, torch.Tensor], dropped: set[str]) -> dict[str, tuple[int, ...]]:

@@ -30,7 +30,7 @@ from vitzoo.checkpoints.checkpoint import Checkpoint, layout_config
 from vitzoo.checkpoints.hub import CheckpointFiles, checkpoint_files
 from vitzoo.checkpoints.inflate import infer_vit_layout
 from vitzoo.config import ViTConfig, replace
-from vitzoo.errors import CheckpointFileError
+from vitzoo.errors import CheckpointFileError, UnsupportedFeatureError
 from vitzoo.models.vit import VisionTransformer
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ def _activation_name(act: nn.Module) -> str:
         return "gelu_tanh" if act.approximate == "tanh" else "gelu"
     if _timm_class(act) in TIMM_ACTIVATIONS:
         return TIMM_ACTIVATIONS[_timm_class(act)]
-    raise NotImplementedError(
+    raise UnsupportedFeatureError(
         f"timm ViT uses act_layer={type(act).__name__}, which vitzoo does not implement (GELU, tanh GELU, QuickGELU)"
     )
 
@@ -142,7 +142,7 @@ def config_from_timm_module(model: nn.Module, state_dict: dict[str, torch.Tensor
         raise TypeError(f"expected a timm {' or '.join(TIMM_VIT_CLASSES)}, got {type(model).__name__}")
     found = unsupported_timm_arguments(model)
     if found:
-        raise NotImplementedError(f"timm ViT uses arguments vitzoo does not implement: {'; '.join(found)}")
+        raise UnsupportedFeatureError(f"timm ViT uses arguments vitzoo does not implement: {'; '.join(found)}")
     block = model.blocks[0]
     dim = model.embed_dim
     gamma = (state_dict or {}).get("blocks.0.ls1.gamma", getattr(block.ls1, "gamma", None))
@@ -181,7 +181,7 @@ def config_from_timm_state_dict(state_dict: dict[str, torch.Tensor], *, num_head
     has_fc_norm = "fc_norm.weight" in state_dict
     class_token = layout.class_token
     if "attn_pool.latent" in state_dict or "dist_token" in state_dict:
-        raise NotImplementedError(
+        raise UnsupportedFeatureError(
             "a bare timm state dict with attention pooling or a distillation token: convert the timm module, or "
             "its Hub folder (config.json + model.safetensors), which say the activation and eps too"
         )
@@ -232,7 +232,9 @@ def _check_claims(model_args: dict[str, Any], state: dict[str, torch.Tensor], so
     differ = [k for k, v in has.items() if k in model_args and v is not None and model_args[k] != v]
     if differ:
         claims = ", ".join(f"{k}={model_args[k]!r} but the weights have {has[k]}" for k in differ)
-        raise ValueError(f"{source}: config.json's model_args claim {claims}; it does not describe these weights")
+        raise CheckpointFileError(
+            f"{source}: config.json's model_args claim {claims}; it does not describe these weights"
+        )
 
 
 def timm_checkpoint(files: CheckpointFiles, config: dict[str, Any]) -> Checkpoint:
@@ -246,7 +248,7 @@ def timm_checkpoint(files: CheckpointFiles, config: dict[str, Any]) -> Checkpoin
 
     architecture, model_args, pretrained_cfg = timm_hub_config(config)
     if not isinstance(architecture, str) or not timm.is_model(architecture.split(".")[0]):
-        raise ValueError(
+        raise CheckpointFileError(
             f"{files.description}: config.json names timm architecture {architecture!r}, which timm "
             f"{timm.__version__} does not have; check the name (timm.list_models) or upgrade timm"
         )
@@ -260,7 +262,7 @@ def timm_checkpoint(files: CheckpointFiles, config: dict[str, Any]) -> Checkpoin
         except TypeError:  # not a VisionTransformer (its constructor has no weight_init): refused below by class
             skeleton = timm.create_model(architecture, pretrained=False, **model_args)
     if type(skeleton).__name__ not in TIMM_VIT_CLASSES:
-        raise NotImplementedError(
+        raise UnsupportedFeatureError(
             f"{files.description}: timm architecture {architecture!r} is a {type(skeleton).__name__}; vitzoo "
             f"converts timm's {' and '.join(TIMM_VIT_CLASSES)}"
         )

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from vitzoo.checkpoints.fit import key_summary
-from vitzoo.errors import CheckpointFileError
+from vitzoo.errors import CheckpointFileError, UnsupportedFeatureError
 from vitzoo.layers.token_pool import pools
 from vitzoo.models.mvit import MViT
 from vitzoo.models.mvit_config import ONES, BlockSpec, MViTConfig, Triple, block_specs
@@ -106,7 +106,7 @@ def _stage_starts(records: list[BlockSpec]) -> list[int]:
 def _one(values: list, what: str):
     """The single value of ``values``; raises naming ``what`` when they differ."""
     if len(set(values)) != 1:
-        raise NotImplementedError(f"torchvision MViT with {what} varying as {values} is not a stage-wise layout")
+        raise UnsupportedFeatureError(f"torchvision MViT with {what} varying as {values} is not a stage-wise layout")
     return values[0]
 
 
@@ -114,7 +114,7 @@ def config_from_torchvision(model: nn.Module) -> MViTConfig:
     """The :class:`MViTConfig` of a torchvision ``MViT`` (raises ``NotImplementedError`` for what does not fit)."""
     found = _unsupported(model)
     if found:
-        raise NotImplementedError(f"torchvision MViT uses options vitzoo does not implement: {', '.join(found)}")
+        raise UnsupportedFeatureError(f"torchvision MViT uses options vitzoo does not implement: {', '.join(found)}")
     records = block_records(model)
     starts = _stage_starts(records)
     stages = [records[a:b] for a, b in zip(starts, [*starts[1:], len(records)], strict=True)]
@@ -163,7 +163,7 @@ def config_from_torchvision(model: nn.Module) -> MViTConfig:
         if ours != theirs:
             diff = {f.name: (getattr(theirs, f.name), getattr(ours, f.name)) for f in dataclasses.fields(BlockSpec)}
             diff = {k: v for k, v in diff.items() if v[0] != v[1]}
-            raise NotImplementedError(
+            raise UnsupportedFeatureError(
                 f"torchvision MViT block {i} has {', '.join(f'{k}={a}' for k, (a, _) in diff.items())} where the "
                 f"stage-wise layout gives {', '.join(f'{k}={b}' for k, (_, b) in diff.items())}: not a layout vitzoo "
                 "expresses (see its block_setting and proj_after_attn)"
@@ -209,7 +209,7 @@ def state_from_torchvision(state: dict[str, torch.Tensor], cfg: MViTConfig) -> d
             continue
         m = re.match(r"^blocks\.(\d+)\.(.*)$", key)
         if m is None:
-            raise NotImplementedError(f"torchvision MViT key {key!r} has no vitzoo counterpart")
+            raise UnsupportedFeatureError(f"torchvision MViT key {key!r} has no vitzoo counterpart")
         stage, j = where[int(m[1])]
         rest = m[2]
         for pattern, repl in _BLOCK_RENAMES:

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from vitzoo.checkpoints.checked import load_checked
+from vitzoo.errors import CheckpointFileError, UnsupportedFeatureError
 from vitzoo.models import build_model
 from vitzoo.models.swin import VideoSwin
 from vitzoo.models.swin_config import ImageSwinConfig, SwinConfig
@@ -74,7 +75,7 @@ def _unsupported(model: nn.Module, image: bool) -> list[str]:
 def _layer_norm_eps(model: nn.Module) -> float:
     eps = {m.eps for m in model.modules() if isinstance(m, nn.LayerNorm)}
     if len(eps) != 1:
-        raise NotImplementedError(f"LayerNorms with different eps {sorted(eps)}: vitzoo uses one norm_eps")
+        raise UnsupportedFeatureError(f"LayerNorms with different eps {sorted(eps)}: vitzoo uses one norm_eps")
     return eps.pop()
 
 
@@ -92,7 +93,7 @@ def config_from_torchvision_swin(
     image = name == IMAGE_CLASS
     found = _unsupported(model, image)
     if found:
-        raise NotImplementedError(f"torchvision {name} with {'; '.join(found)} is not supported by vitzoo")
+        raise UnsupportedFeatureError(f"torchvision {name} with {'; '.join(found)} is not supported by vitzoo")
     stages, _ = _stages(model.features, image)
     first = stages[0][0]
     if image:
@@ -104,7 +105,7 @@ def config_from_torchvision_swin(
         tubelet, patch = conv.kernel_size[0], conv.kernel_size[1:]
         window = tuple(first.attn.window_size)
     if patch[0] != patch[1]:
-        raise NotImplementedError(f"non-square patches {tuple(patch)} are not supported by vitzoo")
+        raise UnsupportedFeatureError(f"non-square patches {tuple(patch)} are not supported by vitzoo")
     widths = tuple(stage[0].norm1.normalized_shape[0] for stage in stages)
     mlp_ratio = first.mlp[0].out_features / widths[0]
     last_block = stages[-1][-1]
@@ -153,7 +154,7 @@ def torchvision_swin_state(state: dict[str, torch.Tensor], *, image: bool) -> di
             mapped = {"0.weight": "patch_embed.proj.weight", "0.bias": "patch_embed.proj.bias",
                       "2.weight": "patch_embed.norm.weight", "2.bias": "patch_embed.norm.bias"}.get(rest)  # fmt: skip
             if mapped is None:
-                raise ValueError(f"unexpected torchvision Swin stem key {key!r}")
+                raise CheckpointFileError(f"unexpected torchvision Swin stem key {key!r}")
             out[mapped] = value.unsqueeze(2) if mapped == "patch_embed.proj.weight" else value
             continue
         if m := re.match(r"features\.(\d+)\.(.*)$", key):
@@ -170,7 +171,7 @@ def torchvision_swin_state(state: dict[str, torch.Tensor], *, image: bool) -> di
         if key.split(".")[0] in ("patch_embed", "norm", "head"):
             out[key] = value
             continue
-        raise ValueError(f"unexpected torchvision Swin key {key!r}")
+        raise CheckpointFileError(f"unexpected torchvision Swin key {key!r}")
     return out
 
 

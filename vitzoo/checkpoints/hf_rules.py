@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from vitzoo.errors import CheckpointFileError
+from vitzoo.errors import CheckpointFileError, UnsupportedFeatureError
 
 # HF ``hidden_act`` -> vitzoo ``act``. gelu_fast / gelu_new / gelu_pytorch_tanh are all the tanh approximation.
 HF_ACTIVATIONS = {
@@ -83,7 +83,7 @@ def raise_unsupported(model_name: str, found: Mapping[str, bool]) -> None:
     """``NotImplementedError`` naming every option in ``found`` that is present."""
     names = [name for name, present in found.items() if present]
     if names:
-        raise NotImplementedError(f"{model_name} uses options vitzoo does not implement: {'; '.join(names)}")
+        raise UnsupportedFeatureError(f"{model_name} uses options vitzoo does not implement: {'; '.join(names)}")
 
 
 def square(value: Any) -> int:
@@ -161,5 +161,5 @@ def apply_rules(rules: list[Rule], hf_state: dict[str, torch.Tensor], *, dropped
         out[dst] = (combine or (lambda x: x))(*tensors).detach().clone()
     leftover = sorted(set(hf_state) - used - dropped)
     if leftover:
-        raise NotImplementedError(f"HF tensors with no vitzoo counterpart: {leftover}")
+        raise UnsupportedFeatureError(f"HF tensors with no vitzoo counterpart: {leftover}")
     return out

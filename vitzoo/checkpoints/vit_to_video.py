@@ -29,7 +29,7 @@ from vitzoo.checkpoints.inflate import (
     spatial_pos_embed,
     tile_temporal_pos_embed,
 )
-from vitzoo.errors import CheckpointFileError
+from vitzoo.errors import CheckpointFileError, UnsupportedFeatureError
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ def vit_to_video(
         report.zeroed.append("patch_embed.proj.bias")
     if "norm_pre.weight" in vit_state:
         if f"{trunk}norm_pre.weight" not in target:
-            raise NotImplementedError(
+            raise UnsupportedFeatureError(
                 f"{source} normalises before its blocks (pre_norm, CLIP style) and the {cfg.encoder!r} encoder has no "
                 "such norm; initialise an encoder built on a ViT trunk (joint, fact_enc, frame_avg, vtn)"
             )
@@ -194,5 +194,5 @@ def vit_to_video(
     report.dropped = sorted(set(vit_state) - used)
     bad = [k for k in out if k not in target or out[k].shape != target[k].shape]
     if bad:
-        raise ValueError(f"ViT -> video mapping produced keys the model does not accept: {bad}")
+        raise CheckpointFileError(f"ViT -> video mapping produced keys the model does not accept: {bad}")
     return out, report
