@@ -192,10 +192,12 @@ def write_report(results: dict, out: Path) -> None:
     ]
     for row in results["micro"]:
         ft = row.get("top1_finetuned")
+        speed = (
+            "not measured" if "speedup" not in row else f"{row['speedup']:.2f}x ({row['low']:.2f}-{row['high']:.2f})"
+        )
         lines.append(
-            f"| {row['model']} | {row['fraction']:.1%} | {row['r']} | {100 * row['top1']:.1f}% | "
-            f"{'' if ft is None else f'{100 * ft:.1f}%'} | {row['speedup']:.2f}x "
-            f"({row['low']:.2f}-{row['high']:.2f}) | {row['load']:.1f} |"
+            f"| {row['model']} | {row['fraction']:.1%} | {row['r']} | {100 * row['top1']:.2f}% | "
+            f"{'' if ft is None else f'{100 * ft:.2f}%'} | {speed} | {row.get('load', float('nan')):.1f} |"
         )
     lines += [
         "",
@@ -233,27 +235,35 @@ def write_report(results: dict, out: Path) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     models = sorted({row["model"] for row in results["micro"]})
+    timed = all("speedup" in r for r in results["micro"])  # without timings: top-1 against the fraction merged
+
+    def xs(rows):
+        return [r["speedup"] if timed else 100 * r["fraction"] for r in rows]
+
     for name in models:
         rows = [r for r in results["micro"] if r["model"] == name]
-        (line,) = axes[0].plot([r["speedup"] for r in rows], [100 * r["top1"] for r in rows], "o-", label=name)
+        (line,) = axes[0].plot(xs(rows), [100 * r["top1"] for r in rows], "o-", label=name)
         tuned = [r for r in rows if r.get("top1_finetuned") is not None]
         if tuned:
-            axes[0].plot([r["speedup"] for r in tuned], [100 * r["top1_finetuned"] for r in tuned], "*",
+            axes[0].plot(xs(tuned), [100 * r["top1_finetuned"] for r in tuned], "*",
                          markersize=12, color=line.get_color(), label=f"{name}, fine-tuned with merging")  # fmt: skip
-    axes[0].set(xlabel="inference speed-up over r = 0 (micro, CPU)", ylabel="held-out top-1 (%)",
-                title="Training-free token merging (dots: fractions merged)")  # fmt: skip
+    axes[0].set(xlabel="inference speed-up over r = 0 (micro, CPU)" if timed else "tokens merged (%)",
+                ylabel="held-out top-1 (%)", title="Training-free token merging")  # fmt: skip
     axes[0].legend(fontsize=7)
     runs = sorted({(r["model"], r["frames"]) for r in results["base"]})
     for (name, frames), marker in zip(runs, "osd^", strict=False):
         rows = [r for r in results["base"] if (r["model"], r["frames"]) == (name, frames)]
         axes[1].plot([100 * r["fraction"] for r in rows], [r["speedup"] for r in rows], marker + "-",
                      label=f"{name}, {frames} frames")  # fmt: skip
-    for name in models:
+    for name in models if timed else []:
         rows = [r for r in results["micro"] if r["model"] == name]
         axes[1].plot([100 * r["fraction"] for r in rows], [r["speedup"] for r in rows], "x--", label=f"{name}, micro")
+    if not results["base"] and not timed:
+        axes[1].text(0.5, 0.5, "speed not measured in this run", ha="center", transform=axes[1].transAxes)
     axes[1].axhline(1.5, color="grey", lw=0.8, ls=":")
     axes[1].set(xlabel="tokens merged (%)", ylabel="speed-up", title="Speed-up at base and micro size")
-    axes[1].legend(fontsize=7)
+    if results["base"] or timed:
+        axes[1].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out / "merging.png", dpi=110)
 
