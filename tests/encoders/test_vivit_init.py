@@ -9,9 +9,8 @@ import torch
 from einops import rearrange
 
 import vitzoo
+from tests.helpers.zoo import VIDEO_NANO
 from vitzoo.config import VideoConfig
-
-VIDEO_NANO = [n for n in vitzoo.list_models("*nano*") if not n.startswith("vit_")]
 
 
 def _perturbed(model):

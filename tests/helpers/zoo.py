@@ -5,8 +5,12 @@ from __future__ import annotations
 import torch
 
 import vitzoo
+from vitzoo.models import family_of
 from vitzoo.models.mvit_config import MViTConfig
 from vitzoo.models.swin_config import SwinConfig
+
+# The nano video models (the image ones, ViT and Swin, excluded by the family's answer, not by name).
+VIDEO_NANO = [n for n in vitzoo.list_models("*nano*") if family_of(vitzoo.model_config(n)).modality == "video"]
 
 
 def tiny_input_overrides(name: str, *, depth: int = 1) -> dict:

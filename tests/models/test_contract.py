@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import vitzoo
-from tests.helpers.zoo import random_input, tiny_input_overrides
+from tests.helpers.zoo import VIDEO_NANO, random_input, tiny_input_overrides
 from vitzoo.models import family_of
 
 NAMES = vitzoo.list_models()
@@ -16,7 +16,6 @@ NAMES = vitzoo.list_models()
 POSITION_AND_TOKEN_NAMES = {"pos_embed", "cls_token", "time_embed", "temporal_pos_embed", "pos_embed_spatial",
                             "pos_embed_temporal", "pos_embed_class", "rel_pos_h", "rel_pos_w", "rel_pos_t",
                             "relative_position_bias_table", "reg_token", "dist_token"}  # fmt: skip
-VIDEO_NANO = [n for n in vitzoo.list_models("*nano*") if family_of(vitzoo.model_config(n)).modality == "video"]
 
 
 def _tiny(name: str, **extra):

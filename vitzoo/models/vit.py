@@ -22,7 +22,7 @@ from vitzoo.layers.groups import stack_matcher
 from vitzoo.layers.init import init_vit_weights
 from vitzoo.layers.mlp import make_activation
 from vitzoo.layers.pos_embed import learned_embedding, resample_pos_embed
-from vitzoo.layers.token_merging import Merging, is_merging, merge_schedule, run_merging
+from vitzoo.layers.token_merging import Merging, is_merging, merge_schedule, run_merging, weighted_mean
 from vitzoo.layers.visible import gather_tokens, split_mask
 from vitzoo.models.base import NO_WEIGHT_DECAY, Tap, ZooModel
 from vitzoo.registry import family
@@ -200,10 +200,12 @@ class VisionTransformer(ZooModel):
     def pool(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, P + N, D)`` -> ``(B, D)``: class token, mean of the patch tokens, or attention pooling (``map``);
         ``avg`` and ``map`` pool the prefix tokens too with ``pool_include_prefix`` (as timm's)."""
-        if self.global_pool not in ("avg", "map"):
-            return super().pool(x)
+        if self.global_pool not in ("avg", "map") or not self.pool_include_prefix and self.global_pool == "avg":
+            return super().pool(x)  # (merged tokens: weighted by their sizes)
+        if self.global_pool == "avg":
+            return weighted_mean(x, self.token_sizes)  # prefix tokens included (each of size 1)
         tokens = x if self.pool_include_prefix else x[:, self.num_prefix_tokens :]  # (B, [P +] N, D)
-        return self.attn_pool(tokens) if self.global_pool == "map" else tokens.mean(dim=1)
+        return self.attn_pool(tokens)
 
     def pool_choices(self) -> tuple[str, ...]:
         """``""``, ``avg``, ``token`` with a class token, ``map`` while the attention pool is there (timm's)."""
