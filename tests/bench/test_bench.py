@@ -209,6 +209,7 @@ def test_vitzoo_attention_runs_the_fused_cpu_kernel(name):
 
 
 # ------------------------------------------------------------------------------------------- suite
+@pytest.mark.slow
 def test_tiny_suite_runs_and_reports(tmp_path):
     comparisons = [
         compare("vit_nano_patch8_32", group="image", batch=2),

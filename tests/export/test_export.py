@@ -51,6 +51,7 @@ def test_onnx_torchscript_exporter_matches_pytorch(tmp_path, name):
     assert not list(tmp_path.glob(".*"))  # the temporary file was renamed
 
 
+@pytest.mark.slow
 def test_onnx_default_exporter_matches_pytorch(tmp_path):
     model = _model("vivit_fact_sa_nano_8x2")  # einops regrouping between space and time in every block
     _check_onnx(model, vitzoo.export(model, tmp_path / "model.onnx"))
@@ -69,7 +70,9 @@ def _check_dynamic_size_onnx(name: str, path) -> None:
         assert onnx_max_abs_diff(model, path, x=torch.randn(3, 3, *sizes)) <= TOL
 
 
-@pytest.mark.parametrize("name", ["vivit_fact_enc_nano_8x2", "vit_nano_patch8_32"])
+@pytest.mark.parametrize(
+    "name", [pytest.param("vivit_fact_enc_nano_8x2", marks=pytest.mark.slow), "vit_nano_patch8_32"]
+)
 def test_onnx_dynamic_size_runs_at_other_sizes(tmp_path, name):
     _check_dynamic_size_onnx(name, tmp_path / "model.onnx")
 

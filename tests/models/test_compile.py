@@ -71,6 +71,7 @@ def _check_inference_and_batch_sizes(name: str, backend: str = "inductor") -> No
     assert frames == [1, 2, 2]  # one graph; batch 3 recompiles with a dynamic batch axis, batch 5 reuses it
 
 
+@pytest.mark.slow
 def test_captured_vit_equals_eager_at_three_batch_sizes():
     """Dynamo's capture and AOTAutograd's decompositions without inductor's C++ kernels (those take minutes on a
     busy 2-core machine: the inductor tests below are ``slow``)."""

@@ -100,6 +100,7 @@ def motion(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_an_old_recipe_trains_with_vitzoo_train_and_its_log_has_one_line_per_step(motion, tmp_path):
     """``vitzoo train`` on a recipe of the old form, stderr to a file (not a terminal, as under nohup or CI): it
     trains, warns once per old key, and logs one line per log step and per epoch instead of progress frames."""

@@ -93,6 +93,7 @@ def test_a_registered_label_free_task_trains_from_a_recipe(tmp_path, consistency
         evaluate_from_config(run)
 
 
+@pytest.mark.slow
 def test_an_unknown_task_before_vitzoo_ssl_is_imported_says_how_to_register_it(tmp_path):
     """vitzoo.train may not import vitzoo.ssl (a layer above it): a program reading a self-supervised recipe is told
     to import it, in a fresh process where nothing else has."""
