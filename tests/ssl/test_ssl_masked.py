@@ -12,6 +12,7 @@ import yaml
 from torch.utils.data import Dataset
 
 import vitzoo
+from tests.helpers.images import write_image_folders
 from vitzoo.cli.main import main
 from vitzoo.data.loader import make_loader
 from vitzoo.schema import ConfigError
@@ -218,19 +219,10 @@ def test_two_process_ddp_trains_encoder_and_decoder_in_step(tmp_path):
 
 @pytest.mark.slow
 def test_an_image_recipe_pretrains_mae_on_an_image_folder(tmp_path):
-    from PIL import Image
-
     from vitzoo.train import load_run_config
     from vitzoo.train.recipe import train_from_config
 
-    g = torch.Generator().manual_seed(0)
-    for split, count in (("train", 4), ("val", 2)):
-        for cls in ("a", "b"):
-            folder = tmp_path / "images" / split / cls
-            folder.mkdir(parents=True)
-            for i in range(count):
-                pixels = torch.randint(0, 256, (40, 48, 3), generator=g, dtype=torch.uint8).numpy()
-                Image.fromarray(pixels).save(folder / f"{i}.png")
+    write_image_folders(tmp_path / "images")
     recipe = {
         "model": {"name": IMAGE, "num_classes": 0, "options": {"depth": 1}},
         "data": {"root": str(tmp_path / "images"), "layout": "folders", "train": "train", "val": "val"},

@@ -14,6 +14,7 @@ import yaml
 from torchvision.transforms import v2
 
 import vitzoo
+from tests.helpers.images import write_image_folders
 from vitzoo.cli.main import main
 from vitzoo.schema import ConfigError
 from vitzoo.ssl.data import ssl_datasets, training_sampler
@@ -203,18 +204,9 @@ def test_methods_without_negatives_train_from_a_recipe(motion, tmp_path, method)
 
 
 def test_an_image_recipe_trains_on_an_image_folder(tmp_path):
-    from PIL import Image
-
     from vitzoo.train.recipe import train_from_config
 
-    g = torch.Generator().manual_seed(0)
-    for split, count in (("train", 4), ("val", 2)):
-        for cls in ("a", "b"):
-            folder = tmp_path / "images" / split / cls
-            folder.mkdir(parents=True)
-            for i in range(count):
-                pixels = torch.randint(0, 256, (40, 48, 3), generator=g, dtype=torch.uint8).numpy()
-                Image.fromarray(pixels).save(folder / f"{i}.png")
+    write_image_folders(tmp_path / "images")
     recipe = {
         "model": {"name": "vit_nano_patch8_32", "num_classes": 0},
         "data": {"root": str(tmp_path / "images"), "layout": "folders", "train": "train", "val": "val"},

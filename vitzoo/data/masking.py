@@ -49,8 +49,8 @@ def _first_k(n: int, k: int, generator: torch.Generator) -> torch.Tensor:
 
 
 @dataclass(frozen=True)
-class TubeMask:
-    """VideoMAE's tube masking: ``int(ratio * h * w)`` spatial positions, masked in every time slice."""
+class _FractionMask:
+    """A mask hiding a fraction ``ratio`` of the tokens of ``grid`` (both checked when it is built)."""
 
     grid: Grid
     ratio: float = 0.9
@@ -58,6 +58,11 @@ class TubeMask:
     def __post_init__(self) -> None:
         _grid(self.grid)
         _check_ratio(self.ratio)
+
+
+@dataclass(frozen=True)
+class TubeMask(_FractionMask):
+    """VideoMAE's tube masking: ``int(ratio * h * w)`` spatial positions, masked in every time slice."""
 
     @property
     def num_masked(self) -> int:
@@ -72,15 +77,8 @@ class TubeMask:
 
 
 @dataclass(frozen=True)
-class RandomMask:
+class RandomMask(_FractionMask):
     """Random space-time masking (MAE-ST; MAE's for an image grid): any ``int(ratio * L)`` of the ``L`` tokens."""
-
-    grid: Grid
-    ratio: float = 0.9
-
-    def __post_init__(self) -> None:
-        _grid(self.grid)
-        _check_ratio(self.ratio)
 
     @property
     def num_masked(self) -> int:
