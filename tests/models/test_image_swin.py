@@ -10,17 +10,15 @@ import timm
 import torch
 
 import vitzoo
+from tests.helpers.hub_sources import perturbed
 from vitzoo.models.swin import ImageSwin, VideoSwin
 from vitzoo.models.swin_config import ImageSwinConfig, SwinConfig
 
 TOL = 1e-5
 
 
-def _perturbed(model: torch.nn.Module, scale: float = 0.05) -> torch.nn.Module:
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * scale)
-    return model.eval()
+def _perturbed(model: torch.nn.Module) -> torch.nn.Module:
+    return perturbed(model, scale=0.05)
 
 
 def _timm_swin() -> torch.nn.Module:
