@@ -26,12 +26,23 @@ from vitzoo.checkpoints.source import read_checkpoint
 from vitzoo.config import RENAMED_FIELDS, from_json, replace
 from vitzoo.errors import CheckpointFileError
 from vitzoo.models.features import FeatureBackbone
+from vitzoo.models.masked_autoencoder import MaskedAutoencoder
 from vitzoo.registry import MODELS
 from vitzoo.schema import ConfigError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["create", "list_models", "load", "model_config", "push_to_hub", "save", "save_pretrained"]
+__all__ = [
+    "create",
+    "list_models",
+    "load",
+    "load_classifier",
+    "load_encoder",
+    "model_config",
+    "push_to_hub",
+    "save",
+    "save_pretrained",
+]
 
 
 def list_models(pattern: str = "*", *, include_aliases: bool = False) -> list[str]:
@@ -126,3 +137,29 @@ def load(path: str | os.PathLike) -> nn.Module:
     license = weights_license(Path(path), meta)
     model.pretrained_tags.update({"license": license} if license else {})
     return model.eval()
+
+
+def load_classifier(path: str | os.PathLike, *, command: str) -> nn.Module:
+    """:func:`load`, for a ``command`` that needs a classifier (``"vitzoo eval"``, ``"vitzoo predict"``, ...).
+
+    A masked-autoencoder pre-training checkpoint (transformers' ``VideoMAEForPreTraining``: an encoder and a pixel
+    decoder, no classifier head) is refused in one line (:class:`CheckpointFileError`) naming what to do with it.
+    """
+    model = load(path)
+    if isinstance(model, MaskedAutoencoder):
+        raise CheckpointFileError(
+            f"{path} is a masked-autoencoder pre-training checkpoint (encoder and pixel decoder, no classifier); "
+            f"{command} needs a classifier: fine-tune it first (vitzoo train --set model.pretrained={path}) or "
+            f"probe its frozen encoder (vitzoo linear-probe --checkpoint {path})"
+        )
+    return model
+
+
+def load_encoder(path: str | os.PathLike) -> nn.Module:
+    """:func:`load`, except that a masked-autoencoder pre-training checkpoint gives its encoder (the decoder is
+    dropped, with a log line): the model whose features frozen-feature evaluation reads."""
+    model = load(path)
+    if isinstance(model, MaskedAutoencoder):
+        log.info("%s is a masked-autoencoder pre-training checkpoint: its encoder is used, the decoder dropped", path)
+        return model.encoder.eval()
+    return model

@@ -124,3 +124,30 @@ def test_decoder_defaults_match_transformers():
     cfg = transformers.VideoMAEConfig()
     for key, value in PRETRAINING_DEFAULTS.items():
         assert getattr(cfg, key) == value, key
+
+
+def test_paths_needing_a_classifier_refuse_a_pretraining_checkpoint(tmp_path, hub_cache, capsys):
+    """predict / export / eval / a distillation teacher refuse it in one line; frozen-feature evaluation takes
+    its encoder."""
+    from vitzoo.api import load_classifier, load_encoder
+    from vitzoo.cli.main import main
+
+    model, folder = _pretraining(tmp_path, "norm_pix")
+    name = hub_cache.add("MCG-NJU/videomae-tiny-pretraining", folder)
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(b"")  # never read: the checkpoint is refused first
+    capsys.readouterr()  # transformers' own progress while the folder was written
+    for argv in (["predict", "--checkpoint", name, str(clip)], ["export", name, "--out", str(tmp_path / "m.onnx")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "pre-training checkpoint" in err[0]
+        assert "fine-tune it first (vitzoo train --set model.pretrained=" in err[0]
+    assert not (tmp_path / "m.onnx").exists()
+    with pytest.raises(vitzoo.errors.CheckpointFileError, match="vitzoo eval needs a classifier"):
+        load_classifier(folder, command="vitzoo eval")
+    encoder = load_encoder(name)
+    assert not isinstance(encoder, MaskedAutoencoder) and not encoder.training
+    x = hf_clip(model)
+    with torch.no_grad():
+        ref_tokens = model.eval().videomae(pixel_values=x).last_hidden_state
+        assert max_diff(encoder.forward_features(to_vitzoo(x)), ref_tokens) <= TOL

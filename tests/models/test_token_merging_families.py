@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import vitzoo
+from vitzoo.errors import UnsupportedFeatureError
 from vitzoo.schema import ConfigError
 
 CLIP = (2, 3, 4, 32, 32)  # the nano video models: 2 x 4 x 4 tubelets
@@ -66,6 +67,22 @@ def test_intermediates_only_nlc_while_merging(name):
         assert torch.equal(final, model.forward_features(x))
     assert all(m.ndim == 3 and m.shape[0] == 2 for m in maps)
     assert maps[-1].shape[1] < maps[0].shape[1] or model.cfg.depth == 1
+
+
+@pytest.mark.parametrize("name", ["vivit_joint_nano_8x2", "vit_nano_patch8_32"])
+def test_token_dropping_refuses_merged_tokens(name):
+    """forward_visible needs each visible token at its grid position (the MAE decoder puts it back there)."""
+    model = _build(name, token_merging=2)
+    x = _clip(model)
+    model.set_token_merging(0)
+    with torch.no_grad():
+        mask = torch.zeros(2, model.forward_features(x).shape[1] - model.num_prefix_tokens, dtype=torch.bool)
+    model.set_token_merging(2)
+    with pytest.raises(UnsupportedFeatureError, match=r"forward_visible .* token merging is on .*set_token_merging"):
+        model.forward_visible(x, mask)
+    model.set_token_merging(0)
+    with torch.no_grad():
+        assert torch.equal(model.forward_visible(x, mask), model.forward_features(x))
 
 
 @pytest.mark.parametrize("name", sorted(REFUSING))

@@ -152,7 +152,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Export a checkpoint (or a freshly built registered model) to the format of --format / the --out suffix."""
-    from vitzoo.api import create, load
+    from vitzoo.api import create, load, load_classifier
     from vitzoo.export import export, onnx_max_abs_diff, program_max_abs_diff
     from vitzoo.schema import check_range
     from vitzoo.train.config import parse_override
@@ -169,7 +169,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     if source.is_file() or source.is_dir() or args.source.startswith("hf-hub:"):
         if args.overrides:
             raise UsageError("--set applies to model names only; a checkpoint carries its own config")
-        model = load(args.source)
+        model = load_classifier(args.source, command="vitzoo export")
     elif source.suffix in (".safetensors", ".pt", ".pth", ".bin"):
         raise UsageError(f"no such file: {source}")
     else:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from torch import nn
 
-from vitzoo.api import load
+from vitzoo.api import load_classifier
 from vitzoo.checkpoints.hub import checkpoint_files, is_hub_name
 from vitzoo.checkpoints.io import LABELS_KEY, PREPROCESS_KEY, read_metadata, resolve_weights
 from vitzoo.checkpoints.share import WEIGHTS_FILE
@@ -90,7 +90,9 @@ def open_model(
         source = str(model_or_source)
         meta, config = _metadata_of(model_or_source)
         is_folder = is_hub_name(model_or_source) or Path(model_or_source).is_dir()
-        model = load(model_or_source if is_folder else resolve_weights(model_or_source))
+        model = load_classifier(
+            model_or_source if is_folder else resolve_weights(model_or_source), command="vitzoo predict"
+        )
     num_classes = getattr(getattr(model, "cfg", None), "num_classes", 0)
     if not num_classes or getattr(model, "input_shape", None) is None:
         raise ConfigError(f"{source} is not a vitzoo classifier (num_classes={num_classes}); predict needs a head")

@@ -33,6 +33,7 @@ from timm.models._features import feature_take_indices
 from torch import nn
 
 from vitzoo.config import BaseConfig, replace
+from vitzoo.errors import UnsupportedFeatureError
 from vitzoo.flops import Flops
 from vitzoo.layers.init import init_vit_weights
 from vitzoo.layers.token_merging import weighted_mean
@@ -237,6 +238,15 @@ class ZooModel(nn.Module):
     def merging(self) -> bool:
         """Whether token merging is on (the tokens then form no grid: see :meth:`forward_features`)."""
         return False
+
+    def check_not_merging(self, what: str) -> None:
+        """Refuse ``what`` in one line while token merging is on (it needs each token at its grid position)."""
+        if self.merging:
+            raise UnsupportedFeatureError(
+                f"{self.arch_name or type(self).__name__}: {what} needs every token at its grid position, but token "
+                f"merging is on (token_merging={self.cfg.token_merging!r}); switch it off with "
+                "model.set_token_merging(0)"
+            )
 
     @property
     def token_sizes(self) -> torch.Tensor | None:

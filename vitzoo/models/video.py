@@ -74,6 +74,7 @@ class VideoTransformer(ZooModel):
         sample) -> the encoder's final tokens on the visible part, ``(B, P + L_v, D)`` (token dropping; see
         :mod:`vitzoo.data.masking`)."""
         self.check_input(x)
+        self.check_not_merging("forward_visible (token dropping)")
         return self.encoder.forward_visible(self.patch_embed(x), mask)  # (B, T', h, w, D) -> (B, P + L_v, D)
 
     def apply_token_merging(self) -> None:

@@ -168,6 +168,7 @@ class VisionTransformer(ZooModel):
         masked, the same count per sample) -> the final tokens of the prefix and the visible patches,
         ``(B, P + N_v, D)``, grid order kept. Positions are added before the visible patches are gathered."""
         self.check_input(x)
+        self.check_not_merging("forward_visible (token dropping)")
         grid = self.patch_embed.grid(x.shape[-2], x.shape[-1])
         x = self.patch_embed(x)  # (B, N, D)
         pos_embed = self._pos_embed_for(grid)

@@ -116,10 +116,10 @@ class Distillation(ClassificationTask):
 def load_teacher(source: str, student: nn.Module) -> nn.Module:
     """The teacher classifier saved at ``source``; :class:`ConfigError` unless it fits the student's input and
     class count."""
-    from vitzoo.api import load
+    from vitzoo.api import load_classifier
     from vitzoo.checkpoints.io import resolve_weights
 
-    teacher = load(resolve_weights(source))
+    teacher = load_classifier(resolve_weights(source), command="task.options.teacher")
     t_classes, s_classes = teacher.cfg.num_classes, student.cfg.num_classes
     if t_classes != s_classes:
         raise ConfigError(

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 def encoder(run: RunConfig, *, checkpoint: str | os.PathLike | None = None, random_init: bool = False) -> nn.Module:
     """The encoder to evaluate: ``checkpoint``'s model without its head, or ``run.model.name`` at random init
     (seeded with ``train.seed``; ``model.pretrained`` ignored); in eval mode."""
-    from vitzoo.api import create, load
+    from vitzoo.api import create, load_encoder
 
     if random_init == (checkpoint is not None):
         raise ValueError("give either a checkpoint or random_init=True")
@@ -41,7 +41,7 @@ def encoder(run: RunConfig, *, checkpoint: str | os.PathLike | None = None, rand
         torch.manual_seed(run.train.seed)
         model = create(run.model.name, num_classes=0, **run.model.options)
     else:
-        model = load(checkpoint)
+        model = load_encoder(checkpoint)
         if model.cfg.num_classes:
             log.info("%s is a classifier: its head is removed, its pooled features are evaluated", checkpoint)
             model.reset_classifier(0)

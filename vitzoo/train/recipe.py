@@ -203,7 +203,7 @@ def evaluate_from_config(
     checkpoint to use instead), a checkpoint of another model than the recipe's (:func:`check_architecture`), a
     class count that does not fit the validation set.
     """
-    from vitzoo.api import load
+    from vitzoo.api import load_classifier
     from vitzoo.checkpoints.io import ARCH_KEY, read_metadata
     from vitzoo.train.distributed import default_device, init_distributed
 
@@ -220,7 +220,7 @@ def evaluate_from_config(
         check_architecture(run, path, read_metadata(path).get(ARCH_KEY, ""))
     info = init_distributed(timeout_s=run.train.dist_timeout_s)
     device = default_device(info, run.train.device)
-    model = load(path)
+    model = load_classifier(path, command="vitzoo eval")
     _, val_set = build_datasets(run.data, model)
     check_classes(val_set, model.cfg.num_classes, "validation", fix=f"{path} was trained for another class list")
     out_dir = Path(out_dir) if out_dir is not None else Path(run.output_dir) / "eval" / path.stem
