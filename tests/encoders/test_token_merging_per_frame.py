@@ -96,7 +96,7 @@ def log_size(size, prop_attn, frame_axis=False):
 
 
 def reference_timesformer(enc, grid, schedule, prop_attn):
-    """TimeSformer with ToMe: ``grid (B, T, h, w, D)`` -> final tokens ``(B, 1 + T*N', D)`` and sizes ``(B, 1 + N')``."""
+    """TimeSformer with ToMe: ``grid (B, T, h, w, D)`` -> tokens ``(B, 1 + T*N', D)`` and sizes ``(B, 1 + N')``."""
     b, t = grid.shape[:2]
     patches = grid.flatten(2, 3) + enc.pos_embed[:, None, 1:] + enc.time_embed[:, :, None]  # (B, T, N, D)
     cls = (enc.cls_token + enc.pos_embed[:, :1])[:, 0].expand(b, -1)  # (B, D)

@@ -22,7 +22,8 @@ at zero would leave the temporal branch without gradient.
 
 Tokens are ``(B, 1 + T*N, D)`` between blocks (and from ``forward_features``): the class token, then the patch
 tokens time-major. HF keeps them ``(h, w, t)``; no weight depends on that order (the tables are indexed by
-location and by frame), so the HF converter copies them unchanged.
+location and by frame), so the HF converter copies them unchanged. With token merging every block merges the same
+positions in every frame after its spatial attention (:mod:`vitzoo.encoders.grid_merging`): ``(B, 1 + T*N', D)``.
 """
 
 from __future__ import annotations
