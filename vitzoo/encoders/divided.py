@@ -165,7 +165,7 @@ class DividedSpaceTimeEncoder(GridMergingEncoder):
         t = x.shape[1]
         x = self.embed(x)
         if self.merge_plan is not None:
-            return self.norm(self.run_merging(x, t, t)[0])  # (B, 1 + T*N', D)
+            return self.norm(self.merge_blocks(x, t, t)[0])  # (B, 1 + T*N', D)
         checkpointing = self.grad_checkpointing and self.training and torch.is_grad_enabled()
         for blk in self.blocks:
             x = torch.utils.checkpoint.checkpoint(blk, x, t, use_reentrant=False) if checkpointing else blk(x, t)
@@ -183,7 +183,7 @@ class DividedSpaceTimeEncoder(GridMergingEncoder):
         grid = tuple(x.shape[1:4])
         t = grid[0]
         if self.merge_plan is not None:  # merged tokens form no grid: each tap is (B, T*N_i, D)
-            final, kept = self.run_merging(self.embed(x), t, t, take=take, stop_at=stop_at)
+            final, kept = self.merge_blocks(self.embed(x), t, t, take=take, stop_at=stop_at)
             return self.norm(final), token_taps(kept, None, 1, self.norm if norm else None)
         final, kept = collect_blocks(
             self.blocks, self.embed(x), take, t, stop_at=stop_at,

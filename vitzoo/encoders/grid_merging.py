@@ -44,7 +44,7 @@ class GridMergingEncoder(VideoEncoder):
         """Tubelets per final token ``(B, P + T*N', 1)`` (the frame-shared sizes repeated over the frames)."""
         return self._token_sizes if self.merge_plan is not None else None
 
-    def run_merging(
+    def merge_blocks(
         self, x: torch.Tensor, num_frames: int, *args, take: set[int] = frozenset(), stop_at: int | None = None
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """The blocks with merging on (``args`` passed on to each block): the last output and the outputs of the

@@ -54,7 +54,7 @@ class SeparableEncoder(GridMergingEncoder):
         (no longer a spatial grid)."""
         x = self.embed(x)  # (B, T, N, D)
         if self.merge_plan is not None:
-            x, _ = self.run_merging(x, x.shape[1])  # (B, T, N', D)
+            x, _ = self.merge_blocks(x, x.shape[1])  # (B, T, N', D)
             return rearrange(self.norm(x), "b t n d -> b (t n) d")  # (B, T*N', D)
         x = run_blocks(self.blocks, x, checkpointing=self.grad_checkpointing and self.training)
         return rearrange(self.norm(x), "b t n d -> b (t n) d")  # (B, T*N, D)
@@ -72,7 +72,7 @@ class SeparableEncoder(GridMergingEncoder):
     def forward_taps(self, x: torch.Tensor, take: set[int], *, norm: bool, stop_at: int | None):
         grid = tuple(x.shape[1:4])
         if self.merge_plan is not None:  # merged tokens form no grid: each tap is (B, T*N_i, D)
-            final, kept = self.run_merging(self.embed(x), grid[0], take=take, stop_at=stop_at)  # (B, T, N_i, D)
+            final, kept = self.merge_blocks(self.embed(x), grid[0], take=take, stop_at=stop_at)  # (B, T, N_i, D)
             flat = [rearrange(k, "b t n d -> b (t n) d") for k in kept]
             return rearrange(self.norm(final), "b t n d -> b (t n) d"), token_taps(
                 flat, None, 0, self.norm if norm else None
