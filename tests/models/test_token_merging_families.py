@@ -11,10 +11,8 @@ from vitzoo.schema import ConfigError
 
 CLIP = (2, 3, 4, 32, 32)  # the nano video models: 2 x 4 x 4 tubelets
 MERGING = ["vivit_joint_nano_8x2", "vivit_fact_enc_nano_8x2", "vtn_nano_patch8_32", "frame_avg_nano_patch8_32"]
+GRID_MERGING = ["timesformer_nano_patch8_32", "vivit_fact_sa_nano_8x2", "vivit_fact_dot_nano_8x2"]  # per frame
 REFUSING = {
-    "timesformer_nano_patch8_32": "'divided' encoder regroups its tokens into the \\(T, N\\) grid",
-    "vivit_fact_sa_nano_8x2": "'fact_sa' encoder regroups",
-    "vivit_fact_dot_nano_8x2": "'fact_dot' encoder regroups",
     "mvitv2_nano_4x2": "hierarchical",
     "video_swin_nano_4x2": "hierarchical",
     "swin_nano_patch4_window4_32": "hierarchical",
@@ -30,7 +28,7 @@ def _clip(model):
     return torch.randn(2, *model.input_shape, generator=torch.Generator().manual_seed(0))
 
 
-@pytest.mark.parametrize("name", MERGING)
+@pytest.mark.parametrize("name", MERGING + GRID_MERGING)
 def test_merging_shapes_sizes_and_r_zero_identity(name):
     model = _build(name)
     x = _clip(model)
@@ -48,6 +46,11 @@ def test_merging_shapes_sizes_and_r_zero_identity(name):
         depth = model.cfg.depth
         assert model.forward_features(x).shape[1] == p + t * h * w - 3 * depth
         assert (model.token_sizes.sum(dim=1) == p + t * h * w).all()
+    elif name in GRID_MERGING:  # the same positions merge in every frame; the sizes repeat over the frames
+        n = h * w - 3 * model.cfg.depth
+        assert model.forward_features(x).shape[1] == p + t * n
+        assert model.token_sizes.shape == (2, p + t * n, 1)
+        assert (model.token_sizes.sum(dim=1) == p + t * h * w).all()
     else:  # each frame merges on its own in the spatial stage; the temporal stage is untouched
         spatial = model.encoder.spatial
         assert (spatial.token_sizes.sum(dim=1) == spatial.num_prefix_tokens + h * w).all()
@@ -55,7 +58,11 @@ def test_merging_shapes_sizes_and_r_zero_identity(name):
         assert model.token_sizes is None
 
 
-@pytest.mark.parametrize("name", ["vivit_joint_nano_8x2", "vivit_fact_enc_nano_8x2", "vit_nano_patch8_32"])
+@pytest.mark.parametrize(
+    "name",
+    ["vivit_joint_nano_8x2", "vivit_fact_enc_nano_8x2", "vit_nano_patch8_32", "timesformer_nano_patch8_32",
+     "vivit_fact_sa_nano_8x2"],
+)  # fmt: skip
 def test_intermediates_only_nlc_while_merging(name):
     model = _build(name, token_merging=2)
     x = _clip(model)

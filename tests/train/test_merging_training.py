@@ -12,8 +12,8 @@ from vitzoo.train import fit
 OPTIONS = dict(epochs=1, batch_size=2, lr=1e-3, warmup_epochs=0.0, log_every=1, progress=False, plot=False)
 
 
-def _model():
-    return nano_model(name="vivit_joint_nano_8x2", drop_path_rate=0.1, token_merging=3)
+def _model(name="vivit_joint_nano_8x2"):
+    return nano_model(name=name, drop_path_rate=0.1, token_merging=3)
 
 
 def _data():
@@ -30,12 +30,13 @@ def test_gradients_through_merged_tokens_are_finite():
 
 
 @pytest.mark.slow
-def test_resume_with_merging_is_bitwise_identical(tmp_path):
-    full = _model()
+@pytest.mark.parametrize("name", ["vivit_joint_nano_8x2", "timesformer_nano_patch8_32"])  # whole sequence / per frame
+def test_resume_with_merging_is_bitwise_identical(tmp_path, name):
+    full = _model(name)
     fit(full, _data(), out_dir=tmp_path / "full", **OPTIONS)
-    first = fit(_model(), _data(), out_dir=tmp_path / "part", max_steps=2, **OPTIONS)
+    first = fit(_model(name), _data(), out_dir=tmp_path / "part", max_steps=2, **OPTIONS)
     assert first.step == 2 and not first.completed
-    resumed = _model()
+    resumed = _model(name)
     second = fit(resumed, _data(), out_dir=tmp_path / "part", resume=True, **OPTIONS)
     assert second.completed and resumed.cfg.token_merging == 3
     mismatched = [k for k, v in resumed.state_dict().items() if not torch.equal(v, full.state_dict()[k])]

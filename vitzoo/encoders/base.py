@@ -89,13 +89,10 @@ class VideoEncoder(nn.Module):
     pre_norm: ClassVar[bool] = False  # has a LayerNorm before its blocks when cfg.pre_norm (CLIP style)
     # submodules holding a ``blocks`` stack, in the order they run ("" is the encoder itself): the layer groups
     stack_modules: ClassVar[tuple[str, ...]] = ("",)
-    # token merging (ToMe): the TokenTransformer that merges, or why the encoder cannot merge
+    # token merging (ToMe): the TokenTransformer that merges, or why the encoder cannot merge (every registered
+    # encoder merges: a TokenTransformer stack, or the same positions in every frame, see encoders/grid_merging.py)
     merging_stack: ClassVar[str | None] = None
-    merging_refusal: ClassVar[str | None] = (
-        "regroups its tokens into the (T, N) grid in every block (attention across time at each location, or "
-        "space and time apart), which merged tokens no longer form (merging the same positions in every frame "
-        "is not implemented); the joint, fact_enc and vtn encoders merge"
-    )
+    merging_refusal: ClassVar[str | None] = "implements no token merging (its blocks have no forward_merging)"
 
     def __init__(self, cfg: VideoConfig) -> None:
         super().__init__()

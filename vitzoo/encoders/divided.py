@@ -22,7 +22,8 @@ at zero would leave the temporal branch without gradient.
 
 Tokens are ``(B, 1 + T*N, D)`` between blocks (and from ``forward_features``): the class token, then the patch
 tokens time-major. HF keeps them ``(h, w, t)``; no weight depends on that order (the tables are indexed by
-location and by frame), so the HF converter copies them unchanged.
+location and by frame), so the HF converter copies them unchanged. With token merging every block merges the same
+positions in every frame after its spatial attention (:mod:`vitzoo.encoders.grid_merging`): ``(B, 1 + T*N', D)``.
 """
 
 from __future__ import annotations
@@ -33,13 +34,15 @@ from einops import rearrange, repeat
 from torch import nn
 
 from vitzoo.config import VideoConfig
-from vitzoo.encoders.base import Grid, VideoEncoder, ViTInit, token_taps
+from vitzoo.encoders.base import Grid, ViTInit, token_taps
+from vitzoo.encoders.grid_merging import GridMergingEncoder
 from vitzoo.encoders.temporal_block import TemporalBranchBlock
 from vitzoo.flops import Flops, attention_only_flops, matmul_flops
 from vitzoo.layers import make_blocks
 from vitzoo.layers.block import collect_blocks
 from vitzoo.layers.init import init_vit_weights
 from vitzoo.layers.pos_embed import learned_embedding, resample_pos_embed, resample_temporal_pos_embed
+from vitzoo.layers.token_merging import Merging, frame_attention_mask, frame_shared_matching
 from vitzoo.registry import ENCODERS
 
 
@@ -58,8 +61,10 @@ class DividedSpaceTimeBlock(TemporalBranchBlock):
         if self.temporal_init == "copy":
             self.copy_spatial_to_temporal()
 
-    def forward(self, x: torch.Tensor, num_tubelets: int) -> torch.Tensor:
-        """``(B, 1 + T*N, D)`` (class token, then time-major patch tokens) -> the same shape."""
+    def forward_temporal(self, x: torch.Tensor, num_tubelets: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The temporal branch: ``(B, 1 + T*N, D)`` -> class token ``(B, 1, D)``, patch tokens ``(B, T, N, D)``.
+
+        With token merging no log-size term is needed here: the ``T`` keys at one location share one size."""
         t = num_tubelets
         cls = x[:, :1]  # (B, 1, D)
         patches = rearrange(x[:, 1:], "b (t n) d -> b t n d", t=t)  # (B, T, N, D)
@@ -68,7 +73,12 @@ class DividedSpaceTimeBlock(TemporalBranchBlock):
         xt = rearrange(patches, "b t n d -> (b n) t d")  # (B*N, T, D): attend across time at each location
         res = self.temporal_drop_path(self.temporal_attn(self.temporal_norm(xt)))
         res = rearrange(res, "(b n) t d -> b t n d", n=n)  # (B, T, N, D)
-        patches = patches + self.temporal_ls(self.temporal_fc(res))
+        return cls, patches + self.temporal_ls(self.temporal_fc(res))
+
+    def forward(self, x: torch.Tensor, num_tubelets: int) -> torch.Tensor:
+        """``(B, 1 + T*N, D)`` (class token, then time-major patch tokens) -> the same shape."""
+        t = num_tubelets
+        cls, patches = self.forward_temporal(x, t)  # (B, 1, D), (B, T, N, D)
 
         frame_cls = repeat(cls, "b one d -> (b t) one d", t=t)  # (B*T, 1, D): the class token in every frame
         xs = torch.cat([frame_cls, rearrange(patches, "b t n d -> (b t) n d")], dim=1)  # (B*T, 1 + N, D)
@@ -80,9 +90,37 @@ class DividedSpaceTimeBlock(TemporalBranchBlock):
         x = torch.cat([cls, rearrange(patches, "b t n d -> b (t n) d")], dim=1)  # (B, 1 + T*N, D)
         return x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
 
+    def forward_merging(
+        self, x: torch.Tensor, size: torch.Tensor | None, r: int, merging: Merging, num_tubelets: int
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The block with token merging between the spatial attention and the MLP: ``(B, 1 + T*N, D)`` ->
+        ``(B, 1 + T*(N - r), D)``, the same ``r`` positions merged in every frame.
+
+        ``size (B, 1 + N, 1)``: tubelets per position (class token first), shared by all frames (None: all 1);
+        with ``merging.prop_attn`` its log is added to the spatial attention's logits. Returns the new sizes too.
+        """
+        t = num_tubelets
+        cls, patches = self.forward_temporal(x, t)  # (B, 1, D), (B, T, N, D)
+
+        frame_cls = repeat(cls, "b one d -> (b t) one d", t=t)  # (B*T, 1, D): the class token in every frame
+        xs = torch.cat([frame_cls, rearrange(patches, "b t n d -> (b t) n d")], dim=1)  # (B*T, 1 + N, D)
+        q, k, v = self.attn.project_qkv(self.norm1(xs))  # (B*T, H, 1 + N, d) each
+        mask = frame_attention_mask(size, t, q.dtype) if merging.prop_attn else None  # (B*T, 1, 1, 1 + N)
+        res = self.drop_path1(self.ls1(self.attn.project_out(self.attn.attend(q, k, v, mask))))
+        res = rearrange(res, "(b t) l d -> b t l d", t=t)  # (B, T, 1 + N, D)
+        cls = cls + res[:, :, :1].mean(dim=1)  # (B, 1, D): the T class-token updates averaged
+        patches = patches + res[:, :, 1:]
+
+        keys = rearrange(k.mean(dim=1), "(b t) l d -> b t l d", t=t)  # (B, T, 1 + N, d): averaged over heads
+        merge = frame_shared_matching(keys, r, merging.num_prefix_tokens) if r > 0 else None
+        if merge is not None:
+            patches, size = merge(patches, size)  # (B, T, N - r, D), (B, 1 + N - r, 1)
+        x = torch.cat([cls, rearrange(patches, "b t n d -> b (t n) d")], dim=1)  # (B, 1 + T*N', D)
+        return x + self.drop_path2(self.ls2(self.mlp(self.norm2(x)))), size
+
 
 @ENCODERS.register("divided")
-class DividedSpaceTimeEncoder(VideoEncoder):
+class DividedSpaceTimeEncoder(GridMergingEncoder):
     """TimeSformer's encoder (see module docstring): class token, separable positions, divided blocks, norm."""
 
     vit_init = ViTInit(
@@ -121,8 +159,13 @@ class DividedSpaceTimeEncoder(VideoEncoder):
         return torch.cat([cls, rearrange(patches, "b t n d -> b (t n) d")], dim=1)  # (B, 1 + T*N, D)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Token grid ``(B, T, h, w, D)`` -> ``(B, 1 + T*h*w, D)``; with token merging ``(B, 1 + T*N', D)``: the
+        same ``N' < h*w`` merged positions in every frame, time-major, each standing for :attr:`token_sizes`
+        tubelets (no longer a spatial grid)."""
         t = x.shape[1]
         x = self.embed(x)
+        if self.merge_plan is not None:
+            return self.norm(self.merge_blocks(x, t, t)[0])  # (B, 1 + T*N', D)
         checkpointing = self.grad_checkpointing and self.training and torch.is_grad_enabled()
         for blk in self.blocks:
             x = torch.utils.checkpoint.checkpoint(blk, x, t, use_reentrant=False) if checkpointing else blk(x, t)
@@ -138,8 +181,12 @@ class DividedSpaceTimeEncoder(VideoEncoder):
 
     def forward_taps(self, x: torch.Tensor, take: set[int], *, norm: bool, stop_at: int | None):
         grid = tuple(x.shape[1:4])
+        t = grid[0]
+        if self.merge_plan is not None:  # merged tokens form no grid: each tap is (B, T*N_i, D)
+            final, kept = self.merge_blocks(self.embed(x), t, t, take=take, stop_at=stop_at)
+            return self.norm(final), token_taps(kept, None, 1, self.norm if norm else None)
         final, kept = collect_blocks(
-            self.blocks, self.embed(x), take, grid[0], stop_at=stop_at,
+            self.blocks, self.embed(x), take, t, stop_at=stop_at,
             checkpointing=self.grad_checkpointing and self.training,
         )  # fmt: skip
         return self.norm(final), token_taps(kept, grid, 1, self.norm if norm else None)

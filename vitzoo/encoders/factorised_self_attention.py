@@ -19,6 +19,7 @@ from vitzoo.encoders.base import ViTInit
 from vitzoo.encoders.separable import SeparableEncoder
 from vitzoo.encoders.temporal_block import TemporalBranchBlock
 from vitzoo.flops import Flops, attention_only_flops, block_flops
+from vitzoo.layers.token_merging import Merging, frame_attention_mask, frame_shared_matching
 from vitzoo.registry import ENCODERS
 
 
@@ -47,6 +48,29 @@ class FactorisedSelfAttentionBlock(TemporalBranchBlock):
         x = x + self.temporal_drop_path(self.temporal_ls(self.temporal_attn(self.temporal_norm(x))))
         x = rearrange(x, "(b n) t d -> b t n d", n=n).contiguous()  # (B, T, N, D)
         return x + self.drop_path2(self.ls2(self.mlp(self.norm2(x))))
+
+    def forward_merging(
+        self, x: torch.Tensor, size: torch.Tensor | None, r: int, merging: Merging
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The block with token merging between the temporal attention and the MLP: ``(B, T, N, D)`` ->
+        ``(B, T, N - r, D)``, the same ``r`` positions merged in every frame (matched on the spatial keys).
+
+        ``size (B, N, 1)``: tubelets per position, shared by all frames (None: all 1); with ``merging.prop_attn``
+        its log is added to the spatial attention's logits (the temporal one needs none: one size per location).
+        """
+        t, n = x.shape[1:3]
+        x = rearrange(x, "b t n d -> (b t) n d")  # (B*T, N, D): attend within each time step
+        q, k, v = self.attn.project_qkv(self.norm1(x))  # (B*T, H, N, d) each
+        mask = frame_attention_mask(size, t, q.dtype) if merging.prop_attn else None  # (B*T, 1, 1, N)
+        x = x + self.drop_path1(self.ls1(self.attn.project_out(self.attn.attend(q, k, v, mask))))
+        x = rearrange(x, "(b t) n d -> (b n) t d", t=t).contiguous()  # (B*N, T, D): attend across time
+        x = x + self.temporal_drop_path(self.temporal_ls(self.temporal_attn(self.temporal_norm(x))))
+        x = rearrange(x, "(b n) t d -> b t n d", n=n).contiguous()  # (B, T, N, D)
+        keys = rearrange(k.mean(dim=1), "(b t) n d -> b t n d", t=t)  # (B, T, N, d): averaged over heads
+        merge = frame_shared_matching(keys, r, merging.num_prefix_tokens) if r > 0 else None
+        if merge is not None:
+            x, size = merge(x, size)  # (B, T, N - r, D), (B, N - r, 1)
+        return x + self.drop_path2(self.ls2(self.mlp(self.norm2(x)))), size
 
 
 @ENCODERS.register("fact_sa")

@@ -2,7 +2,8 @@
 
 Position is embedded separably: a spatial table ``pos_embed (1, h*w, D)`` (a class-token-free ViT's,
 when initialised from one) plus a temporal table ``temporal_pos_embed (1, T, D)`` that starts at zero.
-There is no class token; the model pools the final tokens by their mean.
+There is no class token; the model pools the final tokens by their mean. With token merging each block merges
+the same positions in every frame (see :mod:`vitzoo.encoders.grid_merging`): tokens ``(B, T, N', D)``.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from einops import rearrange
 from torch import nn
 
 from vitzoo.config import VideoConfig
-from vitzoo.encoders.base import Grid, VideoEncoder, token_taps
+from vitzoo.encoders.base import Grid, token_taps
+from vitzoo.encoders.grid_merging import GridMergingEncoder
 from vitzoo.layers import make_blocks, run_blocks
 from vitzoo.layers.block import collect_blocks
 from vitzoo.layers.pos_embed import learned_embedding, resample_pos_embed, resample_temporal_pos_embed
 
 
-class SeparableEncoder(VideoEncoder):
+class SeparableEncoder(GridMergingEncoder):
     """Blocks of ``block_cls`` over ``(B, T, h*w, D)`` with separable positions and average pooling."""
 
     block_cls: type[nn.Module]
@@ -47,7 +49,13 @@ class SeparableEncoder(VideoEncoder):
         return self.pos_drop(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Token grid ``(B, T, h, w, D)`` -> ``(B, T*h*w, D)``; with token merging ``(B, T*N', D)``: the same
+        ``N' < h*w`` merged positions in every frame, time-major, each standing for :attr:`token_sizes` tubelets
+        (no longer a spatial grid)."""
         x = self.embed(x)  # (B, T, N, D)
+        if self.merge_plan is not None:
+            x, _ = self.merge_blocks(x, x.shape[1])  # (B, T, N', D)
+            return rearrange(self.norm(x), "b t n d -> b (t n) d")  # (B, T*N', D)
         x = run_blocks(self.blocks, x, checkpointing=self.grad_checkpointing and self.training)
         return rearrange(self.norm(x), "b t n d -> b (t n) d")  # (B, T*N, D)
 
@@ -63,6 +71,12 @@ class SeparableEncoder(VideoEncoder):
 
     def forward_taps(self, x: torch.Tensor, take: set[int], *, norm: bool, stop_at: int | None):
         grid = tuple(x.shape[1:4])
+        if self.merge_plan is not None:  # merged tokens form no grid: each tap is (B, T*N_i, D)
+            final, kept = self.merge_blocks(self.embed(x), grid[0], take=take, stop_at=stop_at)  # (B, T, N_i, D)
+            flat = [rearrange(k, "b t n d -> b (t n) d") for k in kept]
+            return rearrange(self.norm(final), "b t n d -> b (t n) d"), token_taps(
+                flat, None, 0, self.norm if norm else None
+            )
         final, kept = collect_blocks(
             self.blocks, self.embed(x), take, stop_at=stop_at, checkpointing=self.grad_checkpointing and self.training
         )  # (B, T, N, D) each

@@ -19,6 +19,11 @@ each key to the attention logits, so a merged token counts as the tokens it stan
 additive float ``attn_mask`` of ``scaled_dot_product_attention`` (on CPU the fused flash kernel still runs, in
 forward and backward: see docs/performance.md). The matching runs without gradient; the merge itself is
 differentiable, so a model fine-tunes with merging on.
+
+**Frame-shared merging** (:func:`frame_shared_matching`, for encoders whose tokens stay a ``(T, N)`` grid:
+TimeSformer, ViViT Models 3 and 4): one matching per clip over the ``N`` spatial positions, on the keys averaged
+over the ``T`` frames, applied to every frame, so the same positions merge in every frame and the grid stays
+rectangular ``(T, N')``.
 """
 
 from __future__ import annotations
@@ -27,10 +32,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 import torch.utils.checkpoint
+from einops import rearrange, repeat
 from torch import nn
 
 Merge = Callable[[torch.Tensor], torch.Tensor]
+FrameMerge = Callable[[torch.Tensor, torch.Tensor | None], tuple[torch.Tensor, torch.Tensor]]
 
 
 @dataclass(frozen=True)
@@ -102,6 +110,48 @@ def merge_wavg(merge: Merge, x: torch.Tensor, size: torch.Tensor | None) -> tupl
     return merged[..., :-1] / size, size
 
 
+def frame_shared_matching(keys: torch.Tensor, r: int, num_prefix_tokens: int = 0) -> FrameMerge | None:
+    """ToMe's matching once per clip for a ``(T, N)`` token grid: the same positions merge in every frame.
+
+    ``keys (B, T, P + N, d)``: each frame's attention keys averaged over heads (the ``P`` prefix tokens first, never
+    merged; they count in the A/B alternation as in :func:`bipartite_soft_matching`), averaged here over frames.
+    Returns a function taking the grid tokens ``(B, T, N, C)`` and the sizes ``(B, P + N, 1)`` shared by all
+    frames (None: all 1) to their size-weighted merge ``(B, T, N - r, C)`` and new sizes ``(B, P + N - r, 1)``;
+    None when nothing is merged.
+    """
+    merge = bipartite_soft_matching(keys.mean(dim=1), r, num_prefix_tokens)  # matched on (B, P + N, d)
+    if merge is None:
+        return None
+    p = num_prefix_tokens
+
+    def merge_frames(x: torch.Tensor, size: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        t = x.shape[1]
+        x = rearrange(x, "b t n c -> b n (t c)")  # (B, N, T*C): one row per position, all frames
+        x = F.pad(x, (0, 0, p, 0))  # (B, P + N, T*C): empty prefix rows (kept apart by the merge, then dropped)
+        x, size = merge_wavg(merge, x, size)  # (B, P + N - r, T*C), (B, P + N - r, 1)
+        return rearrange(x[:, p:], "b n (t c) -> b t n c", t=t), size  # (B, T, N - r, C)
+
+    return merge_frames
+
+
+def grid_token_sizes(size: torch.Tensor | None, num_frames: int, num_prefix_tokens: int) -> torch.Tensor | None:
+    """Frame-shared sizes ``(B, P + N', 1)`` -> the sizes of the flattened tokens ``(B, P + T*N', 1)`` (time-major)."""
+    if size is None:
+        return None
+    p = num_prefix_tokens
+    grid = repeat(size[:, p:], "b n one -> b (t n) one", t=num_frames)  # (B, T*N', 1): the same in every frame
+    return torch.cat([size[:, :p], grid], dim=1)
+
+
+def frame_attention_mask(size: torch.Tensor | None, num_frames: int, dtype: torch.dtype) -> torch.Tensor | None:
+    """:func:`proportional_attention_mask` for a spatial attention run per frame on ``(B*T, P + N', ...)``: the
+    frame-shared sizes ``(B, P + N', 1)`` -> ``(B*T, 1, 1, P + N')`` (None while every size is 1)."""
+    if size is None:
+        return None
+    frames = repeat(size, "b l one -> (b t) l one", t=num_frames)  # (B*T, P + N', 1), frames sample-major
+    return proportional_attention_mask(frames, dtype)  # (B*T, 1, 1, P + N')
+
+
 def proportional_attention_mask(size: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor | None:
     """``log(size)`` of each key as an additive attention mask ``(B, 1, 1, L)`` (None while every size is 1)."""
     if size is None:
@@ -121,11 +171,13 @@ def run_merging(
     x: torch.Tensor,
     merging: Merging,
     *,
+    args: tuple = (),
     take: set[int] = frozenset(),
     stop_at: int | None = None,
     checkpointing: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor | None, list[torch.Tensor]]:
-    """Apply ``blocks`` (each with ``forward_merging``) merging as ``merging`` says.
+    """Apply ``blocks`` (each with ``forward_merging``, called with ``args`` after the merging ones) as ``merging``
+    says.
 
     Returns the last output, the token sizes ``(B, L', 1)`` (None if nothing was merged) and the outputs of the
     blocks in ``take`` (each with its own, shrinking length). Stops after block ``stop_at`` when given; with
@@ -136,9 +188,11 @@ def run_merging(
     for i, blk in enumerate(blocks):
         r = merging.schedule[i] if i < len(merging.schedule) else 0
         if checkpointing:
-            x, size = torch.utils.checkpoint.checkpoint(blk.forward_merging, x, size, r, merging, use_reentrant=False)
+            x, size = torch.utils.checkpoint.checkpoint(
+                blk.forward_merging, x, size, r, merging, *args, use_reentrant=False
+            )
         else:
-            x, size = blk.forward_merging(x, size, r, merging)
+            x, size = blk.forward_merging(x, size, r, merging, *args)
         if i in take:
             kept.append(x)
         if i == stop_at:

@@ -65,6 +65,8 @@ class VideoTransformer(ZooModel):
         ``(B, P + L', D)``: the prefix tokens, then ``L'`` merged tokens that form no grid (unmerged ones in their
         order, then those merged into), each standing for :attr:`token_sizes` tubelets. The factorised encoder and
         VTN merge within each frame of the spatial stage only, so their final (temporal) tokens are unchanged.
+        TimeSformer and ViViT Models 3 and 4 merge the same positions in every frame: ``(B, P + T*N', D)``,
+        time-major, no longer a spatial grid.
         """
         self.check_input(x)
         return self.encoder(self.patch_embed(x))  # (B, T', h, w, D) -> (B, P + L, D)
