@@ -5,7 +5,8 @@ benchmarks/results/merging.{json,md,png} (shown in docs/performance.md).
    factorised encoder on the moving-disk task (the demo's validation set, 160 videos x the 6 views the weights
    record), the image ViT on its shapes task (2000 held-out images), each with ``r`` tokens merged per block for
    several ``r`` (``r = 0``: no merging). The fraction merged is ``r * depth / tokens per sequence`` (a clip's
-   256 tokens for the joint model, a frame's 64 for the factorised encoder's spatial stage, an image's 64).
+   256 tokens for the joint model, a frame's 64 for the factorised encoder's spatial stage and for Models 3 and 4,
+   which merge the same positions in every frame, an image's 64).
 2. **Accuracy after a short fine-tune with merging on**: from the shipped weights, ``--finetune-epochs`` epochs of
    the demo's recipe (lr ``--finetune-lr``) at the operating point ``--finetune-fraction``, then evaluated as in 1.
 3. **Speed.** Batches of random inputs through each model at every ``r``, timed interleaved (each repetition runs
@@ -50,6 +51,8 @@ FRACTIONS = (0.0, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875)
 VIDEO = {  # label -> (shipped weights, the model's tokens per merging sequence)
     "joint ViViT (Model 1)": ("vivit_joint_micro_4x2_motion", 256),
     "factorised encoder (Model 2)": ("vivit_fact_enc_micro_4x2_motion", 64),
+    "factorised self-attention (Model 3)": ("vivit_fact_sa_micro_4x2_motion", 64),  # the same positions in every
+    "factorised dot-product (Model 4)": ("vivit_fact_dot_micro_4x2_motion", 64),  # frame: 64 per frame
 }
 IMAGE = ("image ViT (shapes)", "vit_micro_patch4_32_shapes", 64)
 BASE = {"joint ViViT (Model 1)": "vivit_joint_base_16x2", "factorised encoder (Model 2)": "vivit_fact_enc_base_16x2"}
@@ -160,7 +163,9 @@ def sdpa_mask_cost(shapes: dict[str, tuple[int, int, int, int]], *, target_s: fl
             partial(F.scaled_dot_product_attention, q, k, v, attn_mask=mask),
         ]
         with torch.inference_mode():
-            plain, masked = time_interleaved(fns, warmup=2, min_reps=5, max_reps=max_reps, target_s=target_s)
+            plain, masked = time_interleaved(
+                fns, warmup=2, min_reps=min(5, max_reps), max_reps=max_reps, target_s=target_s
+            )
         s = paired_speedup(masked, plain)
         rows.append(dict(shape=label, kernel_none=kernels["none"], kernel_mask=kernels["mask"], none_s=plain.median,
                          mask_s=masked.median, cost=1 / s.median))  # fmt: skip

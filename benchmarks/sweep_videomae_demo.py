@@ -24,7 +24,6 @@ import vitzoo.ssl  # noqa: F401  (registers the self-supervised tasks)
 from vitzoo.demo.run import make_data, train_once
 from vitzoo.demo.ssl import (
     MODEL,
-    Clock,
     finetune,
     frozen_evaluations,
     labelled_subset,
@@ -51,7 +50,7 @@ def run_variant(name: str, overrides: list[str], *, out: Path, seeds: list[int],
     run_dir = out / "runs" / method
     sets = [f"model.name={MODEL}", f"data.root={out / 'data'}", f"output_dir={run_dir}", *overrides, *extra]
     recipe = load_run_config(ssl_recipe("videomae"), sets)
-    _, clock = Clock.measure(lambda: train_once(recipe, run_dir / "done.json", what=f"pre-training {method}"))
+    record = train_once(recipe, run_dir / "done.json", what=f"pre-training {method}")  # its own wall time, reused too
     checkpoint = run_dir / "checkpoints" / "best.safetensors"
     (frozen,) = frozen_evaluations({method: (str(checkpoint), False)}, recipe)
     fine_sets = ["train.epochs=15", "train.eval_every=15", *extra]
@@ -60,20 +59,22 @@ def run_variant(name: str, overrides: list[str], *, out: Path, seeds: list[int],
                  model_options=recipe_model_options("videomae"))
         for seed in seeds
     ]  # fmt: skip
-    return dict(variant=name, overrides=overrides, pretrain_s=clock.wall_s, frozen=asdict(frozen),
-                finetune=[100 * t.top1 for t in tuned], steps=tuned[0].steps)  # fmt: skip
+    return dict(variant=name, overrides=overrides, pretrain_s=record["seconds"], updates=record["steps"],
+                frozen=asdict(frozen), finetune=[100 * t.top1 for t in tuned], steps=tuned[0].steps)  # fmt: skip
 
 
 def table(records: list[dict]) -> str:
     """Markdown: one row per variant."""
     lines = [
-        "| variant | overrides | pre-training s | kNN top-1 | probe top-1 | fine-tuning top-1 per seed | mean |",
+        "| variant | overrides | pre-training: updates, s | kNN top-1 | probe top-1 | fine-tuning top-1 per seed "
+        "| mean |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in records:
         f = r["frozen"]
         lines.append(
-            f"| {r['variant']} | {' '.join(r['overrides']) or '(the recipe)'} | {r['pretrain_s']:.0f} | "
+            f"| {r['variant']} | {' '.join(r['overrides']) or '(the recipe)'} | "
+            f"{r['updates']}, {r['pretrain_s']:.0f} | "
             f"{100 * f['knn_top1']:.1f}% | {100 * f['probe_top1']:.1f}% | "
             f"{' / '.join(f'{t:.1f}' for t in r['finetune'])} | {statistics.mean(r['finetune']):.1f}% |"
         )
