@@ -48,6 +48,7 @@ from vitzoo.train.recipe import load_run_config
 log = logging.getLogger("bench_merging")
 LOCK = "/tmp/vz-bench.lock"
 FRACTIONS = (0.0, 0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875)
+FRONT_LOADED = (0.75,)  # fractions also measured with a front-loaded schedule at micro size
 VIDEO = {  # label -> (shipped weights, the model's tokens per merging sequence)
     "joint ViViT (Model 1)": ("vivit_joint_micro_4x2_motion", 256),
     "factorised encoder (Model 2)": ("vivit_fact_enc_micro_4x2_motion", 64),
@@ -72,6 +73,26 @@ def bench_lock():
 def r_for(fraction: float, tokens: int, depth: int) -> int:
     """Tokens merged per block so that ``fraction`` of ``tokens`` are merged over ``depth`` blocks."""
     return round(fraction * tokens / depth)
+
+
+def front_loaded(fraction: float, tokens: int, depth: int) -> list[int]:
+    """A per-block schedule merging as many tokens in all as ``r_for``'s constant one, front-loaded: ``r``
+    decreasing linearly to the last block (``depth, depth - 1, ..., 1`` shares), so later blocks see fewer tokens."""
+    total = r_for(fraction, tokens, depth) * depth
+    shares = [depth - i for i in range(depth)]
+    schedule = [round(total * share / sum(shares)) for share in shares]
+    schedule[0] += total - sum(schedule)  # rounding: the same total as the constant schedule
+    return schedule
+
+
+def schedule_for(fraction: float, tokens: int, depth: int, kind: str) -> int | list[int]:
+    """``r`` for ``fraction`` merged: constant per block (ToMe's default) or ``"front"``-loaded."""
+    return front_loaded(fraction, tokens, depth) if kind == "front" else r_for(fraction, tokens, depth)
+
+
+def r_text(r: int | list[int]) -> str:
+    """``r`` for a table: the int, or a per-block list's first and last entries."""
+    return str(r) if isinstance(r, int) else f"{r[0]}..{r[-1]} (front-loaded)"
 
 
 def with_merging(model: torch.nn.Module, r: int) -> torch.nn.Module:
@@ -137,11 +158,12 @@ def base_speed(label: str, arch: str, frames: int, fractions, *, target_s: float
     model = vitzoo.create(arch, num_frames=frames, num_classes=400).eval()
     t, h, w = model.cfg.grid_thw
     tokens = t * h * w if model.cfg.encoder == "joint" else h * w
-    rs = [r_for(f, tokens, model.cfg.depth) for f in fractions]
+    plans = [(f, kind) for f in fractions for kind in (("constant", "front") if f > 0 else ("constant",))]
+    rs = [schedule_for(f, tokens, model.cfg.depth, kind) for f, kind in plans]
     x = torch.randn(1, *model.input_shape)
     rows = speedups([with_merging(model, r) for r in rs], x, target_s=target_s, max_reps=max_reps)
-    return [dict(model=label, size="base", frames=frames, tokens=tokens, fraction=f, r=r, **row)
-            for f, r, row in zip(fractions, rs, rows, strict=True)]  # fmt: skip
+    return [dict(model=label, size="base", frames=frames, tokens=tokens, fraction=f, schedule=kind, r=r, **row)
+            for (f, kind), r, row in zip(plans, rs, rows, strict=True)]  # fmt: skip
 
 
 def sdpa_mask_cost(shapes: dict[str, tuple[int, int, int, int]], *, target_s: float, max_reps: int) -> list[dict]:
@@ -201,7 +223,7 @@ def write_report(results: dict, out: Path) -> None:
             "not measured" if "speedup" not in row else f"{row['speedup']:.2f}x ({row['low']:.2f}-{row['high']:.2f})"
         )
         lines.append(
-            f"| {row['model']} | {row['fraction']:.1%} | {row['r']} | {100 * row['top1']:.2f}% | "
+            f"| {row['model']} | {row['fraction']:.1%} | {r_text(row['r'])} | {100 * row['top1']:.2f}% | "
             f"{'' if ft is None else f'{100 * ft:.2f}%'} | {speed} | {row.get('load', float('nan')):.1f} |"
         )
     lines += [
@@ -233,7 +255,7 @@ def write_report(results: dict, out: Path) -> None:
               "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for row in results["base"]:
         lines.append(
-            f"| {row['model']} | {row['frames']} | {row['tokens']} | {row['fraction']:.1%} | {row['r']} | "
+            f"| {row['model']} | {row['frames']} | {row['tokens']} | {row['fraction']:.1%} | {r_text(row['r'])} | "
             f"{row['seconds']:.2f} | {row['speedup']:.2f}x ({row['low']:.2f}-{row['high']:.2f}) | {row['load']:.1f} |"
         )
     (out / "merging.md").write_text("\n".join(lines) + "\n")
@@ -245,23 +267,36 @@ def write_report(results: dict, out: Path) -> None:
     def xs(rows):
         return [r["speedup"] if timed else 100 * r["fraction"] for r in rows]
 
+    def constant(rows):  # ToMe's constant r per block: the curves; front-loaded schedules: separate markers
+        return [r for r in rows if r.get("schedule", "constant") == "constant"]
+
+    def front(rows):
+        return [r for r in rows if r.get("schedule") == "front"]
+
     for name in models:
         rows = [r for r in results["micro"] if r["model"] == name]
-        (line,) = axes[0].plot(xs(rows), [100 * r["top1"] for r in rows], "o-", label=name)
+        (line,) = axes[0].plot(xs(constant(rows)), [100 * r["top1"] for r in constant(rows)], "o-", label=name)
         tuned = [r for r in rows if r.get("top1_finetuned") is not None]
         if tuned:
             axes[0].plot(xs(tuned), [100 * r["top1_finetuned"] for r in tuned], "*",
                          markersize=12, color=line.get_color(), label=f"{name}, fine-tuned with merging")  # fmt: skip
+        if front(rows):
+            axes[0].plot(xs(front(rows)), [100 * r["top1"] for r in front(rows)], "D", color=line.get_color(),
+                         label=f"{name}, front-loaded r")  # fmt: skip
     axes[0].set(xlabel="inference speed-up over r = 0 (micro, CPU)" if timed else "tokens merged (%)",
                 ylabel="held-out top-1 (%)", title="Training-free token merging")  # fmt: skip
     axes[0].legend(fontsize=7)
     runs = sorted({(r["model"], r["frames"]) for r in results["base"]})
     for (name, frames), marker in zip(runs, "osd^", strict=False):
         rows = [r for r in results["base"] if (r["model"], r["frames"]) == (name, frames)]
-        axes[1].plot([100 * r["fraction"] for r in rows], [r["speedup"] for r in rows], marker + "-",
-                     label=f"{name}, {frames} frames")  # fmt: skip
+        (line,) = axes[1].plot([100 * r["fraction"] for r in constant(rows)], [r["speedup"] for r in constant(rows)],
+                               marker + "-", label=f"{name}, {frames} frames")  # fmt: skip
+        if front(rows):
+            axes[1].plot([100 * r["fraction"] for r in front(rows)], [r["speedup"] for r in front(rows)],
+                         marker, mfc="none", markersize=9, color=line.get_color(),
+                         label=f"{name}, {frames} frames, front-loaded r")  # fmt: skip
     for name in models if timed else []:
-        rows = [r for r in results["micro"] if r["model"] == name]
+        rows = constant([r for r in results["micro"] if r["model"] == name])
         axes[1].plot([100 * r["fraction"] for r in rows], [r["speedup"] for r in rows], "x--", label=f"{name}, micro")
     if not results["base"] and not timed:
         axes[1].text(0.5, 0.5, "speed not measured in this run", ha="center", transform=axes[1].transAxes)
@@ -316,7 +351,8 @@ def main(argv: list[str] | None = None) -> int:
     speed_runs = []  # accuracy and fine-tuning first (no lock), then every timing under one hold of the lock
     for label, model, tokens, views, labels, train_set, x in subjects:
         depth = model.cfg.depth
-        rs = [r_for(f, tokens, depth) for f in FRACTIONS]
+        plans = [(f, "constant") for f in FRACTIONS] + [(f, "front") for f in FRONT_LOADED]
+        rs = [schedule_for(f, tokens, depth, kind) for f, kind in plans]
         variants = [with_merging(model, r) for r in rs]
         accuracies = [top1(m, views, labels) for m in variants]
         log.info("%s: r %s -> top-1 %s", label, rs, accuracies)
@@ -329,9 +365,9 @@ def main(argv: list[str] | None = None) -> int:
         tuned_top1 = top1(tuned, views, labels)
         log.info("%s: fine-tuned with r=%d -> top-1 %.4f", label, r_ft, tuned_top1)
         rows = []
-        for f, r, acc in zip(FRACTIONS, rs, accuracies, strict=True):
+        for (f, kind), r, acc in zip(plans, rs, accuracies, strict=True):
             extra = {"top1_finetuned": tuned_top1} if r == r_ft else {}
-            rows.append(dict(model=label, fraction=f, r=r, tokens=tokens, top1=acc, **extra))
+            rows.append(dict(model=label, fraction=f, schedule=kind, r=r, tokens=tokens, top1=acc, **extra))
         prop_row = dict(model=label, fraction=args.finetune_fraction, r=r_ft, top1=no_prop_top1)
         speed_runs.append((rows, prop_row, [*variants, no_prop], x))
         (args.out / "merging_accuracy.json").write_text(json.dumps([r for run in speed_runs for r in run[0]], indent=1))

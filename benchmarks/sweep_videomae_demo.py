@@ -40,6 +40,7 @@ VARIANTS = {  # name -> overrides of the VideoMAE demo recipe (default: the reci
     "random75": ["task.options.mask=random", "task.options.mask_ratio=0.75"],
     "epochs16": ["train.epochs=16", "train.eval_every=16"],
     "lr3e-3": ["train.lr=3.0e-3"],
+    "lr3e-4": ["train.lr=3.0e-4"],
     "ratio75_epochs16": ["task.options.mask_ratio=0.75", "train.epochs=16", "train.eval_every=16"],
 }
 
