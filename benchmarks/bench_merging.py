@@ -42,6 +42,7 @@ from vitzoo.checkpoints.io import weights_dir
 from vitzoo.data.recipe import build_datasets
 from vitzoo.demo.pretrain import shape_dataset
 from vitzoo.demo.run import RECIPE, configs_dir, make_data
+from vitzoo.layers.token_merging import decreasing_schedule
 from vitzoo.train import fit
 from vitzoo.train.recipe import load_run_config
 
@@ -76,13 +77,9 @@ def r_for(fraction: float, tokens: int, depth: int) -> int:
 
 
 def front_loaded(fraction: float, tokens: int, depth: int) -> list[int]:
-    """A per-block schedule merging as many tokens in all as ``r_for``'s constant one, front-loaded: ``r``
-    decreasing linearly to the last block (``depth, depth - 1, ..., 1`` shares), so later blocks see fewer tokens."""
-    total = r_for(fraction, tokens, depth) * depth
-    shares = [depth - i for i in range(depth)]
-    schedule = [round(total * share / sum(shares)) for share in shares]
-    schedule[0] += total - sum(schedule)  # rounding: the same total as the constant schedule
-    return schedule
+    """A per-block schedule merging as many tokens in all as ``r_for``'s constant one, front-loaded
+    (:func:`vitzoo.layers.token_merging.decreasing_schedule`)."""
+    return list(decreasing_schedule(r_for(fraction, tokens, depth) * depth, depth))
 
 
 def schedule_for(fraction: float, tokens: int, depth: int, kind: str) -> int | list[int]:

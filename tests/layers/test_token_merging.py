@@ -15,7 +15,7 @@ from timm.models.vision_transformer import VisionTransformer as TimmViT
 
 import vitzoo
 import vitzoo.convert
-from vitzoo.layers.token_merging import bipartite_soft_matching, merge_schedule, merge_wavg
+from vitzoo.layers.token_merging import bipartite_soft_matching, decreasing_schedule, merge_schedule, merge_wavg
 
 DIM, DEPTH, HEADS = 32, 3, 2
 
@@ -152,6 +152,20 @@ def test_schedule_rules():
     assert merge_schedule([1], 3) == (1, 0, 0)
     with pytest.raises(ValueError, match="lists 4 blocks"):
         merge_schedule([1, 1, 1, 1], 3)
+
+
+def test_decreasing_schedule_front_loads_the_same_total():
+    assert decreasing_schedule(144, 12) == (22, 20, 18, 17, 15, 13, 11, 9, 7, 6, 4, 2)
+    for total, depth in [(48, 4), (7, 3), (0, 2), (5, 1), (1000, 12)]:
+        schedule = decreasing_schedule(total, depth)
+        assert len(schedule) == depth and sum(schedule) == total
+        assert all(a >= b for a, b in zip(schedule, schedule[1:], strict=False))
+    with pytest.raises(ValueError, match="need total >= 0 and depth >= 1"):
+        decreasing_schedule(4, 0)
+    model = vitzoo.create("vit_nano_patch8_32", num_classes=2, token_merging=decreasing_schedule(6, 2)).eval()
+    with torch.no_grad():
+        model(torch.randn(1, 3, 32, 32))
+    assert model.forward_features(torch.randn(1, 3, 32, 32)).shape[1] == 1 + 16 - 6
 
 
 def test_from_timm_passes_token_merging_through():

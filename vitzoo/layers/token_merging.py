@@ -64,6 +64,22 @@ def merge_schedule(r: int | Sequence[int], depth: int) -> tuple[int, ...]:
     return schedule + (0,) * (depth - len(schedule))
 
 
+def decreasing_schedule(total: int, depth: int) -> tuple[int, ...]:
+    """A front-loaded ``token_merging`` schedule: ``total`` tokens merged over ``depth`` blocks, ``r`` decreasing
+    linearly (shares ``depth, depth - 1, ..., 1``), so later blocks run on fewer tokens than with ToMe's constant
+    ``r = total / depth`` for the same final count (faster: docs/performance.md). ToMe's cap (half the non-prefix
+    tokens per block) still applies when the blocks run.
+
+    Raises ``ValueError`` for a negative ``total`` or ``depth < 1``.
+    """
+    if total < 0 or depth < 1:
+        raise ValueError(f"decreasing_schedule(total={total}, depth={depth}): need total >= 0 and depth >= 1")
+    shares = range(depth, 0, -1)
+    schedule = [round(total * share / sum(shares)) for share in shares]
+    schedule[0] += total - sum(schedule)  # rounding: exactly ``total`` in all
+    return tuple(schedule)
+
+
 def is_merging(r: int | Sequence[int]) -> bool:
     """Whether ``r`` (an int or a per-block list) merges any token."""
     return any(v > 0 for v in ((r,) if isinstance(r, int) else r))
