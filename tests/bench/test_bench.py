@@ -300,3 +300,22 @@ def test_compiled_twins_are_timed_against_their_eager_case(tmp_path, monkeypatch
     assert twin.compile_speedup_min <= twin.compile_speedup <= twin.compile_speedup_max
     assert "compile speed-up" in markdown_report(result)
     assert SuiteResult.from_json(result.to_json()) == result
+
+
+def test_matmul_peak_stays_within_its_budget(monkeypatch):
+    """A slow product (bf16 without native support runs at ~1 GFLOP/s) gets fewer repeats and ends the size sweep."""
+    from vitzoo.bench import machine
+
+    calls = []
+
+    def slow_mm(a, b, *, out):  # each product "takes" 3 s of the clock
+        calls.append(a.shape[0])
+        clock[0] += 3.0
+
+    clock = [0.0]
+    monkeypatch.setattr(machine.torch, "mm", slow_mm)
+    monkeypatch.setattr(machine.time, "perf_counter", lambda: clock[0])
+    peaks = machine.matmul_peak(sizes=(64, 32), repeats=5, budget_s=10.0)
+    assert list(peaks) == [32]  # smallest first; 3 s > budget / 4, so 64 is skipped
+    assert calls == [32] * 4  # the warm-up and int(10 / 3) = 3 repeats, not 5
+    assert peaks[32] == pytest.approx(2 * 32**3 / 3.0 / 1e9)
