@@ -316,6 +316,8 @@ def test_matmul_peak_stays_within_its_budget(monkeypatch):
     monkeypatch.setattr(machine.torch, "mm", slow_mm)
     monkeypatch.setattr(machine.time, "perf_counter", lambda: clock[0])
     peaks = machine.matmul_peak(sizes=(64, 32), repeats=5, budget_s=10.0)
-    assert list(peaks) == [32]  # smallest first; 3 s > budget / 4, so 64 is skipped
+    assert list(peaks) == [32]  # smallest first; 64 would take 8 x 3 s > budget / 4, so it is skipped
     assert calls == [32] * 4  # the warm-up and int(10 / 3) = 3 repeats, not 5
     assert peaks[32] == pytest.approx(2 * 32**3 / 3.0 / 1e9)
+    calls.clear()
+    assert list(machine.matmul_peak(sizes=(32, 64), repeats=2, budget_s=200.0)) == [32, 64]  # 24 s < 50 s: both

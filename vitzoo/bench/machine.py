@@ -67,12 +67,16 @@ def matmul_peak(
 ) -> dict[int, float]:
     """Best achieved GFLOP/s of a square ``torch.mm`` per size (``2 n^3`` FLOPs, best of ``repeats``).
 
-    ``budget_s`` bounds the time spent per size: fewer repeats when one product is slow, and the larger sizes are
-    skipped once a size's warm-up product took more than a quarter of it (bf16 on a CPU without native bf16 runs
-    at about 1 GFLOP/s: one 4096^2 product would take minutes).
+    ``budget_s`` bounds the time spent per size: fewer repeats when one product is slow, and a larger size is
+    skipped when its product, predicted from the last one (``n^3``), would take more than a quarter of it (bf16 on
+    a CPU without native bf16 runs at about 1 GFLOP/s or less: one 4096^2 product would take minutes). The
+    smallest size is always measured.
     """
-    result = {}
+    result: dict[int, float] = {}
+    last = None  # (size, seconds of its warm-up product)
     for n in sorted(sizes):
+        if last is not None and last[1] * (n / last[0]) ** 3 > budget_s / 4:
+            break  # this size and the larger ones would take too long
         gen = torch.Generator().manual_seed(n)
         a, b = torch.randn(n, n, generator=gen).to(dtype), torch.randn(n, n, generator=gen).to(dtype)
         out = torch.empty(n, n, dtype=dtype)
@@ -85,8 +89,7 @@ def matmul_peak(
             torch.mm(a, b, out=out)
             best = min(best, time.perf_counter() - start)
         result[n] = 2 * n**3 / best / 1e9
-        if first > budget_s / 4:
-            break  # larger sizes would take longer still
+        last = (n, first)
     return result
 
 
