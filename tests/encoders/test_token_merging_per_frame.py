@@ -15,6 +15,7 @@ import torch
 
 import vitzoo
 from tests.helpers.hub_sources import perturbed
+from tests.helpers.reference import apply_plan, reference_plan
 from vitzoo.layers.token_merging import frame_shared_matching
 
 FAMILIES = ["timesformer_nano_patch8_32", "vivit_fact_sa_nano_8x2", "vivit_fact_dot_nano_8x2"]
@@ -42,37 +43,6 @@ def self_attention(attn, x, bias=None):
     q, k, v = heads(attn, x)
     out = attention(q, k, v, bias).transpose(-3, -2).flatten(-2)  # (..., L, D)
     return attn.proj(out), k
-
-
-def reference_plan(keys, r, prefix):
-    """One clip's frame-averaged keys ``(P + N, d)`` -> the kept ``A`` positions and each ``B`` with its merged ``A``s
-    (positions count the prefix, as ToMe's code)."""
-    positions = range(prefix, keys.shape[0])
-    set_a = [i for i in positions if i % 2 == 0]
-    set_b = [i for i in positions if i % 2 == 1]
-    r = min(r, len(positions) // 2)
-    unit = keys / keys.norm(dim=-1, keepdim=True)
-    best = {}
-    for a in set_a:
-        sims = [float(unit[a] @ unit[b]) for b in set_b]
-        j = max(range(len(set_b)), key=lambda i: sims[i])
-        best[a] = (sims[j], set_b[j])
-    merged = sorted(set_a, key=lambda a: -best[a][0])[:r]
-    kept = [a for a in set_a if a not in merged]
-    return kept, [(b, [a for a in merged if best[a][1] == b]) for b in set_b]
-
-
-def apply_plan(plan, x, size, prefix):
-    """One frame's tokens ``(P + N, C)`` and sizes ``(P + N,)`` -> merged by the plan (size-weighted average)."""
-    kept, groups = plan
-    rows = [x[i] for i in range(prefix)] + [x[a] for a in kept]
-    sizes = [size[i] for i in range(prefix)] + [size[a] for a in kept]
-    for b, merged in groups:
-        members = [b, *merged]
-        total = sum(size[i] for i in members)
-        rows.append(sum(size[i] * x[i] for i in members) / total)
-        sizes.append(total)
-    return torch.stack(rows), torch.stack(sizes)
 
 
 def merge_clip(tokens, size, keys, r, prefix):

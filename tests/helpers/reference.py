@@ -1,4 +1,5 @@
-"""Reference implementations used only by tests: plain softmax attention, no vitzoo code."""
+"""Reference implementations used only by tests: plain softmax attention and ToMe's matching and merge written
+from the paper with loops; no vitzoo code."""
 
 from __future__ import annotations
 
@@ -51,3 +52,34 @@ def space_time_masks(t: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     frame = torch.arange(t).repeat_interleave(n)
     location = torch.arange(n).repeat(t)
     return frame[:, None] == frame[None, :], location[:, None] == location[None, :]
+
+
+def reference_plan(keys, r, prefix):
+    """One clip's frame-averaged keys ``(P + N, d)`` -> the kept ``A`` positions and each ``B`` with its merged ``A``s
+    (positions count the prefix, as ToMe's code)."""
+    positions = range(prefix, keys.shape[0])
+    set_a = [i for i in positions if i % 2 == 0]
+    set_b = [i for i in positions if i % 2 == 1]
+    r = min(r, len(positions) // 2)
+    unit = keys / keys.norm(dim=-1, keepdim=True)
+    best = {}
+    for a in set_a:
+        sims = [float(unit[a] @ unit[b]) for b in set_b]
+        j = max(range(len(set_b)), key=lambda i: sims[i])
+        best[a] = (sims[j], set_b[j])
+    merged = sorted(set_a, key=lambda a: -best[a][0])[:r]
+    kept = [a for a in set_a if a not in merged]
+    return kept, [(b, [a for a in merged if best[a][1] == b]) for b in set_b]
+
+
+def apply_plan(plan, x, size, prefix):
+    """One frame's tokens ``(P + N, C)`` and sizes ``(P + N,)`` -> merged by the plan (size-weighted average)."""
+    kept, groups = plan
+    rows = [x[i] for i in range(prefix)] + [x[a] for a in kept]
+    sizes = [size[i] for i in range(prefix)] + [size[a] for a in kept]
+    for b, merged in groups:
+        members = [b, *merged]
+        total = sum(size[i] for i in members)
+        rows.append(sum(size[i] * x[i] for i in members) / total)
+        sizes.append(total)
+    return torch.stack(rows), torch.stack(sizes)

@@ -15,6 +15,7 @@ from timm.models.vision_transformer import VisionTransformer as TimmViT
 
 import vitzoo
 import vitzoo.convert
+from tests.helpers.reference import apply_plan, reference_plan
 from vitzoo.layers.token_merging import bipartite_soft_matching, decreasing_schedule, merge_schedule, merge_wavg
 
 DIM, DEPTH, HEADS = 32, 3, 2
@@ -22,26 +23,7 @@ DIM, DEPTH, HEADS = 32, 3, 2
 
 def reference_merge(x, size, keys, r, prefix):
     """One sample: ``x (L, D)``, ``size (L,)``, ``keys (L, d)`` -> merged ``x``, ``size`` (loops, from the paper)."""
-    positions = range(prefix, x.shape[0])
-    set_a = [i for i in positions if i % 2 == 0]
-    set_b = [i for i in positions if i % 2 == 1]
-    r = min(r, len(positions) // 2)
-    unit = keys / keys.norm(dim=-1, keepdim=True)
-    best = {}
-    for a in set_a:
-        sims = [float(unit[a] @ unit[b]) for b in set_b]
-        j = max(range(len(set_b)), key=lambda i: sims[i])
-        best[a] = (sims[j], set_b[j])
-    merged = sorted(set_a, key=lambda a: -best[a][0])[:r]
-    kept = [a for a in set_a if a not in merged]
-    rows, sizes = [x[i] for i in range(prefix)] + [x[a] for a in kept], [size[i] for i in range(prefix)]
-    sizes += [size[a] for a in kept]
-    for b in set_b:
-        group = [b] + [a for a in merged if best[a][1] == b]
-        total = sum(size[i] for i in group)
-        rows.append(sum(size[i] * x[i] for i in group) / total)
-        sizes.append(total)
-    return torch.stack(rows), torch.stack(sizes)
+    return apply_plan(reference_plan(keys, r, prefix), x, size, prefix)
 
 
 def reference_forward(model: TimmViT, images, schedule, *, prop_attn: bool):
