@@ -15,7 +15,7 @@ import torch
 
 from vitzoo.config import VideoConfig
 from vitzoo.encoders.base import VideoEncoder
-from vitzoo.layers.token_merging import Merging, grid_token_sizes, is_merging, merge_schedule, run_merging
+from vitzoo.layers.token_merging import Merging, grid_token_sizes, merge_plan, run_merging
 
 
 class GridMergingEncoder(VideoEncoder):
@@ -31,8 +31,7 @@ class GridMergingEncoder(VideoEncoder):
 
     def set_token_merging(self, r: int | tuple[int, ...], prop_attn: bool = True) -> None:
         """Merge ``r`` positions per block (an int or a per-block list; 0: off) in every frame."""
-        schedule = merge_schedule(r, len(self.blocks))
-        self.merge_plan = Merging(schedule, prop_attn, self.num_prefix_tokens) if is_merging(schedule) else None
+        self.merge_plan = merge_plan(r, len(self.blocks), prop_attn, self.num_prefix_tokens)
         self._token_sizes = None
 
     @property

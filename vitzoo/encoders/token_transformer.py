@@ -10,7 +10,7 @@ from vitzoo.layers import make_blocks, run_blocks
 from vitzoo.layers.block import collect_blocks
 from vitzoo.layers.init import init_vit_weights
 from vitzoo.layers.pos_embed import learned_embedding, sincos_table
-from vitzoo.layers.token_merging import Merging, is_merging, merge_schedule, run_merging, weighted_mean
+from vitzoo.layers.token_merging import Merging, merge_plan, run_merging, weighted_mean
 from vitzoo.layers.visible import gather_tokens
 
 
@@ -89,8 +89,7 @@ class TokenTransformer(nn.Module):
 
     def set_token_merging(self, r: int | tuple[int, ...], prop_attn: bool = True) -> None:
         """Merge ``r`` tokens per block (an int or a per-block list; 0: off) with ToMe; prefix tokens never merge."""
-        schedule = merge_schedule(r, len(self.blocks))
-        self.merging = Merging(schedule, prop_attn, self.num_prefix_tokens) if is_merging(schedule) else None
+        self.merging = merge_plan(r, len(self.blocks), prop_attn, self.num_prefix_tokens)
         self.token_sizes = None
 
     def forward(self, x: torch.Tensor, pos_embed: torch.Tensor | None = None) -> torch.Tensor:

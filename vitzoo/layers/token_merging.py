@@ -64,6 +64,12 @@ def merge_schedule(r: int | Sequence[int], depth: int) -> tuple[int, ...]:
     return schedule + (0,) * (depth - len(schedule))
 
 
+def merge_plan(r: int | Sequence[int], depth: int, prop_attn: bool, num_prefix_tokens: int) -> Merging | None:
+    """The :class:`Merging` of a ``depth``-block stack for ``r`` (:func:`merge_schedule`), None when nothing merges."""
+    schedule = merge_schedule(r, depth)
+    return Merging(schedule, prop_attn, num_prefix_tokens) if is_merging(schedule) else None
+
+
 def decreasing_schedule(total: int, depth: int) -> tuple[int, ...]:
     """A front-loaded ``token_merging`` schedule: ``total`` tokens merged over ``depth`` blocks, ``r`` decreasing
     linearly (shares ``depth, depth - 1, ..., 1``), so later blocks run on fewer tokens than with ToMe's constant

@@ -22,7 +22,7 @@ from vitzoo.layers.groups import stack_matcher
 from vitzoo.layers.init import init_vit_weights
 from vitzoo.layers.mlp import make_activation
 from vitzoo.layers.pos_embed import learned_embedding, resample_pos_embed
-from vitzoo.layers.token_merging import Merging, is_merging, merge_schedule, run_merging, weighted_mean
+from vitzoo.layers.token_merging import Merging, merge_plan, run_merging, weighted_mean
 from vitzoo.layers.visible import gather_tokens, split_mask
 from vitzoo.models.base import NO_WEIGHT_DECAY, Tap, ZooModel
 from vitzoo.registry import family
@@ -185,9 +185,10 @@ class VisionTransformer(ZooModel):
         return self.norm(x)
 
     def apply_token_merging(self) -> None:
-        schedule = merge_schedule(self.cfg.token_merging, len(self.blocks))
-        on = is_merging(schedule)
-        self._merging = Merging(schedule, self.cfg.token_merging_prop_attn, self.num_prefix_tokens) if on else None
+        cfg = self.cfg
+        self._merging = merge_plan(
+            cfg.token_merging, len(self.blocks), cfg.token_merging_prop_attn, self.num_prefix_tokens
+        )
         self._token_sizes = None
 
     @property
