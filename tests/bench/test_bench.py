@@ -236,6 +236,20 @@ def test_tiny_suite_runs_and_reports(tmp_path):
     assert SuiteResult.from_json(result.to_json()) == result  # what --report-only rebuilds the reports from
 
 
+def test_suite_reports_a_partial_result_after_every_comparison(tmp_path):
+    comparisons = [compare("vit_nano_patch8_32", group=g, batch=1, impls=()) for g in ("first", "second")]
+    snapshots = []
+    result = run_suite(
+        comparisons, name="tiny", memory=False, target_s=0.0, min_reps=1, max_reps=1, warmup=0, peak_sizes=(64,),
+        progress=False, on_comparison=snapshots.append,
+    )  # fmt: skip
+    assert [[r.group for r in s.rows] for s in snapshots] == [["first"], ["first", "second"]]
+    assert [s.complete for s in snapshots] == [False, False] and result.complete
+    assert snapshots[0].peak_gflops_end == {} and result.peak_gflops_end
+    assert "PARTIAL" in markdown_report(snapshots[0]) and "PARTIAL" not in markdown_report(result)
+    assert SuiteResult.from_json(snapshots[0].to_json()) == snapshots[0]
+
+
 def test_peak_allocated_bytes_follows_allocations_and_frees():
     from torch.profiler import ProfilerActivity, profile
 
@@ -321,3 +335,15 @@ def test_matmul_peak_stays_within_its_budget(monkeypatch):
     assert peaks[32] == pytest.approx(2 * 32**3 / 3.0 / 1e9)
     calls.clear()
     assert list(machine.matmul_peak(sizes=(32, 64), repeats=2, budget_s=200.0)) == [32, 64]  # 24 s < 50 s: both
+
+
+def test_compile_suite_leaves_out_only_the_base_bf16_training_step():
+    from vitzoo.bench.presets import compile_suite
+
+    def cells(size):
+        return {(c.mode, c.precision, c.compile) for comp in compile_suite((size,)) for c in comp.cases}
+
+    every = {(mode, precision, compiled) for mode in ("infer", "train") for precision in ("fp32", "bf16")
+             for compiled in (False, True)}  # fmt: skip
+    assert cells("micro") == every
+    assert cells("base") == every - {("train", "bf16", False), ("train", "bf16", True)}

@@ -92,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         target_s=args.target_s,
         min_reps=args.min_reps,
         max_reps=args.max_reps,
+        on_comparison=lambda partial: write_results(partial, args.out),  # an interrupted run keeps what it measured
     )
     paths = write_results(result, args.out)
     print(markdown_report(result))

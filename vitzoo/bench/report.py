@@ -57,7 +57,7 @@ def header(result: SuiteResult) -> str:
     peaks = "; ".join(
         f"{p}: " + ", ".join(f"{n}²: {g:.0f}" for n, g in sizes.items()) for p, sizes in result.peak_gflops.items()
     )
-    end = ", ".join(f"{n}²: {g:.0f}" for n, g in result.peak_gflops_end.items())
+    end = ", ".join(f"{n}²: {g:.0f}" for n, g in result.peak_gflops_end.items()) or "not yet"
     samples = sorted(result.peak_samples) or [float("nan")]
     best = ", ".join(f"{result.peak(p):.0f} {p}" for p in result.peak_gflops)
     return "\n".join(
@@ -69,7 +69,8 @@ def header(result: SuiteResult) -> str:
             f"each of the {len(result.peak_samples)} comparisons: min {samples[0]:.0f}, median "
             f"{samples[len(samples) // 2]:.0f}, max {samples[-1]:.0f}. `% peak` uses the best: {best}",
             f"- Load average (1/5/15 min) at start: {' '.join(f'{x:.2f}' for x in result.load_start)}, "
-            f"at end: {' '.join(f'{x:.2f}' for x in result.load_end)}; suite wall time {result.wall_s / 60:.1f} min",
+            f"at end: {' '.join(f'{x:.2f}' for x in result.load_end)}; suite wall time {result.wall_s / 60:.1f} min"
+            + ("" if result.complete else " (PARTIAL: written after each comparison; the run went on or stopped)"),
             f"- Memory: {result.memory_method}",
         ]
     )

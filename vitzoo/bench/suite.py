@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -114,6 +115,7 @@ class SuiteResult:
     wall_s: float
     memory_method: str
     rows: list[Row] = field(default_factory=list)
+    complete: bool = True  # False: a snapshot after some comparisons (no end peak yet; the run went on or stopped)
 
     def peak(self, precision: str = "fp32") -> float:
         """Best measured matmul GFLOP/s for ``precision`` (fp32: over the start, end and per-comparison samples)."""
@@ -223,13 +225,15 @@ def run_suite(
     warmup: int = 1,
     peak_sizes: tuple[int, ...] = (2048, 4096),
     progress: bool = True,
+    on_comparison: Callable[[SuiteResult], None] | None = None,
 ) -> SuiteResult:
     """Run every comparison and return the rows with the machine description and matmul peaks.
 
     ``threads`` sets ``torch.set_num_threads`` here and in the memory subprocesses (default: torch's).
     ``target_s`` is the timed duration aimed at per comparison (all its cases together), within
     ``[min_reps, max_reps]`` repetitions each. A case that fails to build or run is recorded with its
-    error (and logged) instead of stopping the suite.
+    error (and logged) instead of stopping the suite. ``on_comparison`` (e.g. writing the results so far) is called
+    after every comparison with a snapshot of the rows so far (``complete=False``; no end-of-run peak).
     """
     if threads is not None:
         torch.set_num_threads(threads)
@@ -244,6 +248,31 @@ def run_suite(
     timing_kw = dict(target_s=target_s, min_reps=min_reps, max_reps=max_reps, warmup=warmup)
     rows: list[Row] = []
     samples: list[float] = []
+    memory_method = (
+        "one step in a fresh process per case: peak of PyTorch-allocated bytes (profiler memory events) and "
+        "resident-set (VmHWM) growth; see vitzoo/bench/memory.py"
+        if memory
+        else "not measured"
+    )
+
+    def snapshot(*, complete: bool) -> SuiteResult:
+        result = SuiteResult(
+            name=name,
+            machine=machine_info().as_dict(),
+            peak_gflops=peak_gflops,
+            peak_gflops_end=matmul_peak(sizes=peak_sizes) if complete else {},
+            peak_samples=list(samples),
+            load_start=load_start,
+            load_end=load_average(),
+            wall_s=time.perf_counter() - start,
+            memory_method=memory_method,
+            rows=[replace(row) for row in rows],
+            complete=complete,
+        )
+        for row in result.rows:  # against the best peak of the whole run: a slow sample means a busy machine
+            row.peak_fraction = row.gflop_per_s / result.peak(row.precision)
+        return result
+
     for comparison in tqdm(comparisons, desc="benchmarks", disable=not progress):
         samples.append(matmul_peak(sizes=(2048,), repeats=3)[2048])
         try:
@@ -251,21 +280,6 @@ def run_suite(
         except Exception as error:  # recorded in the table; the remaining comparisons still run
             log.exception("comparison %s failed", comparison)
             rows += [_error_row(comparison.group, case, error) for case in comparison.cases]
-    result = SuiteResult(
-        name=name,
-        machine=machine_info().as_dict(),
-        peak_gflops=peak_gflops,
-        peak_gflops_end=matmul_peak(sizes=peak_sizes),
-        peak_samples=samples,
-        load_start=load_start,
-        load_end=load_average(),
-        wall_s=time.perf_counter() - start,
-        memory_method="one step in a fresh process per case: peak of PyTorch-allocated bytes (profiler memory "
-        "events) and resident-set (VmHWM) growth; see vitzoo/bench/memory.py"
-        if memory
-        else "not measured",
-        rows=rows,
-    )
-    for row in rows:  # against the best peak seen in the whole run: a slow sample means a busy machine, not the peak
-        row.peak_fraction = row.gflop_per_s / result.peak(row.precision)
-    return result
+        if on_comparison is not None:
+            on_comparison(snapshot(complete=False))
+    return snapshot(complete=True)
