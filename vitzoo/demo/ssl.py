@@ -12,7 +12,7 @@
 4. Fine-tune with 10% of the labels (a class-balanced subset of the training list) from each self-supervised
    checkpoint and from scratch, at equal steps, for several training seeds, through the classification recipe
    ``configs/demo_motion_micro.yaml`` (``model.pretrained: <run>/checkpoints/best.safetensors``, with the
-   ``model.options`` of the method's recipe, e.g. VideoMAE's mean pooling).
+   ``model.options`` of the method's recipe, e.g. VideoMAE's mean pooling), ``--jobs`` runs at a time.
 5. Print and write ``results.md`` / ``results.json``, with wall and CPU times and the load average: the machine
    may be shared, which inflates wall times.
 
@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import vitzoo.ssl  # noqa: F401  (registers the self-supervised tasks the recipes name)
+from vitzoo.demo.cpus import run_jobs, torch_threads, usable_cpus
 from vitzoo.demo.run import configs_dir, make_data, train_once
 from vitzoo.errors import InputNotFoundError
 from vitzoo.train.config import RunConfig
@@ -100,12 +101,15 @@ def labelled_subset(root: Path, fraction: float, *, seed: int = 0) -> Path:
 
 
 def pretrain(method: str, *, out: Path, model: str, overrides: Sequence[str]) -> tuple[Path, Clock]:
-    """Pre-train ``model`` with ``method``'s recipe (resumed or reused when ``out`` already holds the run); returns
-    the best checkpoint (highest kNN top-1 at validation) and the clock of this call."""
+    """Pre-train ``model`` with ``method``'s recipe (resumed or reused when ``out`` already holds the run), with
+    as many torch threads as the recipe's loader workers leave CPUs; returns the best checkpoint (highest kNN
+    top-1 at validation) and the clock of this call."""
     run_dir = out / "runs" / method
     sets = [f"model.name={model}", f"data.root={out / 'data'}", f"output_dir={run_dir}", *overrides]
     recipe = load_run_config(ssl_recipe(method), sets)
-    _, clock = Clock.measure(lambda: train_once(recipe, run_dir / "done.json", what=f"pre-training {method}"))
+    threads = max(1, usable_cpus() - recipe.train.num_workers)  # the loader workers keep their cores (cpus.py)
+    with torch_threads(threads):
+        _, clock = Clock.measure(lambda: train_once(recipe, run_dir / "done.json", what=f"pre-training {method}"))
     return run_dir / "checkpoints" / "best.safetensors", clock
 
 
@@ -221,10 +225,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--label-fraction", type=float, default=0.1, help="labelled share of the training videos")
     parser.add_argument("--finetune-epochs", type=int, default=15, help="fine-tuning epochs on the labelled subset")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="fine-tuning seeds")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=min(2, usable_cpus()),
+        help="fine-tuning runs at once, each in its own process (default: 2; see vitzoo/demo/cpus.py)",
+    )
     parser.add_argument("--supervised", default=SUPERVISED, help="supervised weights (weights/ name or file)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="extra override for every recipe, e.g. train.num_workers=0")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs {args.jobs}: use 1 or more (1: one fine-tuning run after the other, in this process)")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     out: Path = args.out
     started = time.perf_counter()
@@ -243,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     overrides = list(args.overrides)
     pre_sets = overrides + ([] if args.pretrain_epochs is None else [f"train.epochs={args.pretrain_epochs}"])
     checkpoints, clocks = {}, {"data": data_clock}
-    for method in args.methods:
+    for method in args.methods:  # one at a time: two side by side ran 3x slower each (busy loader workers, cpus.py)
         checkpoints[method], clocks[f"pre-training {method}"] = pretrain(
             method, out=out, model=args.model, overrides=pre_sets
         )
@@ -264,17 +276,17 @@ def main(argv: list[str] | None = None) -> int:
     fine_sets = [f"train.epochs={args.finetune_epochs}", f"train.eval_every={args.finetune_epochs}", *overrides]
     inits: dict[str, Path | None] = {**checkpoints, "scratch": None}
 
-    def finetune_all() -> list[FinetuneResult]:
-        return [
-            finetune(
-                init, path, seed=seed, out=out, model=args.model, overrides=fine_sets,
-                model_options=recipe_model_options(init) if path is not None else (),
-            )
-            for init, path in inits.items()
-            for seed in args.seeds
-        ]  # fmt: skip
-
-    tuned, clocks["fine-tuning"] = Clock.measure(finetune_all)
+    jobs = [
+        (f"{init}_seed{seed}", finetune, dict(
+            init=init, checkpoint=path, seed=seed, out=out, model=args.model, overrides=fine_sets,
+            model_options=recipe_model_options(init) if path is not None else (),
+        ))
+        for init, path in inits.items()
+        for seed in args.seeds
+    ]  # fmt: skip
+    tuned, clocks[f"fine-tuning, {args.jobs} at a time"] = Clock.measure(
+        lambda: run_jobs(jobs, processes=args.jobs, desc="fine-tuning")
+    )
 
     num_labelled = len(labelled.read_text().splitlines())
     tables = (
