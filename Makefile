@@ -28,6 +28,7 @@ demo: $(STAMP)
 ## Style (ruff) and the layer order of docs/architecture.md (import-linter's contract in pyproject.toml).
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check vitzoo tests benchmarks
 	$(VENV)/bin/lint-imports
 
 ## Build the documentation site into site/ (mkdocs.yml; broken links and missing references fail).

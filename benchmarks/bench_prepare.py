@@ -38,8 +38,7 @@ def make_sets(root: Path, config: BenchConfig) -> dict[str, Path]:
     """One folder of videos per container suffix, each with ``list.txt``."""
     sources = root / "source"
     for i in range(config.videos):
-        frames = panning_video(np.random.default_rng(i), frames=config.frames, height=config.height,
-                               width=config.width)
+        frames = panning_video(np.random.default_rng(i), frames=config.frames, height=config.height, width=config.width)
         write_video(sources / f"{i:03d}.mp4", frames, config.fps, crf=20)
     sets = {}
     for suffix in CONTAINERS:
@@ -75,16 +74,26 @@ def run(config: BenchConfig) -> str:
                 dataset = VideoListDataset(root, root / "list.txt", sampler=sampler, transform=transform)
                 for workers in config.workers:
                     rates, cpu_ms = measure(dataset, workers=workers, config=config)
-                    row = (CONTAINERS[suffix], kind, workers, statistics.median(rates), min(rates), max(rates),
-                           statistics.median(cpu_ms), sizes[kind.startswith("prepared")])
+                    row = (
+                        CONTAINERS[suffix],
+                        kind,
+                        workers,
+                        statistics.median(rates),
+                        min(rates),
+                        max(rates),
+                        statistics.median(cpu_ms),
+                        sizes[kind.startswith("prepared")],
+                    )
                     rows.append(row)
                     logger.info("%s %s workers=%d: %.1f clips/s, %.0f CPU ms/clip", *row[:4], row[6])
             logger.info("%s: prepared %d videos in %.1f s", suffix, len(report.written), prep_s)
     lines = [
         "| container | files | workers | clips/s (median) | range | CPU ms per clip | MiB |",
         "|---|---|---:|---:|---:|---:|---:|",
-        *(f"| {c} | {k} | {w} | {m:.1f} | {lo:.1f}-{hi:.1f} | {cpu:.0f} | {mb:.1f} |"
-          for c, k, w, m, lo, hi, cpu, mb in rows),
+        *(
+            f"| {c} | {k} | {w} | {m:.1f} | {lo:.1f}-{hi:.1f} | {cpu:.0f} | {mb:.1f} |"
+            for c, k, w, m, lo, hi, cpu, mb in rows
+        ),
         "",
         f"Setup: {config.videos} videos (each listed {config.list_repeats}x), {config.width}x{config.height}, "
         f"{config.frames} frames at {config.fps:g} fps, textured and panning; prepared: `vitzoo data prepare "
@@ -104,8 +113,16 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results" / "prepare.md")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    config = BenchConfig(videos=args.videos, list_repeats=2, frames=args.frames, height=720, width=1280,
-                         repeats=args.repeats, workers=(0, 2), backends=("decord",))
+    config = BenchConfig(
+        videos=args.videos,
+        list_repeats=2,
+        frames=args.frames,
+        height=720,
+        width=1280,
+        repeats=args.repeats,
+        workers=(0, 2),
+        backends=("decord",),
+    )
     report = run(config)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(args.out, report)

@@ -26,8 +26,10 @@ def _check(layout, root, *extra):
 
 def test_kinetics_report_counts_missing_and_corrupt(kinetics, tmp_path, capsys):
     report_path, lists = tmp_path / "report.json", tmp_path / "lists"
-    assert _check("kinetics", kinetics.root, "--workers", "0", "--report", str(report_path),
-                  "--write-list", str(lists)) == 0
+    assert (
+        _check("kinetics", kinetics.root, "--workers", "0", "--report", str(report_path), "--write-list", str(lists))
+        == 0
+    )
     out = capsys.readouterr().out
     assert "train: 9 listed, 8 usable, 0 missing, 1 undecodable" in out
     assert "val: 6 listed, 5 usable, 1 missing, 0 undecodable" in out
@@ -48,8 +50,23 @@ def test_kinetics_report_counts_missing_and_corrupt(kinetics, tmp_path, capsys):
 
 def test_parallel_workers_agree_and_too_short_is_listed(kinetics, tmp_path, capsys):
     report_path = tmp_path / "report.json"
-    assert _check("kinetics", kinetics.root, "--workers", "2", "--split", "train", "--num-frames", "16",
-                  "--backend", "pyav", "--report", str(report_path)) == 0
+    assert (
+        _check(
+            "kinetics",
+            kinetics.root,
+            "--workers",
+            "2",
+            "--split",
+            "train",
+            "--num-frames",
+            "16",
+            "--backend",
+            "pyav",
+            "--report",
+            str(report_path),
+        )
+        == 0
+    )
     report = json.loads(report_path.read_text())
     assert set(report) == {"train"}
     assert report["train"]["undecodable"] == kinetics.corrupt["train"]

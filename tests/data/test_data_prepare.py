@@ -77,8 +77,26 @@ def test_cli_reports_a_corrupt_video_and_resumes_after_an_interrupted_file(tmp_p
 def test_rawframes_extraction_writes_lists_that_read_like_the_layout(tmp_path, cache, capsys):
     tree = official_trees.ucf101(tmp_path / "data", cache)
     out = tmp_path / "frames"
-    assert main(["data", "prepare", "--root", str(tree.root), "--out", str(out), "--rawframes", "--layout", "ucf101",
-                 "--fold", "2", "--workers", "0"]) == 0
+    assert (
+        main(
+            [
+                "data",
+                "prepare",
+                "--root",
+                str(tree.root),
+                "--out",
+                str(out),
+                "--rawframes",
+                "--layout",
+                "ucf101",
+                "--fold",
+                "2",
+                "--workers",
+                "0",
+            ]
+        )
+        == 0
+    )
     for split, list_file in (("train", "train.txt"), ("val", "val.txt")):
         got = _labels(out, "rawframes", list_file, train="train.txt", val="val.txt")
         want = {p.removesuffix(".avi"): v for p, v in tree.expected[(2, split)].items()}

@@ -37,8 +37,20 @@ def test_recipe_checks_a_tree_of_its_layout(name, tmp_path, cache, capsys):
         assert model_config(run.model.name, **run.model.options).num_frames == 16
     tree = build(tmp_path / "data", cache)
     report = tmp_path / "report.json"
-    status = main(["data", "check", "--config", str(path), "--set", f"data.root={tree.root}", "--workers", "0",
-                   "--report", str(report)])
+    status = main(
+        [
+            "data",
+            "check",
+            "--config",
+            str(path),
+            "--set",
+            f"data.root={tree.root}",
+            "--workers",
+            "0",
+            "--report",
+            str(report),
+        ]
+    )
     assert status == 0
     counts = json.loads(report.read_text())
     for split in ("train", "val"):

@@ -163,8 +163,11 @@ SSV2_LABELS = {
     "Pushing something from left to right": "1",
     "Putting something on a surface": "2",
 }
-SSV2_TEMPLATES = ["Holding [something] next to [something]", "Pushing [something] from left to right",
-                  "Putting [something] on a surface"]
+SSV2_TEMPLATES = [
+    "Holding [something] next to [something]",
+    "Pushing [something] from left to right",
+    "Putting [something] on a surface",
+]
 
 
 def ssv2(root: Path, cache: Path, *, long_names: bool = False) -> Tree:
@@ -173,8 +176,10 @@ def ssv2(root: Path, cache: Path, *, long_names: bool = False) -> Tree:
     src = video(cache, ".webm")
     labels = root / "labels"
     labels.mkdir(parents=True)
-    names = {k: (f"something-something-v2-{k}.json" if long_names else f"{k}.json")
-             for k in ("labels", "train", "validation")}
+    names = {
+        k: (f"something-something-v2-{k}.json" if long_names else f"{k}.json")
+        for k in ("labels", "train", "validation")
+    }
     (labels / names["labels"]).write_text(json.dumps(SSV2_LABELS, indent=4))
     expected: dict[tuple[int, str], dict[str, int]] = {}
     vid = 1000
@@ -183,8 +188,14 @@ def ssv2(root: Path, cache: Path, *, long_names: bool = False) -> Tree:
         for label, template in enumerate(SSV2_TEMPLATES):
             for _ in range(2):
                 vid += 1
-                entries.append({"id": str(vid), "label": template.replace("[something]", "a cup"),
-                                "template": template, "placeholders": ["a cup"]})
+                entries.append(
+                    {
+                        "id": str(vid),
+                        "label": template.replace("[something]", "a cup"),
+                        "template": template,
+                        "placeholders": ["a cup"],
+                    }
+                )
                 _place(src, root / "20bn-something-something-v2" / f"{vid}.webm")
                 expected.setdefault((1, split), {})[f"20bn-something-something-v2/{vid}.webm"] = label
         (labels / names[file]).write_text(json.dumps(entries))

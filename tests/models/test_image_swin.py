@@ -68,7 +68,8 @@ def test_image_swin_matches_timm_swin_layouts(tmp_path):
     with torch.no_grad():
         assert ours(x).shape == (2, 4, 4, 64)  # unpooled, as timm's Swin with global_pool=""
     assert ours.feature_info == [
-        dict(module="layers.0", num_chs=32, reduction=4), dict(module="layers.1", num_chs=64, reduction=8)
+        dict(module="layers.0", num_chs=32, reduction=4),
+        dict(module="layers.1", num_chs=64, reduction=8),
     ]
 
 

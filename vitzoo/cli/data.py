@@ -29,11 +29,16 @@ EXIT_CANNOT_TRAIN = 2
 
 def add_commands(sub) -> None:
     """Add ``data`` (with its sub-command ``check``) to the ``vitzoo`` sub-command parsers ``sub``."""
-    data = sub.add_parser("data", help="check a dataset as downloaded (vitzoo data check)", description=__doc__,
-                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    data = sub.add_parser(
+        "data",
+        help="check a dataset as downloaded (vitzoo data check)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     actions = data.add_subparsers(dest="action", required=True, metavar="ACTION")
-    check = actions.add_parser("check", help="open every listed video; report what is usable",
-                               description=cmd_data_check.__doc__)
+    check = actions.add_parser(
+        "check", help="open every listed video; report what is usable", description=cmd_data_check.__doc__
+    )
     add_config_args(check)
     check._option_string_actions["--config"].required = False  # --config or --layout/--root
     check.add_argument("--layout", help="ucf101, hmdb51, kinetics, ssv2, rawframes, list or folders")
@@ -48,8 +53,9 @@ def add_commands(sub) -> None:
     check.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="processes (0: none)")
     check.set_defaults(func=cmd_data_check)
 
-    prep = actions.add_parser("prepare", help="re-encode to a short side, or extract frames (resumable)",
-                              description=cmd_data_prepare.__doc__)
+    prep = actions.add_parser(
+        "prepare", help="re-encode to a short side, or extract frames (resumable)", description=cmd_data_prepare.__doc__
+    )
     prep.add_argument("--root", required=True, help="the dataset as downloaded")
     prep.add_argument("--out", required=True, help="the prepared copy (same relative paths)")
     prep.add_argument("--short-side", type=int, default=256, help="short side in pixels (default 256)")
@@ -97,8 +103,9 @@ def _read(spec, split: str):
 
     if spec.layout in LAYOUTS:
         return read_layout_split(spec, split)
-    dataset = split_dataset(spec, spec.train if split == "train" else spec.val,
-                            sampler=SegmentSampler(num_segments=1), transform=None)
+    dataset = split_dataset(
+        spec, spec.train if split == "train" else spec.val, sampler=SegmentSampler(num_segments=1), transform=None
+    )
     present = [(p, label) for p, label in dataset.samples if p.exists()]
     missing = [os.path.relpath(p, spec.root) for p, _ in dataset.samples if not p.exists()]
     return LayoutSplit(present, dataset.classes, missing)
@@ -122,8 +129,9 @@ def cmd_data_check(args: argparse.Namespace) -> int:
     reports = {}
     for split in splits:
         found = _read(spec, split)
-        reports[split] = check_split(found, Path(spec.root), sampler, backend=spec.backend, workers=args.workers,
-                                     desc=split)
+        reports[split] = check_split(
+            found, Path(spec.root), sampler, backend=spec.backend, workers=args.workers, desc=split
+        )
         print(reports[split].summary(split))
     if args.report:
         print(f"report: {write_report(reports, args.report)}")

@@ -62,8 +62,9 @@ def check_video(path: str, sampler: FrameSampler, num_frames: int | None = None,
         if num_frames is not None:  # a frame folder
             folder = Path(path)
             if not (folder / FRAME_NAME.format(num_frames)).is_file():
-                return VideoFacts(error=f"the list says {num_frames} frames but {FRAME_NAME.format(num_frames)} "
-                                  "is missing")
+                return VideoFacts(
+                    error=f"the list says {num_frames} frames but {FRAME_NAME.format(num_frames)} is missing"
+                )
             frames = read_jpeg_frames(folder, sampler(num_frames, rng)[0])
             return VideoFacts(num_frames, 0.0, 0.0, int(frames.shape[-2]), int(frames.shape[-1]))
         with VideoReader(path, backend=backend) as reader:
@@ -120,8 +121,10 @@ class SplitReport:
 
     def summary(self, name: str) -> str:
         """One line: counts and spreads."""
-        parts = [f"{name}: {self.listed} listed, {len(self.usable)} usable, {len(self.missing)} missing, "
-                 f"{len(self.undecodable)} undecodable, {len(self.too_short)} shorter than a clip"]
+        parts = [
+            f"{name}: {self.listed} listed, {len(self.usable)} usable, {len(self.missing)} missing, "
+            f"{len(self.undecodable)} undecodable, {len(self.too_short)} shorter than a clip"
+        ]
         for key, unit in (("height", "px high"), ("fps", "fps"), ("duration", "s")):
             s = self.spread(key)
             if s:
@@ -141,8 +144,9 @@ def check_split(
 ) -> SplitReport:
     """Check every video of ``found`` (one split of a layout) with ``workers`` processes (0: in this process)."""
     counts = found.num_frames
-    jobs = [(str(p), sampler, counts[i] if counts is not None else None, backend)
-            for i, (p, _) in enumerate(found.samples)]
+    jobs = [
+        (str(p), sampler, counts[i] if counts is not None else None, backend) for i, (p, _) in enumerate(found.samples)
+    ]
     report = SplitReport(found.classes, len(found.samples) + len(found.missing), missing=list(found.missing))
     bar = dict(total=len(jobs), desc=desc or "checking", unit="video", enabled=progress)
     if workers > 0:
@@ -193,6 +197,8 @@ def cannot_train(reports: dict[str, SplitReport]) -> str | None:
     """Why the data cannot train (a split without a usable video), or ``None``."""
     for split, report in reports.items():
         if not report.usable:
-            return (f"no usable video in split {split!r} ({report.listed} listed, {len(report.missing)} missing, "
-                    f"{len(report.undecodable)} undecodable)")
+            return (
+                f"no usable video in split {split!r} ({report.listed} listed, {len(report.missing)} missing, "
+                f"{len(report.undecodable)} undecodable)"
+            )
     return None

@@ -35,9 +35,11 @@ logger = logging.getLogger(__name__)
 # container suffix -> encoder; everything else gets libx264. avi keeps MPEG-4 Part 2 (xvid, as UCF101 and HMDB51
 # ship): avi stores no presentation order, and decord returns H.264-in-avi frames out of order.
 _CODECS = {".webm": "libvpx-vp9", ".avi": "mpeg4"}
-_QUALITY = {"libx264": lambda crf: {"crf": str(crf), "preset": "veryfast"},
-            "libvpx-vp9": lambda crf: {"crf": str(crf), "b": "0", "deadline": "realtime", "cpu-used": "8"},
-            "mpeg4": lambda crf: {"qscale": str(max(2, min(31, crf // 6)))}}
+_QUALITY = {
+    "libx264": lambda crf: {"crf": str(crf), "preset": "veryfast"},
+    "libvpx-vp9": lambda crf: {"crf": str(crf), "b": "0", "deadline": "realtime", "cpu-used": "8"},
+    "mpeg4": lambda crf: {"qscale": str(max(2, min(31, crf // 6)))},
+}
 
 
 @dataclass(frozen=True)
@@ -71,8 +73,10 @@ class PrepareReport:
 
     def summary(self) -> str:
         """One line of counts."""
-        return (f"{len(self.written)} videos prepared, {len(self.skipped)} already done, {len(self.failed)} failed, "
-                f"{self.copied} other files copied")
+        return (
+            f"{len(self.written)} videos prepared, {len(self.skipped)} already done, {len(self.failed)} failed, "
+            f"{self.copied} other files copied"
+        )
 
 
 def output_size(height: int, width: int, short_side: int) -> tuple[int, int]:
@@ -119,7 +123,8 @@ def prepare_video(source: Path, target: Path, options: PrepareOptions) -> int:
         tmp = temporary_path(target)
         count = 0
         fmt = {".mkv": "matroska", ".webm": "webm", ".avi": "avi", ".mov": "mov", ".m4v": "mp4"}.get(
-            target.suffix.lower(), "mp4")
+            target.suffix.lower(), "mp4"
+        )
         try:
             with av.open(str(tmp), mode="w", format=fmt) as out:
                 codec = _CODECS.get(target.suffix.lower(), "libx264")
@@ -189,8 +194,9 @@ def _copy(source: Path, target: Path) -> None:
     os.replace(tmp, target)
 
 
-def prepare_dataset(root: str | os.PathLike, out: str | os.PathLike, options: PrepareOptions, *, workers: int = 0,
-                    progress: bool = True) -> PrepareReport:
+def prepare_dataset(
+    root: str | os.PathLike, out: str | os.PathLike, options: PrepareOptions, *, workers: int = 0, progress: bool = True
+) -> PrepareReport:
     """Prepare every video under ``root`` into ``out`` (same relative paths) and copy every other file; skips what
     a previous run finished. ``workers`` processes (0: this one)."""
     root, out = Path(root), Path(out)

@@ -47,9 +47,7 @@ RECIPE = dict(
 )
 
 
-def shape_dataset(
-    num: int, *, seed: int, mean: tuple[float, ...], std: tuple[float, ...]
-) -> TensorDataset:
+def shape_dataset(num: int, *, seed: int, mean: tuple[float, ...], std: tuple[float, ...]) -> TensorDataset:
     """Normalised synthetic shape images ``(C, H, W)`` and labels as a ``TensorDataset``."""
     images, labels = make_shape_images(num, seed=seed)
     m, s = torch.tensor(mean).view(1, 3, 1, 1), torch.tensor(std).view(1, 3, 1, 1)

@@ -106,9 +106,7 @@ def configs_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[2] / "configs"
 
 
-def make_data(
-    root: Path, *, num_train: int, num_val: int, shape: str, distractors: int, num_frames: int = 16
-) -> dict:
+def make_data(root: Path, *, num_train: int, num_val: int, shape: str, distractors: int, num_frames: int = 16) -> dict:
     """Write the motion dataset unless ``root`` already holds this one (written to a temp folder first).
 
     Returns the dataset's parameters (recorded in ``root/dataset.json``).

@@ -95,8 +95,9 @@ class Layout:
 LAYOUTS: Registry[Layout] = Registry("data layout", error=DataConfigError, prefix="data.layout: ")
 
 
-def register_layout(name: str, *, folds: int = 1, flip_sensitive: bool = False, frames: bool = False,
-                    uses_lists: bool = False) -> Callable:
+def register_layout(
+    name: str, *, folds: int = 1, flip_sensitive: bool = False, frames: bool = False, uses_lists: bool = False
+) -> Callable:
     """Decorator: register a ``SplitRequest -> LayoutSplit`` reader as layout ``name``."""
 
     def add(read: Callable[[SplitRequest], LayoutSplit]) -> Callable[[SplitRequest], LayoutSplit]:

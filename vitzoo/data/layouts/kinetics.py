@@ -43,8 +43,13 @@ def read_rows(path) -> list[tuple[int, str, str]]:
     rows = []
     for row in reader:
         try:
-            rows.append((reader.line_num, row["label"].strip(), video_stem(row["youtube_id"], row["time_start"],
-                                                                          row["time_end"])))
+            rows.append(
+                (
+                    reader.line_num,
+                    row["label"].strip(),
+                    video_stem(row["youtube_id"], row["time_start"], row["time_end"]),
+                )
+            )
         except (TypeError, ValueError):
             raise AnnotationError(f"{path}:{reader.line_num}: time_start / time_end must be numbers") from None
     return rows

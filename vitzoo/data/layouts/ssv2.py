@@ -60,8 +60,9 @@ def read_ssv2(request: SplitRequest) -> LayoutSplit:
             raise AnnotationError(f"{split_path}: entry {n} has no 'id' and 'template'") from None
         label = index.get(template_key(template))
         if label is None:
-            raise AnnotationError(f"{split_path}: entry {n} (id {video_id}): template {template!r} is not in "
-                                  f"{labels_path.name}")
+            raise AnnotationError(
+                f"{split_path}: entry {n} (id {video_id}): template {template!r} is not in {labels_path.name}"
+            )
         path = request.root / VIDEOS / f"{video_id}.webm"
         if path.is_file():
             samples.append((path, label))
