@@ -3,14 +3,16 @@
 On 2 cores the default (torch uses every core) is not the fastest for the demo's micro models:
 
 * **Pre-training** decodes and augments two views per video in a loader worker that stays busy, so the model's
-  threads and the worker contend for the cores. With ``cores - workers`` torch threads (1 on 2 cores) the SimCLR
-  and VideoMAE recipes ran about 20% faster (2 epochs: 65.9 -> 52.4 s and 33.5 -> 26.8 s, the same losses).
+  threads and the worker contend for the cores. With ``cores - workers`` torch threads (1 on 2 cores), in the
+  whole demo VICReg took 153 s instead of 165 and VideoMAE 79 instead of 116; SimCLR took the same time (284 s
+  against 285) with 22% less CPU time: its one thread is then the bottleneck.
 * **Fine-tuning** a micro model on 16-clip batches leaves a core half idle (small matrix products, a mostly idle
   worker): one run with 1 thread was slower (31.4 -> 34.4 s), but two runs side by side with 1 thread each took
   45 s for both, against 63 s one after the other with 2 threads.
 * Two **pre-training** runs side by side were about 3x slower each: two busy workers and two models on two cores.
 
-Timings of 2026-12-07 on the idle 2-core machine; docs/ssl.md has the whole demo's.
+Timings of 2026-12-07 on the idle 2-core machine (runs of a few epochs vary by about 15% between runs there);
+docs/ssl.md has the whole demo's.
 """
 
 from __future__ import annotations
