@@ -16,6 +16,7 @@ from vitzoo.layers.rel_pos import (
     key_coordinates,
     rel_pos_terms,
     relative_distance,
+    resize_table,
 )
 from vitzoo.layers.token_pool import pool_output_size, pool_tokens
 
@@ -82,6 +83,21 @@ def test_distance_tables_are_built_once_per_grid_pair_and_not_while_tracing():
         model(x)
     assert pairs == 2  # stage 1: 8x8 queries to 2x2 keys; stage 2: 4x4 queries to 2x2 keys
     assert len(model.rel_index) == pairs and model.rel_index((2, 8, 8), (2, 2, 2), x.device) is first
+
+
+def test_resizing_a_table_to_a_symbolic_length_adds_no_guard_on_it():
+    """Compiled with dynamic sizes, lengths on both sides of the table's own (5, 7, 9 against 7) share one graph:
+    comparing the symbolic length with the table's would guard on it (MViTv2 recompiled at every clip size)."""
+    from torch._dynamo.testing import CompileCounter
+
+    table = torch.randn(7, 4)
+    counter = CompileCounter()
+    resize = torch.compile(lambda x: resize_table(table, 2 * x.shape[0] - 1), backend=counter, dynamic=True)
+    for n in (3, 4, 5):
+        out = resize(torch.zeros(n))
+        torch.testing.assert_close(out, resize_table(table, 2 * n - 1))
+    torch.testing.assert_close(resize(torch.zeros(4)), table)  # the table's own length: the identity
+    assert counter.frame_count == 1
 
 
 def test_key_coordinates_are_built_once_per_key_grid(monkeypatch):

@@ -33,9 +33,6 @@ FAMILIES = {  # one registered model per family, shrunk by tiny_input_overrides
     "vit": "vit_nano_patch8_32",
 }
 TOL = dict(rtol=1e-4, atol=1e-5)
-# MViTv2 under dynamic_size compiles again for a third clip size (a size guard in the decomposed relative-position
-# path, layers/rel_pos.py; benchmarks/results/compile_graphs.md): still equal to eager, one graph per size
-RECOMPILES_PER_SIZE = {"mvitv2"}
 # The Swins' dynamic recompile (window padding and shifted-window masks over symbolic sizes) kept inductor's index
 # simplification busy for over 20 minutes on 2 cores without finishing; they are compiled per size instead
 # (torch.compile(..., dynamic=False)), as docs/performance.md advises for them
@@ -108,8 +105,8 @@ def test_compiled_training_step_equals_eager(family):
 @pytest.mark.parametrize("family", FAMILIES)
 def test_compiled_dynamic_size_equals_eager_at_three_sizes(family):
     """With ``dynamic_size=True`` the position tables are interpolated at run time: three clip sizes, each equal to
-    eager; the second recompiles with dynamic sizes, the third reuses that graph (except RECOMPILES_PER_SIZE; the
-    STATIC_PER_SIZE families compile one static graph per size)."""
+    eager; the second recompiles with dynamic sizes, the third reuses that graph (the STATIC_PER_SIZE families
+    compile one static graph per size)."""
     model = _model(FAMILIES[family], dynamic_size=True).eval()
     counter = CompileCounterWithBackend("inductor")
     compiled = torch.compile(model, backend=counter, dynamic=False if family in STATIC_PER_SIZE else None)
@@ -122,5 +119,5 @@ def test_compiled_dynamic_size_equals_eager_at_three_sizes(family):
     assert frames[0] == 1 and frames[1] == 2, frames
     if family in STATIC_PER_SIZE:
         assert frames[2] == 3, frames  # one static graph per size
-    elif family not in RECOMPILES_PER_SIZE:
+    else:
         assert frames[2] == 2, frames  # the third size reuses the dynamic graph

@@ -47,7 +47,7 @@ def resize_table(table: torch.Tensor, length: int) -> torch.Tensor:
     While tracing with symbolic sizes the interpolation is always in the graph (to the same length it is exactly
     the identity), so that the graph does not branch on the input size.
     """
-    if table.shape[0] == length and not _tracing():
+    if not _tracing() and table.shape[0] == length:  # in this order: comparing a symbolic length adds a guard
         return table
     out = F.interpolate(rearrange(table, "l d -> 1 d l"), size=length, mode="linear")  # (1, d, length)
     return rearrange(out, "1 d l -> l d")
