@@ -337,13 +337,23 @@ def test_matmul_peak_stays_within_its_budget(monkeypatch):
     assert list(machine.matmul_peak(sizes=(32, 64), repeats=2, budget_s=200.0)) == [32, 64]  # 24 s < 50 s: both
 
 
-def test_compile_suite_leaves_out_only_the_base_bf16_training_step():
+@pytest.mark.parametrize("bf16_native", [False, True])
+def test_compile_suite_leaves_out_the_base_bf16_training_step_only_where_bf16_is_emulated(bf16_native):
     from vitzoo.bench.presets import compile_suite
 
     def cells(size):
-        return {(c.mode, c.precision, c.compile) for comp in compile_suite((size,)) for c in comp.cases}
+        suite = compile_suite((size,), bf16_native=bf16_native)
+        return {(c.mode, c.precision, c.compile) for comp in suite for c in comp.cases}
 
     every = {(mode, precision, compiled) for mode in ("infer", "train") for precision in ("fp32", "bf16")
              for compiled in (False, True)}  # fmt: skip
     assert cells("micro") == every
-    assert cells("base") == every - {("train", "bf16", False), ("train", "bf16", True)}
+    emulated_base = every - {("train", "bf16", False), ("train", "bf16", True)}
+    assert cells("base") == (every if bf16_native else emulated_base)
+
+
+def test_native_bf16_reads_the_cpu_flags():
+    from vitzoo.bench.machine import native_bf16
+
+    assert not native_bf16({"avx2", "avx512f", "fma"})
+    assert native_bf16({"avx512f", "avx512_bf16"}) and native_bf16({"amx_bf16", "amx_tile"})

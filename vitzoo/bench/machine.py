@@ -38,6 +38,13 @@ def cpu_flags() -> set[str]:
     return set()
 
 
+def native_bf16(flags: set[str] | None = None) -> bool:
+    """Whether the CPU computes bf16 natively (AVX512-BF16 or AMX-BF16 in ``flags``, by default this machine's);
+    without it torch's bf16 CPU kernels emulate bf16, several times slower than fp32."""
+    flags = cpu_flags() if flags is None else flags
+    return bool({"avx512_bf16", "amx_bf16"} & flags)
+
+
 def load_average() -> tuple[float, float, float]:
     """The 1-, 5- and 15-minute load averages."""
     return os.getloadavg()

@@ -11,13 +11,17 @@ inference at batch 1 and 4 and a training step, with peak memory for every case.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import fields, replace
 
 from vitzoo.api import list_models, model_config
 from vitzoo.bench.cases import MODES
 from vitzoo.bench.flops import num_tokens
+from vitzoo.bench.machine import native_bf16
 from vitzoo.bench.suite import Comparison, compare, with_compiled
+
+log = logging.getLogger(__name__)
 
 VIVIT_ENCODERS = ("joint", "fact_enc", "fact_sa", "fact_dot")
 # Frames per model family such that the sweep covers 784, 1568 and 3136 patch tokens at 224 px:
@@ -126,7 +130,7 @@ def swin_suite() -> list[Comparison]:
 
 COMPILE_MODELS = {"micro": ("vivit_joint_micro_4x2", "vivit_fact_enc_micro_4x2"), "base": ("vivit_joint_base_16x2",)}
 COMPILE_BATCH = {"micro": 8, "base": 1}
-# (size, mode, precision) cells the compile suite leaves out: on a CPU without native bf16 (AVX2) autocast emulates
+# (size, mode, precision) cells the compile suite leaves out on a CPU without native bf16 (AVX2): autocast emulates
 # it at about 1 GFLOP/s, so one ViViT-B bf16 training step takes minutes and its eager / compiled pair hours
 COMPILE_SKIPPED = frozenset({("base", "train", "bf16")})
 
@@ -140,12 +144,17 @@ def merging_schedule(name: str, *, num_frames: int | None = None) -> int | None:
     return num_tokens(cfg) // (2 * cfg.depth)
 
 
-def compile_suite(sizes: tuple[str, ...] = ("micro", "base")) -> list[Comparison]:
+def compile_suite(sizes: tuple[str, ...] = ("micro", "base"), *, bf16_native: bool | None = None) -> list[Comparison]:
     """What ``torch.compile`` (inductor) buys: each case eager and compiled, interleaved, fp32 and bf16 autocast,
     inference and a training step, at micro size (the demo's 256-token clips, batch 8) and at base size (ViViT-B
     joint, 8 x 224, batch 1); in the same comparisons, inference with token merging too when this checkout has it
     (the joint models, half the tokens merged by the last block). vitzoo only, no references; memory is not measured
-    for compiled cases. The cells in ``COMPILE_SKIPPED`` (a bf16 training step at base size) are left out."""
+    for compiled cases. The cells in ``COMPILE_SKIPPED`` (a bf16 training step at base size) are left out unless the
+    CPU computes bf16 natively (``bf16_native``; None: ask :func:`vitzoo.bench.machine.native_bf16`)."""
+    skipped = frozenset() if (native_bf16() if bf16_native is None else bf16_native) else COMPILE_SKIPPED
+    for size, mode, precision in sorted(skipped):
+        if size in sizes:
+            log.info("compile suite: no %s %s step at %s size (this CPU emulates bf16: hours)", precision, mode, size)
     suite = []
     for size in sizes:
         names = COMPILE_MODELS[size]
@@ -154,7 +163,7 @@ def compile_suite(sizes: tuple[str, ...] = ("micro", "base")) -> list[Comparison
             r = merging_schedule(name, num_frames=frames)
             for mode in MODES:
                 for precision in PRECISION_LABELS:
-                    if (size, mode, precision) in COMPILE_SKIPPED:
+                    if (size, mode, precision) in skipped:
                         continue
                     group = f"torch.compile: {size}, {mode}"
                     kw = dict(group=group, impls=(), batch=COMPILE_BATCH[size], mode=mode, precision=precision)
