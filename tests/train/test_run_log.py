@@ -10,19 +10,15 @@ from tests.helpers.training import RandomClips, nano_model
 from vitzoo.train import fit
 
 
+def _fit(out_dir, **options) -> None:
+    """A nano model trained on 8 random clips, 2 per batch (4 updates per epoch)."""
+    fit(nano_model(), RandomClips(8, (3, 4, 32, 32), 4), out_dir=out_dir, batch_size=2, plot=False, **options)
+
+
 def test_without_a_terminal_each_log_step_and_epoch_is_one_line(tmp_path, capsys, caplog):
     # under pytest's capture, stderr is not a terminal: the engine behaves as in a log file
     with caplog.at_level(logging.INFO, logger="vitzoo.train.run_log"):
-        fit(
-            nano_model(),
-            RandomClips(8, (3, 4, 32, 32), 4),
-            out_dir=tmp_path,
-            epochs=2,
-            batch_size=2,
-            log_every=2,
-            progress=True,
-            plot=False,
-        )
+        _fit(tmp_path, epochs=2, log_every=2, progress=True)
     err = capsys.readouterr().err
     assert "\r" not in err and "it/s" not in err and "step/s" not in err  # no tqdm frames
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
@@ -39,16 +35,7 @@ def test_without_a_terminal_each_log_step_and_epoch_is_one_line(tmp_path, capsys
 
 def test_progress_false_logs_no_lines_and_every_window_is_timed_from_its_first_update(tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="vitzoo.train.run_log"):
-        fit(
-            nano_model(),
-            RandomClips(8, (3, 4, 32, 32), 4),
-            out_dir=tmp_path,
-            epochs=1,
-            batch_size=2,
-            log_every=1,
-            progress=False,
-            plot=False,
-        )
+        _fit(tmp_path, epochs=1, log_every=1, progress=False)
     assert not [r for r in caplog.records if r.name == "vitzoo.train.run_log"]
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     rates = [r["samples_per_s"] for r in records if r["kind"] == "train"]
