@@ -149,12 +149,18 @@ def speedups(models: list[torch.nn.Module], x: torch.Tensor, *, target_s: float,
     return rows
 
 
-def base_speed(label: str, arch: str, frames: int, fractions, *, target_s: float, max_reps: int) -> list[dict]:
-    """ViViT-B (random weights) at ``frames`` frames, 224 px: speed-up at each fraction merged."""
+def base_model(arch: str, frames: int) -> tuple[torch.nn.Module, int]:
+    """ViViT-B ``arch`` (random weights, seed 0) at ``frames`` frames, 224 px, in eval mode, and its tokens per
+    merging sequence (the clip's for the joint model, a frame's for the factorised encoder)."""
     torch.manual_seed(0)
     model = vitzoo.create(arch, num_frames=frames, num_classes=400).eval()
     t, h, w = model.cfg.grid_thw
-    tokens = t * h * w if model.cfg.encoder == "joint" else h * w
+    return model, t * h * w if model.cfg.encoder == "joint" else h * w
+
+
+def base_speed(label: str, arch: str, frames: int, fractions, *, target_s: float, max_reps: int) -> list[dict]:
+    """ViViT-B (random weights) at ``frames`` frames, 224 px: speed-up at each fraction merged."""
+    model, tokens = base_model(arch, frames)
     plans = [(f, kind) for f in fractions for kind in (("constant", "front") if f > 0 else ("constant",))]
     rs = [schedule_for(f, tokens, model.cfg.depth, kind) for f, kind in plans]
     x = torch.randn(1, *model.input_shape)

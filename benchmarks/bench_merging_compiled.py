@@ -23,12 +23,13 @@ import time
 from pathlib import Path
 
 import torch
-from bench_merging import BASE, IMAGE, VIDEO, bench_lock, r_text, schedule_for, with_merging
+from bench_merging import BASE, IMAGE, VIDEO, base_model, bench_lock, r_text, schedule_for, with_merging
 
 import vitzoo
 from vitzoo.bench.machine import load_average, machine_info
 from vitzoo.bench.timing import paired_speedup, time_interleaved
 from vitzoo.checkpoints.io import weights_dir
+from vitzoo.durable import write_text_atomic
 
 log = logging.getLogger("bench_merging_compiled")
 FRACTIONS = (0.5, 0.75)
@@ -122,8 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
 
     def write() -> None:
-        (args.out / "merging_compiled.json").write_text(json.dumps(results, indent=1))
-        (args.out / "merging_compiled.md").write_text(markdown(results))
+        write_text_atomic(args.out / "merging_compiled.json", json.dumps(results, indent=1))
+        write_text_atomic(args.out / "merging_compiled.md", markdown(results))
 
     with bench_lock():
         for label, weights, tokens, batch in subjects:
@@ -133,10 +134,7 @@ def main(argv: list[str] | None = None) -> int:
             write()
         for frames in args.base_frames:
             for label, arch in BASE.items():
-                torch.manual_seed(0)
-                model = vitzoo.create(arch, num_frames=frames, num_classes=400).eval()
-                t, h, w = model.cfg.grid_thw
-                tokens = t * h * w if model.cfg.encoder == "joint" else h * w
+                model, tokens = base_model(arch, frames)
                 x = torch.randn(1, *model.input_shape, generator=torch.Generator().manual_seed(0))
                 results["rows"] += compare(f"{label}, {frames} frames", "base", model, tokens, x, args)
                 write()
